@@ -1,0 +1,124 @@
+"""The API's one error envelope: ``{"error_code": "...", "message": "..."}``.
+
+Domain errors (:class:`registry.errors.RegistryError`) carry their MLflow code. DRF's own
+errors are translated here so that every refusal, including a malformed body or a missing
+credential, reaches the client in the envelope with the status the MLflow protocol gives it.
+Unexpected exceptions are logged and answered as INTERNAL_ERROR in the same envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler, set_rollback
+
+from registry.errors import ErrorCode, RegistryError
+
+logger = logging.getLogger(__name__)
+
+
+def _first_message(detail: Any, field: str | None = None) -> tuple[str | None, str, str]:
+    """The first (field, message, code) of a DRF ValidationError's nested details."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = (
+                field if key == "non_field_errors" else key if field is None else f"{field}.{key}"
+            )
+            return _first_message(value, name)
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0], field)
+    return field, str(detail), getattr(detail, "code", "invalid")
+
+
+def _validation_message(exc: exceptions.ValidationError) -> str:
+    field, message, code = _first_message(exc.detail)
+    if field is None or field == "non_field_errors":
+        return f"Invalid request: {message}"
+    if code in {"required", "null", "blank"}:
+        return f"Missing value for required parameter '{field}'."
+    return f"Invalid value for parameter '{field}': {message}"
+
+
+def _envelope(
+    code: str, message: str, status: int, headers: dict[str, str] | None = None
+) -> Response:
+    response = Response({"error_code": code, "message": message}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, RegistryError):
+        set_rollback()
+        return _envelope(exc.code, exc.message, exc.http_status)
+
+    response = exception_handler(exc, context)  # sets WWW-Authenticate and rolls back
+    if response is None:
+        set_rollback()
+        logger.exception("Unhandled error in %s", context.get("view"))
+        return _envelope(ErrorCode.INTERNAL_ERROR, "An internal error occurred.", 500)
+
+    headers = {
+        name: value
+        for name, value in response.items()
+        if name in {"WWW-Authenticate", "Allow", "Retry-After"}
+    }
+    if isinstance(exc, exceptions.ValidationError):
+        code, message = ErrorCode.INVALID_PARAMETER_VALUE, _validation_message(exc)
+    elif isinstance(exc, exceptions.ParseError):
+        code, message = ErrorCode.BAD_REQUEST, f"Malformed request body: {exc.detail}"
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        code, message = (
+            ErrorCode.BAD_REQUEST,
+            f"{exc.detail} Send the request body as application/json.",
+        )
+        response.status_code = 400
+    elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code, message = ErrorCode.UNAUTHENTICATED, str(exc.detail)
+        response.status_code = 401
+    elif isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
+        code, message = ErrorCode.PERMISSION_DENIED, str(getattr(exc, "detail", exc))
+    elif isinstance(exc, exceptions.NotFound | Http404):
+        code, message = ErrorCode.ENDPOINT_NOT_FOUND, "Not found."
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        code, message = ErrorCode.BAD_REQUEST, str(exc.detail)
+    elif isinstance(exc, exceptions.Throttled):
+        code, message = "REQUEST_LIMIT_EXCEEDED", str(exc.detail)
+    else:
+        code, message = ErrorCode.BAD_REQUEST, str(getattr(exc, "detail", exc))
+    return _envelope(code, message, response.status_code, headers)
+
+
+_API_PREFIXES = ("/api/", "/ajax-api/")
+
+
+def api_aware_404(request: HttpRequest, exception: Exception | None = None) -> Any:
+    """Unknown API routes answer in the envelope; the rest gets Django's page."""
+    if request.path.startswith(_API_PREFIXES):
+        return JsonResponse(
+            {
+                "error_code": ErrorCode.ENDPOINT_NOT_FOUND,
+                "message": f"No API endpoint at {request.path}.",
+            },
+            status=404,
+        )
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def api_aware_500(request: HttpRequest) -> Any:
+    if request.path.startswith(_API_PREFIXES):
+        return JsonResponse(
+            {"error_code": ErrorCode.INTERNAL_ERROR, "message": "An internal error occurred."},
+            status=500,
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,39 @@
+"""URL wiring. The MLflow routes are served under the three prefixes the clients use."""
+
+from django.contrib import admin
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from registry import urls as registry_urls
+
+
+def health(request: HttpRequest) -> HttpResponse:
+    """Liveness and database reachability, for load balancers and compose health checks."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any database failure means "not healthy"
+        return JsonResponse({"status": "unavailable", "database": str(exc)}, status=503)
+    return HttpResponse("OK", content_type="text/plain")
+
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("api/2.0/mlflow/", include((registry_urls.urlpatterns, "registry"), namespace="mlflow")),
+    path(
+        "ajax-api/2.0/mlflow/",
+        include((registry_urls.urlpatterns, "registry"), namespace="mlflow-ajax"),
+    ),
+    path(
+        "api/2.0/preview/mlflow/",
+        include((registry_urls.urlpatterns, "registry"), namespace="mlflow-preview"),
+    ),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "config.exception_handlers.api_aware_404"
+handler500 = "config.exception_handlers.api_aware_500"

@@ -1,0 +1,467 @@
+"""The MLflow Model Registry REST protocol (``/api/2.0/mlflow/...``).
+
+One view per operation. Each parses its input with a nested ``InputSerializer`` (shapes and
+types only), calls one service or selector, and renders with the output serializers below.
+Domain rules live in the services; errors become ``{"error_code", "message"}`` in
+``config.exception_handlers``. Every success is exactly HTTP 200, as the client requires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry import selectors, services
+from registry.errors import RegistryError
+from registry.models import ModelVersion
+
+EMPTY = inline_serializer(name="Empty", fields={})
+
+
+# --- Output -----------------------------------------------------------------------------------
+
+
+@extend_schema_field(OpenApiTypes.INT64)
+class MillisecondsField(serializers.Field):
+    """A datetime as int64 milliseconds since the Unix epoch."""
+
+    def to_representation(self, value: Any) -> int:
+        return int(value.timestamp() * 1000)
+
+
+class TagSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.CharField()
+
+
+class RegisteredModelAliasSerializer(serializers.Serializer):
+    alias = serializers.CharField()
+    version = serializers.CharField(source="model_version.version")
+
+
+class ModelVersionSummarySerializer(serializers.Serializer):
+    """A model version as the protocol nests it in ``latest_versions`` (no aliases)."""
+
+    name = serializers.CharField(source="registered_model.name")
+    version = serializers.CharField()  # a JSON string: the client fails on a number
+    creation_timestamp = MillisecondsField(source="created_at")
+    last_updated_timestamp = MillisecondsField(source="updated_at")
+    current_stage = serializers.CharField()
+    description = serializers.CharField()
+    source = serializers.CharField()
+    run_id = serializers.CharField()
+    run_link = serializers.CharField()
+    status = serializers.CharField()
+    status_message = serializers.CharField()
+    tags = TagSerializer(many=True, source="tags.all")
+
+
+class ModelVersionSerializer(ModelVersionSummarySerializer):
+    aliases = serializers.SerializerMethodField()
+
+    def get_aliases(self, obj: ModelVersion) -> list[str]:
+        return [alias.alias for alias in obj.aliases.all()]
+
+
+class RegisteredModelSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    creation_timestamp = MillisecondsField(source="created_at")
+    last_updated_timestamp = MillisecondsField(source="updated_at")
+    description = serializers.CharField()
+    latest_versions = ModelVersionSummarySerializer(many=True)
+    tags = TagSerializer(many=True, source="tags.all")
+    aliases = RegisteredModelAliasSerializer(many=True, source="aliases.all")
+
+
+def _registered_model(name: str) -> dict[str, Any]:
+    return {
+        "registered_model": RegisteredModelSerializer(
+            selectors.registered_model_detail(name=name)
+        ).data
+    }
+
+
+def _model_version(model_version: ModelVersion) -> dict[str, Any]:
+    return {"model_version": ModelVersionSerializer(model_version).data}
+
+
+def _written_model_version(model_version: ModelVersion) -> dict[str, Any]:
+    """A version a service just wrote, read again with its tags and aliases for output."""
+    return _model_version(
+        selectors.model_version_get(
+            name=model_version.registered_model.name, version=model_version.version
+        )
+    )
+
+
+class TagInputSerializer(serializers.Serializer):
+    key = serializers.CharField(trim_whitespace=False)
+    value = serializers.CharField(trim_whitespace=False, allow_blank=True, required=False)
+
+
+def _name_field(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(trim_whitespace=False, **kwargs)
+
+
+def _optional_text() -> serializers.CharField:
+    return serializers.CharField(
+        trim_whitespace=False, allow_blank=True, required=False, allow_null=True
+    )
+
+
+def _reject_nul_characters(value: Any) -> None:
+    """NUL cannot be stored in PostgreSQL text; refuse it at the edge with a clear message."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise RegistryError.invalid("Parameters must not contain NUL (\\x00) characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul_characters(key)
+            _reject_nul_characters(item)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_nul_characters(item)
+
+
+class RegistryApi(APIView):
+    """Reads the input from the query string on GET and from the JSON body otherwise.
+
+    DELETE takes either: the ``mlflow`` client sends a JSON body, ``databricks-sdk`` sends
+    the arguments in the query string and no body.
+    """
+
+    InputSerializer: type[serializers.Serializer]
+
+    def input(
+        self, request: Request, serializer_class: type[serializers.Serializer] | None = None
+    ) -> dict[str, Any]:
+        from_query = request.method == "GET" or (
+            request.method == "DELETE" and not request.data and request.query_params
+        )
+        data = request.query_params if from_query else request.data
+        _reject_nul_characters(dict(data.lists()) if from_query else data)
+        serializer = (serializer_class or self.InputSerializer)(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+# --- Registered models ------------------------------------------------------------------------
+
+_RM_RESPONSE = inline_serializer(
+    name="RegisteredModelResponse", fields={"registered_model": RegisteredModelSerializer()}
+)
+_MV_RESPONSE = inline_serializer(
+    name="ModelVersionResponse", fields={"model_version": ModelVersionSerializer()}
+)
+
+
+class RegisteredModelCreateApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        tags = TagInputSerializer(many=True, required=False)
+        description = _optional_text()
+
+    @extend_schema(request=InputSerializer, responses=_RM_RESPONSE)
+    def post(self, request: Request) -> Response:
+        registered_model = services.registered_model_create(
+            actor=request.user, **self.input(request)
+        )
+        return Response(_registered_model(registered_model.name))
+
+
+class RegisteredModelGetApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+
+    @extend_schema(parameters=[InputSerializer], responses=_RM_RESPONSE)
+    def get(self, request: Request) -> Response:
+        return Response(_registered_model(self.input(request)["name"]))
+
+
+class RegisteredModelRenameApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        new_name = _name_field()
+
+    @extend_schema(request=InputSerializer, responses=_RM_RESPONSE)
+    def post(self, request: Request) -> Response:
+        registered_model = services.registered_model_rename(
+            actor=request.user, **self.input(request)
+        )
+        return Response(_registered_model(registered_model.name))
+
+
+class RegisteredModelUpdateApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        description = _optional_text()
+
+    @extend_schema(request=InputSerializer, responses=_RM_RESPONSE)
+    def patch(self, request: Request) -> Response:
+        registered_model = services.registered_model_update(
+            actor=request.user, **self.input(request)
+        )
+        return Response(_registered_model(registered_model.name))
+
+
+class RegisteredModelDeleteApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+
+    @extend_schema(request=InputSerializer, responses=EMPTY)
+    def delete(self, request: Request) -> Response:
+        services.registered_model_delete(actor=request.user, **self.input(request))
+        return Response({})
+
+
+class RegisteredModelSearchApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        filter = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        max_results = serializers.CharField(required=False)
+        order_by = serializers.ListField(child=serializers.CharField(), required=False)
+        page_token = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            name="SearchRegisteredModelsResponse",
+            fields={
+                "registered_models": RegisteredModelSerializer(many=True),
+                "next_page_token": serializers.CharField(),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        data = self.input(request)
+        page, next_token = selectors.registered_model_search(
+            filter_string=data.get("filter"),
+            max_results=data.get("max_results"),
+            order_by=data.get("order_by"),
+            page_token=data.get("page_token"),
+        )
+        body: dict[str, Any] = {
+            "registered_models": RegisteredModelSerializer(page, many=True).data
+        }
+        if next_token:
+            body["next_page_token"] = next_token
+        return Response(body)
+
+
+class RegisteredModelLatestVersionsApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        stages = serializers.ListField(child=serializers.CharField(), required=False)
+
+    _response = inline_serializer(
+        name="GetLatestVersionsResponse",
+        fields={"model_versions": ModelVersionSerializer(many=True)},
+    )
+
+    def _latest(self, request: Request) -> Response:
+        versions = selectors.model_version_latest(**self.input(request))
+        return Response({"model_versions": ModelVersionSerializer(versions, many=True).data})
+
+    @extend_schema(request=InputSerializer, responses=_response)
+    def post(self, request: Request) -> Response:
+        return self._latest(request)
+
+    @extend_schema(parameters=[InputSerializer], responses=_response)
+    def get(self, request: Request) -> Response:
+        return self._latest(request)
+
+
+class RegisteredModelTagSetApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        key = serializers.CharField(trim_whitespace=False)
+        value = serializers.CharField(trim_whitespace=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses=EMPTY)
+    def post(self, request: Request) -> Response:
+        services.registered_model_tag_set(actor=request.user, **self.input(request))
+        return Response({})
+
+
+class RegisteredModelTagDeleteApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        key = serializers.CharField(trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses=EMPTY)
+    def delete(self, request: Request) -> Response:
+        services.registered_model_tag_delete(actor=request.user, **self.input(request))
+        return Response({})
+
+
+class RegisteredModelAliasApi(RegistryApi):
+    """Set (POST), get the version of (GET) and delete (DELETE) an alias."""
+
+    class SetInputSerializer(serializers.Serializer):
+        name = _name_field()
+        alias = serializers.CharField(trim_whitespace=False)
+        version = serializers.CharField()
+
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        alias = serializers.CharField(trim_whitespace=False)
+
+    @extend_schema(request=SetInputSerializer, responses=EMPTY)
+    def post(self, request: Request) -> Response:
+        data = self.input(request, self.SetInputSerializer)
+        services.registered_model_alias_set(actor=request.user, **data)
+        return Response({})
+
+    @extend_schema(parameters=[InputSerializer], responses=_MV_RESPONSE)
+    def get(self, request: Request) -> Response:
+        return Response(_model_version(selectors.model_version_get_by_alias(**self.input(request))))
+
+    @extend_schema(request=InputSerializer, responses=EMPTY)
+    def delete(self, request: Request) -> Response:
+        services.registered_model_alias_delete(actor=request.user, **self.input(request))
+        return Response({})
+
+
+# --- Model versions ---------------------------------------------------------------------------
+
+
+class ModelVersionCreateApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        source = serializers.CharField(trim_whitespace=False)
+        run_id = _optional_text()
+        run_link = _optional_text()
+        description = _optional_text()
+        tags = TagInputSerializer(many=True, required=False)
+
+    @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
+    def post(self, request: Request) -> Response:
+        model_version = services.model_version_create(actor=request.user, **self.input(request))
+        return Response(_written_model_version(model_version))
+
+
+class ModelVersionGetApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        version = serializers.CharField()
+
+    @extend_schema(parameters=[InputSerializer], responses=_MV_RESPONSE)
+    def get(self, request: Request) -> Response:
+        return Response(_model_version(selectors.model_version_get(**self.input(request))))
+
+
+class ModelVersionUpdateApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        version = serializers.CharField()
+        description = _optional_text()
+
+    @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
+    def patch(self, request: Request) -> Response:
+        model_version = services.model_version_update(actor=request.user, **self.input(request))
+        return Response(_written_model_version(model_version))
+
+
+class ModelVersionDeleteApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        version = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses=EMPTY)
+    def delete(self, request: Request) -> Response:
+        services.model_version_delete(actor=request.user, **self.input(request))
+        return Response({})
+
+
+class ModelVersionTransitionStageApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        version = serializers.CharField()
+        stage = serializers.CharField()
+        archive_existing_versions = serializers.BooleanField(required=False, default=False)
+        comment = _optional_text()
+
+    @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
+    def post(self, request: Request) -> Response:
+        model_version = services.model_version_stage_transition(
+            actor=request.user, **self.input(request)
+        )
+        return Response(_written_model_version(model_version))
+
+
+class ModelVersionSearchApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        filter = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        max_results = serializers.CharField(required=False)
+        order_by = serializers.ListField(child=serializers.CharField(), required=False)
+        page_token = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            name="SearchModelVersionsResponse",
+            fields={
+                "model_versions": ModelVersionSerializer(many=True),
+                "next_page_token": serializers.CharField(),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        data = self.input(request)
+        page, next_token = selectors.model_version_search(
+            filter_string=data.get("filter"),
+            max_results=data.get("max_results"),
+            order_by=data.get("order_by"),
+            page_token=data.get("page_token"),
+        )
+        body: dict[str, Any] = {"model_versions": ModelVersionSerializer(page, many=True).data}
+        if next_token:
+            body["next_page_token"] = next_token
+        return Response(body)
+
+
+class ModelVersionDownloadUriApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        version = serializers.CharField()
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            name="GetDownloadUriResponse", fields={"artifact_uri": serializers.CharField()}
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {"artifact_uri": selectors.model_version_download_uri(**self.input(request))}
+        )
+
+
+class ModelVersionTagSetApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        version = serializers.CharField()
+        key = serializers.CharField(trim_whitespace=False)
+        value = serializers.CharField(trim_whitespace=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses=EMPTY)
+    def post(self, request: Request) -> Response:
+        services.model_version_tag_set(actor=request.user, **self.input(request))
+        return Response({})
+
+
+class ModelVersionTagDeleteApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        version = serializers.CharField()
+        key = serializers.CharField(trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses=EMPTY)
+    def delete(self, request: Request) -> Response:
+        services.model_version_tag_delete(actor=request.user, **self.input(request))
+        return Response({})
