@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -220,37 +225,62 @@ class RegisteredModelDeleteApi(RegistryApi):
         return Response({})
 
 
-class RegisteredModelSearchApi(RegistryApi):
-    class InputSerializer(serializers.Serializer):
-        filter = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-        max_results = serializers.CharField(required=False)
-        order_by = serializers.ListField(child=serializers.CharField(), required=False)
-        page_token = serializers.CharField(required=False, allow_blank=True)
+class SearchInputSerializer(serializers.Serializer):
+    """The paging and filtering parameters both searches share."""
 
-    @extend_schema(
-        parameters=[InputSerializer],
-        responses=inline_serializer(
-            name="SearchRegisteredModelsResponse",
-            fields={
-                "registered_models": RegisteredModelSerializer(many=True),
-                "next_page_token": serializers.CharField(),
-            },
-        ),
-    )
+    filter = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    max_results = serializers.CharField(required=False)
+    order_by = serializers.ListField(child=serializers.CharField(), required=False)
+    page_token = serializers.CharField(required=False, allow_blank=True)
+
+
+class SearchApi(RegistryApi):
+    """A search: one selector call, the page under ``result_key``, the next token if any."""
+
+    InputSerializer = SearchInputSerializer
+    result_key: str
+    result_serializer: type[serializers.Serializer]
+
+    def search(self, **kwargs: Any) -> tuple[list[Any], str]:
+        raise NotImplementedError
+
     def get(self, request: Request) -> Response:
         data = self.input(request)
-        page, next_token = selectors.registered_model_search(
+        page, next_token = self.search(
             filter_string=data.get("filter"),
             max_results=data.get("max_results"),
             order_by=data.get("order_by"),
             page_token=data.get("page_token"),
         )
-        body: dict[str, Any] = {
-            "registered_models": RegisteredModelSerializer(page, many=True).data
-        }
+        body: dict[str, Any] = {self.result_key: self.result_serializer(page, many=True).data}
         if next_token:
-            body["next_page_token"] = next_token
+            body["next_page_token"] = next_token  # absent on the last page: the client loops
         return Response(body)
+
+
+def _search_schema(name: str, result_key: str, serializer: serializers.Serializer) -> Any:
+    return extend_schema(
+        parameters=[SearchInputSerializer],
+        responses=inline_serializer(
+            name=name,
+            fields={result_key: serializer, "next_page_token": serializers.CharField()},
+        ),
+    )
+
+
+@extend_schema_view(
+    get=_search_schema(
+        "SearchRegisteredModelsResponse",
+        "registered_models",
+        RegisteredModelSerializer(many=True),
+    )
+)
+class RegisteredModelSearchApi(SearchApi):
+    result_key = "registered_models"
+    result_serializer = RegisteredModelSerializer
+
+    def search(self, **kwargs: Any) -> tuple[list[Any], str]:
+        return selectors.registered_model_search(**kwargs)
 
 
 class RegisteredModelLatestVersionsApi(RegistryApi):
@@ -394,35 +424,17 @@ class ModelVersionTransitionStageApi(RegistryApi):
         return Response(_written_model_version(model_version))
 
 
-class ModelVersionSearchApi(RegistryApi):
-    class InputSerializer(serializers.Serializer):
-        filter = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-        max_results = serializers.CharField(required=False)
-        order_by = serializers.ListField(child=serializers.CharField(), required=False)
-        page_token = serializers.CharField(required=False, allow_blank=True)
-
-    @extend_schema(
-        parameters=[InputSerializer],
-        responses=inline_serializer(
-            name="SearchModelVersionsResponse",
-            fields={
-                "model_versions": ModelVersionSerializer(many=True),
-                "next_page_token": serializers.CharField(),
-            },
-        ),
+@extend_schema_view(
+    get=_search_schema(
+        "SearchModelVersionsResponse", "model_versions", ModelVersionSerializer(many=True)
     )
-    def get(self, request: Request) -> Response:
-        data = self.input(request)
-        page, next_token = selectors.model_version_search(
-            filter_string=data.get("filter"),
-            max_results=data.get("max_results"),
-            order_by=data.get("order_by"),
-            page_token=data.get("page_token"),
-        )
-        body: dict[str, Any] = {"model_versions": ModelVersionSerializer(page, many=True).data}
-        if next_token:
-            body["next_page_token"] = next_token
-        return Response(body)
+)
+class ModelVersionSearchApi(SearchApi):
+    result_key = "model_versions"
+    result_serializer = ModelVersionSerializer
+
+    def search(self, **kwargs: Any) -> tuple[list[Any], str]:
+        return selectors.model_version_search(**kwargs)
 
 
 class ModelVersionDownloadUriApi(RegistryApi):

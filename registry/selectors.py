@@ -80,6 +80,32 @@ def registered_model_detail(*, name: Any) -> RegisteredModel:
     return registered_model
 
 
+def _search_page(
+    queryset: QuerySet[Any],
+    *,
+    entity: search.Entity,
+    filter_string: str | None,
+    max_results: Any,
+    order_by: list[str] | None,
+    page_token: str | None,
+    default_max_results: int,
+    max_max_results: int,
+) -> tuple[list[Any], str]:
+    """One page of ``queryset`` under the protocol's filter, order and paging rules, and the
+    token of the next page ("" on the last). Reads one row past the page to know if more exist.
+    """
+    limit = search.check_max_results(
+        max_results, default=default_max_results, maximum=max_max_results
+    )
+    clauses = search.parse_filter(filter_string, entity=entity)
+    ordering = search.parse_order_by(order_by, entity=entity)
+    offset = search.decode_page_token(page_token)
+    queryset = queryset.filter(search.filter_q(clauses, entity=entity)).order_by(*ordering)
+    page = list(queryset[offset : offset + limit + 1])
+    next_token = search.encode_page_token(offset + limit) if len(page) > limit else ""
+    return page[:limit], next_token
+
+
 def registered_model_search(
     *,
     filter_string: str | None = None,
@@ -88,22 +114,16 @@ def registered_model_search(
     page_token: str | None = None,
 ) -> tuple[list[RegisteredModel], str]:
     """One page of registered models and the token of the next page ("" on the last)."""
-    limit = search.check_max_results(
-        max_results,
-        default=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
-        maximum=settings.REGISTRY["MAX_RESULTS_REGISTERED_MODELS"],
+    page, next_token = _search_page(
+        _registered_model_queryset(),
+        entity="registered_model",
+        filter_string=filter_string,
+        max_results=max_results,
+        order_by=order_by,
+        page_token=page_token,
+        default_max_results=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
+        max_max_results=settings.REGISTRY["MAX_RESULTS_REGISTERED_MODELS"],
     )
-    clauses = search.parse_filter(filter_string, entity="registered_model")
-    ordering = search.parse_order_by(order_by, entity="registered_model")
-    offset = search.decode_page_token(page_token)
-    queryset = (
-        _registered_model_queryset()
-        .filter(search.filter_q(clauses, entity="registered_model"))
-        .order_by(*ordering)
-    )
-    page = list(queryset[offset : offset + limit + 1])
-    next_token = search.encode_page_token(offset + limit) if len(page) > limit else ""
-    page = page[:limit]
     _attach_latest_versions(page)
     return page, next_token
 
@@ -162,22 +182,17 @@ def model_version_search(
     order_by: list[str] | None = None,
     page_token: str | None = None,
 ) -> tuple[list[ModelVersion], str]:
-    limit = search.check_max_results(
-        max_results,
-        default=MAX_RESULTS_MODEL_VERSIONS_DEFAULT,
-        maximum=settings.REGISTRY["MAX_RESULTS_MODEL_VERSIONS"],
+    """One page of model versions and the token of the next page ("" on the last)."""
+    return _search_page(
+        _model_version_queryset(),
+        entity="model_version",
+        filter_string=filter_string,
+        max_results=max_results,
+        order_by=order_by,
+        page_token=page_token,
+        default_max_results=MAX_RESULTS_MODEL_VERSIONS_DEFAULT,
+        max_max_results=settings.REGISTRY["MAX_RESULTS_MODEL_VERSIONS"],
     )
-    clauses = search.parse_filter(filter_string, entity="model_version")
-    ordering = search.parse_order_by(order_by, entity="model_version")
-    offset = search.decode_page_token(page_token)
-    queryset = (
-        _model_version_queryset()
-        .filter(search.filter_q(clauses, entity="model_version"))
-        .order_by(*ordering)
-    )
-    page = list(queryset[offset : offset + limit + 1])
-    next_token = search.encode_page_token(offset + limit) if len(page) > limit else ""
-    return page[:limit], next_token
 
 
 def model_version_download_uri(*, name: Any, version: Any) -> str:
