@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate manage services migrations-check
+.PHONY: help run test lint migrate manage services browser migrations-check
 
 help:  ## list the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,7 +34,10 @@ run: $(VENV)/.installed  ## install, migrate, create an admin if none, run web +
 services:  ## start PostgreSQL and Redis on this machine if they are not running
 	@.ci/services
 
-test: $(VENV)/.installed-test services  ## install test dependencies and run the whole suite
+browser:  ## install Debian's Chromium for the browser tests if it is missing (as root)
+	@.ci/browser
+
+test: $(VENV)/.installed-test services browser  ## install test dependencies and run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test  ## ruff and the migrations check

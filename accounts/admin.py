@@ -1,6 +1,53 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+from __future__ import annotations
 
-from accounts.models import User
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.models import ApiToken, RegisteredModelGrant, User
 
 admin.site.register(User, UserAdmin)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created by their owners (API, ``manage.py create_token``): the secret is shown
+    once and never stored, so the admin only lists and revokes."""
+
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    readonly_fields = list_display
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            services.api_token_revoke(actor=request.user, token_id=token.code)
+        messages.success(request, f"Revoked {queryset.count()} token(s).")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*self.list_display, "digest"]
+
+
+@admin.register(RegisteredModelGrant)
+class RegisteredModelGrantAdmin(admin.ModelAdmin):
+    list_display = ["registered_model", "user", "group", "level", "created_at"]
+    list_filter = ["level"]
+    search_fields = ["registered_model__name", "user__username", "group__name"]
+    autocomplete_fields = ["user", "group"]

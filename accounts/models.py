@@ -1,6 +1,13 @@
+"""Users, API tokens and the permission grants on registered models."""
+
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, Group
+from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -8,3 +15,93 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+
+class PermissionLevel(models.TextChoices):
+    """The Databricks levels on a registered model, lowest first; each includes the ones below."""
+
+    CAN_READ = "CAN_READ", "Can read"
+    CAN_EDIT = "CAN_EDIT", "Can edit"
+    CAN_MANAGE_STAGING_VERSIONS = "CAN_MANAGE_STAGING_VERSIONS", "Can manage staging versions"
+    CAN_MANAGE_PRODUCTION_VERSIONS = (
+        "CAN_MANAGE_PRODUCTION_VERSIONS",
+        "Can manage production versions",
+    )
+    CAN_MANAGE = "CAN_MANAGE", "Can manage"
+
+
+class ApiToken(models.Model):
+    """A credential for programs. Only a SHA-256 of the secret is kept; ``prefix`` tells tokens
+    apart in lists. The secret itself has 256 bits of entropy, so a fast hash is safe here."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class RegisteredModelGrant(models.Model):
+    """A permission level on one registered model, granted to one user or one group."""
+
+    registered_model = models.ForeignKey(
+        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="grants"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="model_grants",
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="model_grants"
+    )
+    level = models.CharField(max_length=40, choices=PermissionLevel.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True)
+                    | models.Q(user__isnull=True, group__isnull=False)
+                ),
+                name="grant_user_xor_group",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level__in=PermissionLevel.values), name="grant_level_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["registered_model", "user"],
+                condition=models.Q(user__isnull=False),
+                name="grant_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["registered_model", "group"],
+                condition=models.Q(group__isnull=False),
+                name="grant_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user or self.group
+        return f"{who}: {self.level} on {self.registered_model_id}"

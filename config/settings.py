@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -119,13 +119,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# Passwords or API tokens, with failed sign-ins throttled (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.RegistryBackend"]
+
+# DJANGO_CACHE_URL, e.g. redis://redis:6379/1: shared by every web process (sign-in throttle).
+# Unset: memory of each process.
+_cache_url = env_str("DJANGO_CACHE_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+# The web UI's sign-in page (registry/ui/); the admin has its own.
+LOGIN_URL = "ui:login"
+LOGIN_REDIRECT_URL = "ui:model-list"
+LOGOUT_REDIRECT_URL = "ui:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -156,7 +172,8 @@ CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
 REST_FRAMEWORK = {
     # Basic first: its WWW-Authenticate challenge makes an anonymous call a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "accounts.authentication.RegistryBasicAuthentication",
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -203,6 +220,10 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 25 * 60, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep each worker thread's database connection between tasks (Celery's Django fix-up otherwise
+# closes it around every task: a new PostgreSQL backend per webhook delivery). config/celery.py
+# drops a broken or CONN_MAX_AGE-expired one before each task.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -225,12 +246,121 @@ def _artifact_store_uri() -> str:
 # AWS_ENDPOINT_URL_S3, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID) or file:///folder.
 ARTIFACT_STORE_URI = _artifact_store_uri()
 
+
+def _file_source_roots() -> list[str]:
+    """Folders under which ``file://`` sources may be registered; none unless configured,
+    except in the embedded mode (DEBUG on SQLite), where it is ``<data dir>/sources``."""
+    embedded = DEBUG and not env_str("DATABASE_URL")
+    default = [str(DATA_DIR / "sources")] if embedded else []
+    roots = env_list("ARTIFACT_FILE_SOURCE_ROOTS", default)
+    for root in roots:
+        if not Path(root).is_absolute():
+            raise ImproperlyConfigured(
+                f"ARTIFACT_FILE_SOURCE_ROOTS: {root!r} is not an absolute path."
+            )
+    # Resolved once, so a symlinked root is compared by where it really is.
+    return [str(Path(root).resolve()) for root in roots]
+
+
+# Managed artifacts (DESIGN D5; README "Artifacts"). Sizes in bytes, times in seconds.
+ARTIFACTS = {
+    "FILE_SOURCE_ROOTS": _file_source_roots(),
+    # runs:/<run_id>/<path> sources: the MLflow tracking server that knows the runs.
+    "MLFLOW_TRACKING_SERVER_URL": env_str("MLFLOW_TRACKING_SERVER_URL", ""),
+    "MLFLOW_TRACKING_SERVER_TOKEN": env_str("MLFLOW_TRACKING_SERVER_TOKEN", ""),
+    # Transient storage errors retry with base * 2**n seconds (capped) up to MAX_RETRIES times.
+    "COPY_MAX_RETRIES": env_int("ARTIFACT_COPY_MAX_RETRIES", 8, minimum=0),
+    "COPY_RETRY_BACKOFF": env_float("ARTIFACT_COPY_RETRY_BACKOFF", 5.0, minimum=0.0),
+    "COPY_RETRY_BACKOFF_MAX": env_float("ARTIFACT_COPY_RETRY_BACKOFF_MAX", 600.0, minimum=0.0),
+    # Files copied at once, and parts in flight (and in memory) per multipart transfer.
+    "COPY_CONCURRENCY": env_int("ARTIFACT_COPY_CONCURRENCY", 8, minimum=1),
+    "MULTIPART_CHUNK_SIZE": env_int("ARTIFACT_MULTIPART_CHUNK_MIB", 16, minimum=5) * 1024 * 1024,
+    "MULTIPART_CONCURRENCY": env_int("ARTIFACT_MULTIPART_CONCURRENCY", 4, minimum=1),
+    # S3 → S3 on the same endpoint: let the store copy (the worker still reads once to hash).
+    # Off: stream every byte through the worker (faster where copies are slow, e.g. moto).
+    "SERVER_SIDE_COPY": env_bool("ARTIFACT_SERVER_SIDE_COPY", True),
+    # "path" works with every S3-compatible server; "virtual" or "auto" for AWS-only setups.
+    "S3_ADDRESSING_STYLE": env_str("ARTIFACT_S3_ADDRESSING_STYLE", "path"),
+    # Versions still PENDING_REGISTRATION this long after their last attempt are re-queued
+    # by the periodic sweep (a lost broker message must not leave a version pending forever).
+    "SWEEP_INTERVAL": env_float("ARTIFACT_COPY_SWEEP_INTERVAL", 300.0, minimum=1.0),
+}
+
+
 # --- Registry ---------------------------------------------------------------------------------
+def _default_permission_level() -> str:
+    value = env_str("REGISTRY_DEFAULT_PERMISSION_LEVEL", "CAN_READ")
+    allowed = [
+        "NONE",
+        "CAN_READ",
+        "CAN_EDIT",
+        "CAN_MANAGE_STAGING_VERSIONS",
+        "CAN_MANAGE_PRODUCTION_VERSIONS",
+        "CAN_MANAGE",
+    ]
+    if value not in allowed:
+        raise ImproperlyConfigured(
+            f"REGISTRY_DEFAULT_PERMISSION_LEVEL={value!r} is not one of {', '.join(allowed)}."
+        )
+    return value
+
+
 REGISTRY = {
     # Largest page a search may ask for (the MLflow protocol's limits).
     "MAX_RESULTS_REGISTERED_MODELS": 1000,
     "MAX_RESULTS_MODEL_VERSIONS": 200_000,
+    # The level every signed-in user holds on every model; NONE makes models private to grants.
+    "DEFAULT_PERMISSION_LEVEL": _default_permission_level(),
+    # Groups whose members may create registered models; empty: every signed-in user may.
+    "MODEL_CREATOR_GROUPS": env_list("REGISTRY_MODEL_CREATOR_GROUPS", []),
+    # Failed sign-ins from one client for one user name before it must wait, and how long.
+    "LOGIN_FAILURE_LIMIT": env_int("REGISTRY_LOGIN_FAILURE_LIMIT", 10, minimum=1),
+    "LOGIN_LOCKOUT_SECONDS": env_int("REGISTRY_LOGIN_LOCKOUT_SECONDS", 300, minimum=1),
+    # Take the client address from X-Forwarded-For (only behind a proxy that sets it).
+    "TRUST_X_FORWARDED_FOR": env_bool("REGISTRY_TRUST_X_FORWARDED_FOR", False),
 }
+
+# --- Webhooks ---------------------------------------------------------------------------------
+# Delivery of registry events to HTTP receivers (webhooks/; README "Webhooks"). Read through
+# webhooks.conf.webhook_settings().
+WEBHOOKS = {
+    # Off: no event is recorded and nothing is sent (the APIs still manage hooks).
+    "ENABLED": env_bool("WEBHOOKS_ENABLED", True),
+    # CIDR networks a hook may reach although they are internal (loopback, private, link-local,
+    # ...), e.g. 10.20.0.0/16. Empty: only public addresses. Checked at connect time.
+    "ALLOWED_NETWORKS": env_list("WEBHOOKS_ALLOWED_NETWORKS", []),
+    # URL schemes a hook may use.
+    "ALLOWED_SCHEMES": env_list("WEBHOOKS_ALLOWED_SCHEMES", ["https"]),
+    "CONNECT_TIMEOUT": env_float("WEBHOOKS_CONNECT_TIMEOUT", 5.0, minimum=0.1),
+    "READ_TIMEOUT": env_float("WEBHOOKS_READ_TIMEOUT", 10.0, minimum=0.1),
+    # Tries per delivery, then FAILED; retries wait BACKOFF_BASE * 2**(n-1) s (capped, jittered).
+    "MAX_ATTEMPTS": env_int("WEBHOOKS_MAX_ATTEMPTS", 8, minimum=1),
+    "BACKOFF_BASE": env_float("WEBHOOKS_BACKOFF_BASE", 10.0, minimum=0.0),
+    "BACKOFF_MAX": env_float("WEBHOOKS_BACKOFF_MAX", 3600.0, minimum=0.0),
+    # Failed deliveries in a row after which a hook is DISABLED (0: never).
+    "DISABLE_AFTER_FAILURES": env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 10, minimum=0),
+    # The beat sweep: how often it runs, how late a due delivery must be before it is re-queued,
+    # and how long a claim (a try in flight) lasts before a dead worker's delivery is re-queued.
+    "SWEEP_INTERVAL": env_float("WEBHOOKS_SWEEP_INTERVAL", 30.0, minimum=1.0),
+    "SWEEP_GRACE": env_float("WEBHOOKS_SWEEP_GRACE", 15.0, minimum=0.0),
+    "CLAIM_LEASE": env_float("WEBHOOKS_CLAIM_LEASE", 120.0, minimum=1.0),
+}
+# Other apps may have put their own periodic tasks in the schedule already; add to it.
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
+    "task": "webhooks.tasks.webhook_deliveries_sweep_task",
+    "schedule": WEBHOOKS["SWEEP_INTERVAL"],
+}
+CELERY_BEAT_SCHEDULE["transition-requests-expire"] = {
+    # Requests past their stage policy's request_ttl are closed within this many seconds.
+    "task": "registry.tasks.transition_requests_expire_task",
+    "schedule": float(env_int("REGISTRY_REQUEST_EXPIRY_INTERVAL", 60, minimum=1)),
+}
+CELERY_BEAT_SCHEDULE["artifacts-pending-sweep"] = {
+    "task": "registry.tasks.model_versions_pending_sweep_task",
+    "schedule": ARTIFACTS["SWEEP_INTERVAL"],
+}
+
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,9 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/registry")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+# Test receivers listen on plain HTTP on loopback; the SSRF tests turn the allow-list off.
+os.environ.setdefault("WEBHOOKS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+os.environ.setdefault("WEBHOOKS_ALLOWED_SCHEMES", "https,http")
 
 from config.settings import *  # noqa: E402,F403
 

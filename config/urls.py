@@ -6,7 +6,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import urls as accounts_urls
+from registry import artifact_urls
 from registry import urls as registry_urls
+from webhooks import urls as webhooks_urls
 
 
 def health(request: HttpRequest) -> HttpResponse:
@@ -30,9 +33,19 @@ urlpatterns = [
         "api/2.0/preview/mlflow/",
         include((registry_urls.urlpatterns, "registry"), namespace="mlflow-preview"),
     ),
+    path("api/2.0/mlflow/", include(webhooks_urls.urlpatterns)),
+    path("ajax-api/2.0/mlflow/", include(webhooks_urls.urlpatterns)),
+    path("api/2.0/preview/mlflow/", include(webhooks_urls.urlpatterns)),
+    path("api/2.0/registry/", include(webhooks_urls.registry_urlpatterns)),
+    path("api/2.0/registry/", include(registry_urls.registry_urlpatterns)),
+    path("api/2.0/", include(accounts_urls.urlpatterns)),
+    path("api/2.0/mlflow-artifacts/", include(artifact_urls.mlflow_artifacts_urlpatterns)),
+    path("api/2.0/registry/", include(artifact_urls.registry_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    # The web UI last: its routes are the site's root.
+    path("", include("registry.ui.urls", namespace="ui")),
 ]
 
 handler404 = "config.exception_handlers.api_aware_404"

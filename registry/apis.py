@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema,
@@ -22,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import permissions
 from registry import selectors, services
 from registry.errors import RegistryError
 from registry.models import ModelVersion
@@ -84,10 +86,10 @@ class RegisteredModelSerializer(serializers.Serializer):
     aliases = RegisteredModelAliasSerializer(many=True, source="aliases.all")
 
 
-def _registered_model(name: str) -> dict[str, Any]:
+def _registered_model(actor: Any, name: str) -> dict[str, Any]:
     return {
         "registered_model": RegisteredModelSerializer(
-            selectors.registered_model_detail(name=name)
+            selectors.registered_model_detail(actor=actor, name=name)
         ).data
     }
 
@@ -96,11 +98,11 @@ def _model_version(model_version: ModelVersion) -> dict[str, Any]:
     return {"model_version": ModelVersionSerializer(model_version).data}
 
 
-def _written_model_version(model_version: ModelVersion) -> dict[str, Any]:
+def _written_model_version(actor: Any, model_version: ModelVersion) -> dict[str, Any]:
     """A version a service just wrote, read again with its tags and aliases for output."""
     return _model_version(
         selectors.model_version_get(
-            name=model_version.registered_model.name, version=model_version.version
+            actor=actor, name=model_version.registered_model.name, version=model_version.version
         )
     )
 
@@ -177,7 +179,7 @@ class RegisteredModelCreateApi(RegistryApi):
         registered_model = services.registered_model_create(
             actor=request.user, **self.input(request)
         )
-        return Response(_registered_model(registered_model.name))
+        return Response(_registered_model(request.user, registered_model.name))
 
 
 class RegisteredModelGetApi(RegistryApi):
@@ -186,7 +188,7 @@ class RegisteredModelGetApi(RegistryApi):
 
     @extend_schema(parameters=[InputSerializer], responses=_RM_RESPONSE)
     def get(self, request: Request) -> Response:
-        return Response(_registered_model(self.input(request)["name"]))
+        return Response(_registered_model(request.user, self.input(request)["name"]))
 
 
 class RegisteredModelRenameApi(RegistryApi):
@@ -199,7 +201,7 @@ class RegisteredModelRenameApi(RegistryApi):
         registered_model = services.registered_model_rename(
             actor=request.user, **self.input(request)
         )
-        return Response(_registered_model(registered_model.name))
+        return Response(_registered_model(request.user, registered_model.name))
 
 
 class RegisteredModelUpdateApi(RegistryApi):
@@ -212,7 +214,7 @@ class RegisteredModelUpdateApi(RegistryApi):
         registered_model = services.registered_model_update(
             actor=request.user, **self.input(request)
         )
-        return Response(_registered_model(registered_model.name))
+        return Response(_registered_model(request.user, registered_model.name))
 
 
 class RegisteredModelDeleteApi(RegistryApi):
@@ -247,6 +249,7 @@ class SearchApi(RegistryApi):
     def get(self, request: Request) -> Response:
         data = self.input(request)
         page, next_token = self.search(
+            actor=request.user,
             filter_string=data.get("filter"),
             max_results=data.get("max_results"),
             order_by=data.get("order_by"),
@@ -294,7 +297,7 @@ class RegisteredModelLatestVersionsApi(RegistryApi):
     )
 
     def _latest(self, request: Request) -> Response:
-        versions = selectors.model_version_latest(**self.input(request))
+        versions = selectors.model_version_latest(actor=request.user, **self.input(request))
         return Response({"model_versions": ModelVersionSerializer(versions, many=True).data})
 
     @extend_schema(request=InputSerializer, responses=_response)
@@ -349,7 +352,11 @@ class RegisteredModelAliasApi(RegistryApi):
 
     @extend_schema(parameters=[InputSerializer], responses=_MV_RESPONSE)
     def get(self, request: Request) -> Response:
-        return Response(_model_version(selectors.model_version_get_by_alias(**self.input(request))))
+        return Response(
+            _model_version(
+                selectors.model_version_get_by_alias(actor=request.user, **self.input(request))
+            )
+        )
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
     def delete(self, request: Request) -> Response:
@@ -372,7 +379,7 @@ class ModelVersionCreateApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
     def post(self, request: Request) -> Response:
         model_version = services.model_version_create(actor=request.user, **self.input(request))
-        return Response(_written_model_version(model_version))
+        return Response(_written_model_version(request.user, model_version))
 
 
 class ModelVersionGetApi(RegistryApi):
@@ -382,7 +389,9 @@ class ModelVersionGetApi(RegistryApi):
 
     @extend_schema(parameters=[InputSerializer], responses=_MV_RESPONSE)
     def get(self, request: Request) -> Response:
-        return Response(_model_version(selectors.model_version_get(**self.input(request))))
+        return Response(
+            _model_version(selectors.model_version_get(actor=request.user, **self.input(request)))
+        )
 
 
 class ModelVersionUpdateApi(RegistryApi):
@@ -394,7 +403,7 @@ class ModelVersionUpdateApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
     def patch(self, request: Request) -> Response:
         model_version = services.model_version_update(actor=request.user, **self.input(request))
-        return Response(_written_model_version(model_version))
+        return Response(_written_model_version(request.user, model_version))
 
 
 class ModelVersionDeleteApi(RegistryApi):
@@ -421,7 +430,7 @@ class ModelVersionTransitionStageApi(RegistryApi):
         model_version = services.model_version_stage_transition(
             actor=request.user, **self.input(request)
         )
-        return Response(_written_model_version(model_version))
+        return Response(_written_model_version(request.user, model_version))
 
 
 @extend_schema_view(
@@ -450,7 +459,13 @@ class ModelVersionDownloadUriApi(RegistryApi):
     )
     def get(self, request: Request) -> Response:
         return Response(
-            {"artifact_uri": selectors.model_version_download_uri(**self.input(request))}
+            {
+                "artifact_uri": selectors.model_version_download_uri(
+                    actor=request.user,
+                    artifacts_base_url=request.build_absolute_uri(reverse("artifacts-root")),
+                    **self.input(request),
+                )
+            }
         )
 
 
@@ -477,3 +492,42 @@ class ModelVersionTagDeleteApi(RegistryApi):
     def delete(self, request: Request) -> Response:
         services.model_version_tag_delete(actor=request.user, **self.input(request))
         return Response({})
+
+
+# --- Databricks variants ----------------------------------------------------------------------
+
+
+class DatabricksRegisteredModelSerializer(RegisteredModelSerializer):
+    """``ModelDatabricks``: the model with its public ``id`` (for the permissions API) and the
+    caller's ``permission_level`` on it."""
+
+    id = serializers.CharField(source="code.hex")
+    user_id = serializers.SerializerMethodField()
+    permission_level = serializers.SerializerMethodField()
+
+    def get_user_id(self, obj: Any) -> str:
+        return obj.created_by.get_username() if obj.created_by else ""
+
+    def get_permission_level(self, obj: Any) -> str:
+        return permissions.effective_level(self.context["actor"], obj).name
+
+
+class DatabricksRegisteredModelGetApi(RegistryApi):
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            name="GetRegisteredModelDatabricksResponse",
+            fields={"registered_model_databricks": DatabricksRegisteredModelSerializer()},
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        registered_model = selectors.registered_model_detail(
+            actor=request.user, **self.input(request)
+        )
+        serializer = DatabricksRegisteredModelSerializer(
+            registered_model, context={"actor": request.user}
+        )
+        return Response({"registered_model_databricks": serializer.data})

@@ -214,6 +214,17 @@ class Activity(models.Model):
     from_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True, default="")
     to_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True, default="")
     comment = models.TextField(blank=True, default="")
+    # What the registry itself says about the entry (why a version was archived, a request closed).
+    system_comment = models.TextField(blank=True, default="")
+    # The transition request the entry belongs to, if any.
+    request = models.ForeignKey(
+        "TransitionRequest",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="activities",
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -237,3 +248,194 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name} v{self.version}: {self.activity_type}"
+
+
+class ModelVersionManifest(models.Model):
+    """What the registry's managed copy of a version holds, written once when it became READY.
+
+    ``files`` lists ``{"path", "size", "sha256"}`` sorted by path; ``digest`` is
+    ``sha256:<hex>`` of that list written as ``sha256sum`` writes it (``<sha256>  <path>\\n``).
+    """
+
+    model_version = models.OneToOneField(
+        ModelVersion, on_delete=models.CASCADE, related_name="manifest"
+    )
+    digest = models.CharField(max_length=71)
+    total_size = models.PositiveBigIntegerField()
+    file_count = models.PositiveIntegerField()
+    files = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.model_version}: {self.digest}"
+
+
+class TransitionRequestStatus(models.TextChoices):
+    OPEN = "OPEN", "Open"
+    APPROVED = "APPROVED", "Approved"
+    REJECTED = "REJECTED", "Rejected"
+    CANCELLED = "CANCELLED", "Cancelled"
+    EXPIRED = "EXPIRED", "Expired"
+    SUPERSEDED = "SUPERSEDED", "Superseded"  # the version reached the stage another way
+
+
+class TransitionRequest(models.Model):
+    """A request to move a version to a stage, decided by people the policy makes eligible."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="transition_requests"
+    )
+    from_stage = models.CharField(max_length=16, choices=Stage.choices)
+    to_stage = models.CharField(max_length=16, choices=Stage.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_username = models.CharField(max_length=150)
+    comment = models.TextField(blank=True, default="")
+    status = models.CharField(
+        max_length=16,
+        choices=TransitionRequestStatus.choices,
+        default=TransitionRequestStatus.OPEN,
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "to_stage"],
+                condition=models.Q(status="OPEN"),
+                name="one_open_request_per_version_and_stage",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=TransitionRequestStatus.values),
+                name="transition_request_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(to_stage__in=Stage.values), name="transition_request_stage_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} → {self.to_stage} ({self.status})"
+
+
+class TransitionApproval(models.Model):
+    """One eligible approver's approval of a request; a policy may need several distinct ones."""
+
+    request = models.ForeignKey(
+        TransitionRequest, on_delete=models.CASCADE, related_name="approvals"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approver_username = models.CharField(max_length=150)
+    comment = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "approver_username"], name="one_approval_per_approver"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver_username} approved {self.request}"
+
+
+class Comment(models.Model):
+    """A comment on a model version. Its author may edit or delete it; the NEW_COMMENT entry on
+    the activity trail keeps the text as first posted."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_username = models.CharField(max_length=150)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.author_username} on {self.model_version}"
+
+
+class StagePolicy(models.Model):
+    """The rules for moving versions into one stage: of one registered model, or, with no model,
+    the registry-wide default. No row at all means Databricks' behaviour (the field defaults)."""
+
+    registered_model = models.ForeignKey(
+        RegisteredModel,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="stage_policies",
+    )
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    allow_self_approval = models.BooleanField(default=True)
+    allow_direct_transition = models.BooleanField(default=True)
+    # {"validation_status": "passed"}: tags the version must carry, with these values.
+    required_version_tags = models.JSONField(default=dict, blank=True)
+    # How long a request stays open; None: until decided.
+    request_ttl = models.DurationField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "stage policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registered_model", "stage"],
+                condition=models.Q(registered_model__isnull=False),
+                name="one_policy_per_model_and_stage",
+            ),
+            models.UniqueConstraint(
+                fields=["stage"],
+                condition=models.Q(registered_model__isnull=True),
+                name="one_default_policy_per_stage",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(required_approvals__gte=1, required_approvals__lte=10),
+                name="policy_required_approvals_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(stage__in=Stage.values), name="policy_stage_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.registered_model.name if self.registered_model else "registry default"
+        return f"{scope} → {self.stage}"
+
+
+class AuditEntry(models.Model):
+    """Registry-level events that outlive what they describe, such as deleting a whole model.
+    Append-only in the database, like the activity trail."""
+
+    class Action(models.TextChoices):
+        REGISTERED_MODEL_DELETED = "REGISTERED_MODEL_DELETED", "Registered model deleted"
+
+    action = models.CharField(max_length=40, choices=Action.choices)
+    model_name = models.CharField(max_length=NAME_MAX_LENGTH)
+    model_code = models.UUIDField()
+    detail = models.JSONField(default=dict, blank=True)
+    actor_username = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.model_name}"

@@ -1,7 +1,10 @@
 """Reads of the registry. Every list is paged and runs a fixed number of queries.
 
 Objects returned for output carry what the serializers need prefetched: ``tags``, ``aliases``
-and, on registered models, ``latest_versions`` (the highest version in each stage).
+and, on registered models, ``latest_versions`` (the highest version in each stage). The public
+functions take the reader as ``actor`` and show only what ``accounts.permissions`` lets them
+read; ``registered_model_by_name`` and ``model_version_by_number`` are the unchecked lookups the
+services use before their own, stricter checks.
 """
 
 from __future__ import annotations
@@ -13,9 +16,22 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Max, Prefetch, Q, QuerySet
 
+from accounts import permissions
+from accounts.permissions import Level
 from registry import search, validation
-from registry.errors import RegistryError
-from registry.models import ModelVersion, RegisteredModel, RegisteredModelAlias, Stage
+from registry.errors import ErrorCode, RegistryError
+from registry.models import (
+    Activity,
+    Comment,
+    ModelVersion,
+    ModelVersionStatus,
+    RegisteredModel,
+    RegisteredModelAlias,
+    Stage,
+    StagePolicy,
+    TransitionRequest,
+    TransitionRequestStatus,
+)
 
 MAX_RESULTS_REGISTERED_MODELS_DEFAULT = 100
 MAX_RESULTS_MODEL_VERSIONS_DEFAULT = 10_000
@@ -28,7 +44,7 @@ def _model_version_queryset() -> QuerySet[ModelVersion]:
 
 
 def _registered_model_queryset() -> QuerySet[RegisteredModel]:
-    return RegisteredModel.objects.prefetch_related(
+    return RegisteredModel.objects.select_related("created_by").prefetch_related(
         "tags",
         Prefetch(
             "aliases",
@@ -60,22 +76,45 @@ def _attach_latest_versions(registered_models: Sequence[RegisteredModel]) -> Non
         registered_model.latest_versions = found.get(registered_model.pk, [])
 
 
-def registered_model_get(*, name: Any) -> RegisteredModel:
-    """The registered model with its tags and aliases (no latest versions)."""
-    name = validation.require_string(name, "name")
+def registered_model_by_name(name: str) -> RegisteredModel:
+    """The registered model called ``name``, unchecked: for services, which check themselves."""
     try:
         return RegisteredModel.objects.get(name=name)
     except RegisteredModel.DoesNotExist:
         raise RegistryError.not_found(f"Registered Model with name={name} not found") from None
 
 
-def registered_model_detail(*, name: Any) -> RegisteredModel:
+def model_version_by_number(name: str, number: int) -> ModelVersion:
+    """A version with its registered model, unchecked: for services, which check themselves."""
+    registered_model = registered_model_by_name(name)
+    try:
+        model_version = registered_model.versions.get(version=number)
+    except ModelVersion.DoesNotExist:
+        raise RegistryError.not_found(
+            f"Model Version (name={name}, version={number}) not found"
+        ) from None
+    model_version.registered_model = registered_model
+    return model_version
+
+
+def _readable(actor: Any, registered_model: RegisteredModel) -> RegisteredModel:
+    permissions.require_level(actor, registered_model, Level.CAN_READ, action="read")
+    return registered_model
+
+
+def registered_model_get(*, actor: Any, name: Any) -> RegisteredModel:
+    """The registered model, if the actor may read it (no tags, aliases or latest versions)."""
+    return _readable(actor, registered_model_by_name(validation.require_string(name, "name")))
+
+
+def registered_model_detail(*, actor: Any, name: Any) -> RegisteredModel:
     """The registered model prepared for output: tags, aliases and latest versions."""
     name = validation.require_string(name, "name")
     try:
         registered_model = _registered_model_queryset().get(name=name)
     except RegisteredModel.DoesNotExist:
         raise RegistryError.not_found(f"Registered Model with name={name} not found") from None
+    _readable(actor, registered_model)
     _attach_latest_versions([registered_model])
     return registered_model
 
@@ -108,6 +147,7 @@ def _search_page(
 
 def registered_model_search(
     *,
+    actor: Any,
     filter_string: str | None = None,
     max_results: Any = None,
     order_by: list[str] | None = None,
@@ -115,7 +155,7 @@ def registered_model_search(
 ) -> tuple[list[RegisteredModel], str]:
     """One page of registered models and the token of the next page ("" on the last)."""
     page, next_token = _search_page(
-        _registered_model_queryset(),
+        _registered_model_queryset().filter(permissions.readable_models_q(actor)),
         entity="registered_model",
         filter_string=filter_string,
         max_results=max_results,
@@ -128,22 +168,24 @@ def registered_model_search(
     return page, next_token
 
 
-def model_version_get(*, name: Any, version: Any) -> ModelVersion:
+def model_version_get(*, actor: Any, name: Any, version: Any) -> ModelVersion:
+    """A version prepared for output (tags, aliases), if the actor may read its model."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
+    registered_model = registered_model_get(actor=actor, name=name)
     try:
-        return _model_version_queryset().get(registered_model__name=name, version=number)
+        return _model_version_queryset().get(registered_model=registered_model, version=number)
     except ModelVersion.DoesNotExist:
         raise RegistryError.not_found(
             f"Model Version (name={name}, version={number}) not found"
         ) from None
 
 
-def model_version_get_by_alias(*, name: Any, alias: Any) -> ModelVersion:
+def model_version_get_by_alias(*, actor: Any, name: Any, alias: Any) -> ModelVersion:
     """The version an alias points at; ``latest`` (any case) is the highest version."""
     name = validation.require_string(name, "name")
     alias = validation.alias_name(alias, for_set=False)
-    registered_model = registered_model_get(name=name)
+    registered_model = registered_model_get(actor=actor, name=name)
     queryset = _model_version_queryset().filter(registered_model=registered_model)
     if alias.lower() == "latest":
         model_version = queryset.order_by("-version").first()
@@ -157,11 +199,11 @@ def model_version_get_by_alias(*, name: Any, alias: Any) -> ModelVersion:
     return model_version
 
 
-def model_version_latest(*, name: Any, stages: Any = None) -> list[ModelVersion]:
+def model_version_latest(*, actor: Any, name: Any, stages: Any = None) -> list[ModelVersion]:
     """The highest version in each requested stage (all four when none is given)."""
     name = validation.require_string(name, "name")
     wanted = validation.stages(stages) or list(Stage)
-    registered_model = registered_model_get(name=name)
+    registered_model = registered_model_get(actor=actor, name=name)
     latest = (
         ModelVersion.objects.filter(registered_model=registered_model, current_stage__in=wanted)
         .values("current_stage")
@@ -177,6 +219,7 @@ def model_version_latest(*, name: Any, stages: Any = None) -> list[ModelVersion]
 
 def model_version_search(
     *,
+    actor: Any,
     filter_string: str | None = None,
     max_results: Any = None,
     order_by: list[str] | None = None,
@@ -184,7 +227,9 @@ def model_version_search(
 ) -> tuple[list[ModelVersion], str]:
     """One page of model versions and the token of the next page ("" on the last)."""
     return _search_page(
-        _model_version_queryset(),
+        _model_version_queryset().filter(
+            permissions.readable_models_q(actor, model_field="registered_model_id")
+        ),
         entity="model_version",
         filter_string=filter_string,
         max_results=max_results,
@@ -195,6 +240,98 @@ def model_version_search(
     )
 
 
-def model_version_download_uri(*, name: Any, version: Any) -> str:
-    """Where the client fetches the version's files. Managed copies replace this later."""
-    return model_version_get(name=name, version=version).source
+def model_version_download_uri(
+    *, actor: Any, name: Any, version: Any, artifacts_base_url: str
+) -> str:
+    """The absolute URL of the version's managed copy under the service's artifact endpoints
+    (``artifacts_base_url`` is ``http(s)://<host>/api/2.0/mlflow-artifacts/artifacts``), so
+    clients need no storage credentials. Only READY versions have one."""
+    from registry.artifacts.services import version_folder
+
+    model_version = model_version_get(actor=actor, name=name, version=version)
+    if model_version.status != ModelVersionStatus.READY:
+        raise RegistryError.invalid(
+            f"Model version {model_version.version} of '{model_version.registered_model.name}' "
+            f"is {model_version.status}: its artifacts are not available"
+            + (f" ({model_version.status_message})." if model_version.status_message else " yet.")
+        )
+    return f"{artifacts_base_url.rstrip('/')}/{version_folder(model_version)}"
+
+
+# --- Approval workflow ----------------------------------------------------------------------
+
+
+def stage_policy_effective(*, registered_model: RegisteredModel, stage: str) -> StagePolicy:
+    """The policy for moves of this model into ``stage``: its own, else the registry-wide
+    default for the stage, else Databricks' behaviour (an unsaved policy with the defaults:
+    one approval, self-approval and direct transitions allowed, no tags, no expiry)."""
+    policies = {
+        policy.registered_model_id: policy
+        for policy in StagePolicy.objects.filter(
+            Q(registered_model=registered_model) | Q(registered_model__isnull=True), stage=stage
+        )
+    }
+    return (
+        policies.get(registered_model.pk)
+        or policies.get(None)
+        or StagePolicy(registered_model=None, stage=stage)
+    )
+
+
+def transition_requests_open(*, actor: Any, name: Any, version: Any) -> list[TransitionRequest]:
+    model_version = model_version_get(actor=actor, name=name, version=version)
+    return list(
+        model_version.transition_requests.filter(status=TransitionRequestStatus.OPEN)
+        .select_related("model_version__registered_model")
+        .prefetch_related("approvals")
+        .order_by("created_at", "id")
+    )
+
+
+def model_version_activities(*, actor: Any, name: Any, version: Any) -> list[Activity]:
+    """The version's whole trail, oldest first."""
+    model_version = model_version_get(actor=actor, name=name, version=version)
+    return list(Activity.objects.filter(model_version=model_version).order_by("created_at", "id"))
+
+
+def request_available_actions(actor: Any, request: TransitionRequest) -> list[str]:
+    """What the caller may do with an open request: the Databricks ``available_actions``."""
+    actions = []
+    registered_model = request.model_version.registered_model
+    level = permissions.effective_level(actor, registered_model)
+    name = actor.get_username() if permissions.is_signed_in(actor) else ""
+    if name == request.requested_by_username or level >= Level.CAN_MANAGE:
+        actions.append("CANCEL_TRANSITION_REQUEST")
+    needed = permissions.transition_level(request.model_version.current_stage, request.to_stage)
+    if level >= needed:
+        policy = stage_policy_effective(registered_model=registered_model, stage=request.to_stage)
+        approved_by = {approval.approver_username for approval in request.approvals.all()}
+        self_blocked = name == request.requested_by_username and not policy.allow_self_approval
+        if not self_blocked and name not in approved_by:
+            actions.append("APPROVE_TRANSITION_REQUEST")
+        actions.append("REJECT_TRANSITION_REQUEST")
+    return actions
+
+
+def comment_available_actions(actor: Any, comment: Comment) -> list[str]:
+    if permissions.is_signed_in(actor) and actor.get_username() == comment.author_username:
+        return ["EDIT_COMMENT", "DELETE_COMMENT"]
+    level = permissions.effective_level(actor, comment.model_version.registered_model)
+    return ["DELETE_COMMENT"] if level >= Level.CAN_MANAGE else []
+
+
+def stage_policies_in_force(*, actor: Any, name: str | None) -> list[StagePolicy]:
+    """For each stage, the policy that applies: to model ``name`` (readable by the actor), or,
+    with no name, the registry-wide defaults (any signed-in user may read them)."""
+    if name is None:
+        if not permissions.is_signed_in(actor) and actor is not None:
+            raise RegistryError(ErrorCode.UNAUTHENTICATED, "Authentication is required.")
+        defaults = {
+            policy.stage: policy for policy in StagePolicy.objects.filter(registered_model=None)
+        }
+        return [defaults.get(stage) or StagePolicy(stage=stage) for stage in Stage.values]
+    registered_model = registered_model_get(actor=actor, name=name)
+    return [
+        stage_policy_effective(registered_model=registered_model, stage=stage)
+        for stage in Stage.values
+    ]

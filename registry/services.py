@@ -2,32 +2,53 @@
 
 Each takes the acting user first (``actor=``) and keyword-only arguments, validates its input,
 and does its writes in one transaction. Changes of stage for one registered model serialise on
-that model's row lock, and write the activity trail in the same transaction. Permissions and
-webhook events are added here by the accounts and webhooks work, so that the API, the UI, the
-admin and Celery tasks all obey the same rules.
+that model's row lock, and write the activity trail in the same transaction. Every function
+asks ``accounts.permissions`` first, so the API, the UI, the admin and Celery tasks all obey the
+same rules. Lookups answer 404 for a model that does not exist and 403 for one the actor may not
+act on, before looking any further.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import permissions
+from accounts import services as accounts_services
 from accounts.models import User
+from accounts.permissions import Level
 from registry import validation
-from registry.errors import RegistryError
+from registry.artifacts import services as artifact_services
+from registry.artifacts import sources as artifact_sources
+from registry.errors import ErrorCode, RegistryError
 from registry.models import (
     Activity,
     ActivityType,
+    AuditEntry,
+    Comment,
     ModelVersion,
+    ModelVersionStatus,
     ModelVersionTag,
     RegisteredModel,
     RegisteredModelAlias,
     RegisteredModelTag,
     Stage,
+    StagePolicy,
+    TransitionApproval,
+    TransitionRequest,
+    TransitionRequestStatus,
 )
-from registry.selectors import model_version_get, registered_model_get
+from registry.selectors import (
+    model_version_by_number,
+    registered_model_by_name,
+    stage_policy_effective,
+)
+from webhooks.models import EventType
+from webhooks.services import webhook_event_emit
 
 
 def _lock_registered_model(name: str) -> RegisteredModel:
@@ -38,8 +59,13 @@ def _lock_registered_model(name: str) -> RegisteredModel:
         raise RegistryError.not_found(f"Registered Model with name={name} not found") from None
 
 
-def _lock_model_version(name: str, version: int) -> tuple[RegisteredModel, ModelVersion]:
+def _lock_model_version(
+    name: str, version: int, *, actor: User | None, level: Level | None, action: str
+) -> tuple[RegisteredModel, ModelVersion]:
+    """The locked model (after checking ``level`` on it, unless None) and its version."""
     registered_model = _lock_registered_model(name)
+    if level is not None:
+        permissions.require_level(actor, registered_model, level, action=action)
     try:
         model_version = registered_model.versions.get(version=version)
     except ModelVersion.DoesNotExist:
@@ -64,6 +90,7 @@ def registered_model_create(
     description: Any = None,
     tags: Any = None,
 ) -> RegisteredModel:
+    permissions.require_can_create_registered_model(actor)
     name = validation.model_name(name)
     description = validation.description(description)
     cleaned_tags = validation.tags(tags)
@@ -81,6 +108,15 @@ def registered_model_create(
                 RegisteredModelTag(registered_model=registered_model, key=key, value=value)
                 for key, value in cleaned_tags
             )
+            accounts_services.registered_model_grant_creator(
+                registered_model=registered_model, actor=actor
+            )
+            webhook_event_emit(
+                event=EventType.REGISTERED_MODEL_CREATED,
+                registered_model=registered_model,
+                payload_data={"tags": dict(cleaned_tags), "description": description},
+                actor=actor,
+            )
     except IntegrityError:
         # The unique constraint on the name decides races between two creators.
         raise RegistryError.already_exists(
@@ -96,6 +132,7 @@ def registered_model_rename(*, actor: User | None, name: Any, new_name: Any) -> 
     try:
         with transaction.atomic():
             registered_model = _lock_registered_model(name)
+            permissions.require_level(actor, registered_model, Level.CAN_MANAGE, action="rename")
             if new_name == name:
                 return registered_model
             registered_model.name = new_name
@@ -116,6 +153,9 @@ def registered_model_update(
     description = validation.description(description)
     with transaction.atomic():
         registered_model = _lock_registered_model(name)
+        permissions.require_level(
+            actor, registered_model, Level.CAN_EDIT, action="edit the description of"
+        )
         registered_model.description = description
         registered_model.updated_at = timezone.now()
         registered_model.save(update_fields=["description", "updated_at"])
@@ -126,6 +166,18 @@ def registered_model_delete(*, actor: User | None, name: Any) -> None:
     name = validation.require_string(name, "name")
     with transaction.atomic():
         registered_model = _lock_registered_model(name)
+        permissions.require_level(actor, registered_model, Level.CAN_MANAGE, action="delete")
+        # The versions' trails stay (they hold no foreign key); the deletion itself is recorded.
+        AuditEntry.objects.create(
+            action=AuditEntry.Action.REGISTERED_MODEL_DELETED,
+            model_name=registered_model.name,
+            model_code=registered_model.code,
+            detail={"versions": registered_model.versions.count()},
+            actor_username=actor.get_username() if permissions.is_signed_in(actor) else "",
+        )
+        artifact_services.artifacts_delete_schedule(
+            folder=artifact_services.model_folder(registered_model)
+        )
         registered_model.delete()
 
 
@@ -133,7 +185,8 @@ def registered_model_tag_set(*, actor: User | None, name: Any, key: Any, value: 
     name = validation.require_string(name, "name")
     key = validation.tag_key(key)
     value = validation.tag_value(value)
-    registered_model = registered_model_get(name=name)
+    registered_model = registered_model_by_name(name)
+    permissions.require_level(actor, registered_model, Level.CAN_EDIT, action="edit the tags of")
     RegisteredModelTag.objects.update_or_create(
         registered_model=registered_model, key=key, defaults={"value": value}
     )
@@ -142,7 +195,8 @@ def registered_model_tag_set(*, actor: User | None, name: Any, key: Any, value: 
 def registered_model_tag_delete(*, actor: User | None, name: Any, key: Any) -> None:
     name = validation.require_string(name, "name")
     key = validation.tag_key(key)
-    registered_model = registered_model_get(name=name)
+    registered_model = registered_model_by_name(name)
+    permissions.require_level(actor, registered_model, Level.CAN_EDIT, action="edit the tags of")
     RegisteredModelTag.objects.filter(registered_model=registered_model, key=key).delete()
 
 
@@ -156,12 +210,21 @@ def registered_model_alias_set(
     alias = validation.alias_name(alias, for_set=True)
     number = validation.version_number(version)
     with transaction.atomic():
-        registered_model, model_version = _lock_model_version(name, number)
+        registered_model, model_version = _lock_model_version(
+            name, number, actor=actor, level=Level.CAN_EDIT, action="edit the aliases of"
+        )
         # The model row lock serialises alias writers, so this upsert cannot race.
         registered_model_alias, _ = RegisteredModelAlias.objects.update_or_create(
             registered_model=registered_model,
             alias=alias,
             defaults={"model_version": model_version},
+        )
+        webhook_event_emit(
+            event=EventType.MODEL_VERSION_ALIAS_CREATED,
+            registered_model=registered_model,
+            model_version=model_version,
+            payload_data={"alias": alias},
+            actor=actor,
         )
     return registered_model_alias
 
@@ -169,8 +232,19 @@ def registered_model_alias_set(
 def registered_model_alias_delete(*, actor: User | None, name: Any, alias: Any) -> None:
     name = validation.require_string(name, "name")
     alias = validation.alias_name(alias, for_set=False)
-    registered_model = registered_model_get(name=name)
-    RegisteredModelAlias.objects.filter(registered_model=registered_model, alias=alias).delete()
+    registered_model = registered_model_by_name(name)
+    permissions.require_level(actor, registered_model, Level.CAN_EDIT, action="edit the aliases of")
+    with transaction.atomic():
+        deleted, _ = RegisteredModelAlias.objects.filter(
+            registered_model=registered_model, alias=alias
+        ).delete()
+        if deleted:
+            webhook_event_emit(
+                event=EventType.MODEL_VERSION_ALIAS_DELETED,
+                registered_model=registered_model,
+                payload_data={"alias": alias},
+                actor=actor,
+            )
 
 
 # --- Model versions ---------------------------------------------------------------------------
@@ -188,7 +262,7 @@ def model_version_create(
 ) -> ModelVersion:
     """A new version of an existing registered model, numbered one past the highest ever given."""
     name = validation.require_string(name, "name")
-    source = validation.source(source)
+    source = artifact_sources.validate_source(validation.source(source))
     run_id = validation.run_id(run_id)
     run_link = validation.run_link(run_link)
     description = validation.description(description)
@@ -197,6 +271,9 @@ def model_version_create(
     with transaction.atomic():
         # Under the row lock this read-modify-write cannot race with another creator.
         registered_model = _lock_registered_model(name)
+        permissions.require_level(
+            actor, registered_model, Level.CAN_EDIT, action="create versions of"
+        )
         registered_model.last_version_number += 1
         registered_model.updated_at = now
         registered_model.save(update_fields=["last_version_number", "updated_at"])
@@ -207,6 +284,8 @@ def model_version_create(
             run_id=run_id,
             run_link=run_link,
             description=description,
+            # The copy into the registry's store (DESIGN D5) makes it READY, queued on commit.
+            status=ModelVersionStatus.PENDING_REGISTRATION,
             created_by=_actor_or_none(actor),
             created_at=now,
             updated_at=now,
@@ -215,6 +294,19 @@ def model_version_create(
             ModelVersionTag(model_version=model_version, key=key, value=value)
             for key, value in cleaned_tags
         )
+        webhook_event_emit(
+            event=EventType.MODEL_VERSION_CREATED,
+            registered_model=registered_model,
+            model_version=model_version,
+            payload_data={
+                "source": source,
+                "run_id": run_id,
+                "tags": dict(cleaned_tags),
+                "description": description,
+            },
+            actor=actor,
+        )
+        artifact_services.model_version_copy_schedule(model_version=model_version)
     return model_version
 
 
@@ -224,7 +316,10 @@ def model_version_update(
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     description = validation.description(description)
-    model_version = model_version_get(name=name, version=number)
+    model_version = model_version_by_number(name, number)
+    permissions.require_level(
+        actor, model_version.registered_model, Level.CAN_EDIT, action="edit versions of"
+    )
     model_version.description = description
     model_version.updated_at = timezone.now()
     model_version.save(update_fields=["description", "updated_at"])
@@ -235,7 +330,12 @@ def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     with transaction.atomic():
-        registered_model, model_version = _lock_model_version(name, number)
+        registered_model, model_version = _lock_model_version(
+            name, number, actor=actor, level=Level.CAN_MANAGE, action="delete versions of"
+        )
+        artifact_services.artifacts_delete_schedule(
+            folder=artifact_services.version_folder(model_version)
+        )
         model_version.delete()  # aliases and tags go with it; the number stays used
         registered_model.updated_at = timezone.now()
         registered_model.save(update_fields=["updated_at"])
@@ -248,29 +348,54 @@ def model_version_tag_set(
     number = validation.version_number(version)
     key = validation.tag_key(key)
     value = validation.tag_value(value)
-    model_version = model_version_get(name=name, version=number)
-    ModelVersionTag.objects.update_or_create(
-        model_version=model_version, key=key, defaults={"value": value}
+    model_version = model_version_by_number(name, number)
+    permissions.require_level(
+        actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
     )
+    with transaction.atomic():
+        ModelVersionTag.objects.update_or_create(
+            model_version=model_version, key=key, defaults={"value": value}
+        )
+        webhook_event_emit(
+            event=EventType.MODEL_VERSION_TAG_SET,
+            registered_model=model_version.registered_model,
+            model_version=model_version,
+            payload_data={"key": key, "value": value},
+            actor=actor,
+        )
 
 
 def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key: Any) -> None:
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     key = validation.tag_key(key)
-    model_version = model_version_get(name=name, version=number)
-    ModelVersionTag.objects.filter(model_version=model_version, key=key).delete()
+    model_version = model_version_by_number(name, number)
+    permissions.require_level(
+        actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
+    )
+    with transaction.atomic():
+        deleted, _ = ModelVersionTag.objects.filter(model_version=model_version, key=key).delete()
+        if deleted:
+            webhook_event_emit(
+                event=EventType.MODEL_VERSION_TAG_DELETED,
+                registered_model=model_version.registered_model,
+                model_version=model_version,
+                payload_data={"key": key},
+                actor=actor,
+            )
 
 
-def _record_transition(
+def _record_activity(
     *,
     actor: User | None,
     model_version: ModelVersion,
-    from_stage: str,
-    to_stage: str,
     activity_type: ActivityType,
-    comment: str,
     at: Any,
+    from_stage: str = "",
+    to_stage: str = "",
+    comment: str = "",
+    system_comment: str = "",
+    request: TransitionRequest | None = None,
 ) -> Activity:
     actor = _actor_or_none(actor)
     return Activity.objects.create(
@@ -282,10 +407,154 @@ def _record_transition(
         from_stage=from_stage,
         to_stage=to_stage,
         comment=comment,
+        system_comment=system_comment,
+        request=request,
         actor=actor,
         actor_username=actor.get_username() if actor else "",
         created_at=at,
     )
+
+
+def _policy_refusal(
+    policy: StagePolicy, registered_model: RegisteredModel, rule: str
+) -> RegistryError:
+    scope = (
+        f"the registry-wide {policy.stage} stage policy"
+        if policy.registered_model_id is None
+        else f"the {policy.stage} stage policy of model '{registered_model.name}'"
+    )
+    return RegistryError(ErrorCode.PERMISSION_DENIED, f"Refused by {scope}: {rule}")
+
+
+def _check_required_tags(
+    policy: StagePolicy, registered_model: RegisteredModel, model_version: ModelVersion
+) -> None:
+    if not policy.required_version_tags:
+        return
+    present = dict(model_version.tags.values_list("key", "value"))
+    for key, value in sorted(policy.required_version_tags.items()):
+        if present.get(key) != value:
+            have = f"it has {present[key]!r}" if key in present else "it has no such tag"
+            raise _policy_refusal(
+                policy,
+                registered_model,
+                f"required_version_tags needs {key}={value} on version {model_version.version} "
+                f"({have}).",
+            )
+
+
+def _apply_stage_change(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    model_version: ModelVersion,
+    target: Stage,
+    archive_existing_versions: bool,
+    activity_type: ActivityType,
+    comment: str,
+    at: Any,
+    request: TransitionRequest | None = None,
+) -> Activity:
+    """Move a locked version to ``target``: the one place a stage changes.
+
+    Archives the others in the stage when asked, writes the activities, emits the events, and
+    closes the open requests the move made moot. The caller holds the model's row lock and has
+    checked permissions and policy.
+    """
+    if model_version.status != ModelVersionStatus.READY:
+        # DESIGN D5: what moves to a stage is a verified, immutable copy.
+        raise RegistryError.invalid(
+            f"Model version {model_version.version} of '{registered_model.name}' is "
+            f"{model_version.status}: only READY versions move between stages."
+        )
+    archived = []
+    if archive_existing_versions:
+        archived = _archive_others(actor=actor, model_version=model_version, stage=target, at=at)
+    from_stage = model_version.current_stage
+    model_version.current_stage = target
+    model_version.updated_at = at
+    model_version.save(update_fields=["current_stage", "updated_at"])
+    registered_model.updated_at = at
+    registered_model.save(update_fields=["updated_at"])
+    activity = _record_activity(
+        actor=actor,
+        model_version=model_version,
+        activity_type=activity_type,
+        from_stage=from_stage,
+        to_stage=target,
+        comment=comment,
+        request=request,
+        at=at,
+    )
+    webhook_event_emit(
+        event=EventType.MODEL_VERSION_TRANSITIONED_STAGE,
+        registered_model=registered_model,
+        model_version=model_version,
+        payload_data={"from_stage": from_stage, "to_stage": target, "comment": comment},
+        actor=actor,
+    )
+    for moved in [model_version, *archived]:
+        _close_moot_requests(model_version=moved, at=at, except_request=request)
+    return activity
+
+
+def _archive_others(
+    *, actor: User | None, model_version: ModelVersion, stage: Stage, at: Any
+) -> list[ModelVersion]:
+    others = list(
+        model_version.registered_model.versions.filter(current_stage=stage).exclude(
+            pk=model_version.pk
+        )
+    )
+    for other in others:
+        other.registered_model = model_version.registered_model
+        _record_activity(
+            actor=actor,
+            model_version=other,
+            activity_type=ActivityType.SYSTEM_TRANSITION,
+            from_stage=other.current_stage,
+            to_stage=Stage.ARCHIVED,
+            system_comment=f"Archived when version {model_version.version} moved to {stage}.",
+            at=at,
+        )
+        webhook_event_emit(
+            event=EventType.MODEL_VERSION_TRANSITIONED_STAGE,
+            registered_model=model_version.registered_model,
+            model_version=other,
+            payload_data={"from_stage": other.current_stage, "to_stage": Stage.ARCHIVED},
+            actor=actor,
+        )
+        other.current_stage = Stage.ARCHIVED
+    ModelVersion.objects.filter(pk__in=[other.pk for other in others]).update(
+        current_stage=Stage.ARCHIVED, updated_at=at
+    )
+    return others
+
+
+def _close_moot_requests(
+    *, model_version: ModelVersion, at: Any, except_request: TransitionRequest | None
+) -> None:
+    """Open requests to move a version into the stage it is now in have nothing left to do."""
+    moot = model_version.transition_requests.filter(
+        status=TransitionRequestStatus.OPEN, to_stage=model_version.current_stage
+    )
+    if except_request is not None:
+        moot = moot.exclude(pk=except_request.pk)
+    for request in moot:
+        _record_activity(
+            actor=None,
+            model_version=model_version,
+            activity_type=ActivityType.CANCELLED_REQUEST,
+            from_stage=request.from_stage,
+            to_stage=request.to_stage,
+            system_comment=(
+                f"Closed: version {model_version.version} reached {request.to_stage} "
+                "another way, so the request has nothing left to do."
+            ),
+            request=request,
+            at=at,
+        )
+    moot.update(status=TransitionRequestStatus.SUPERSEDED, closed_at=at)
 
 
 def model_version_stage_transition(
@@ -297,59 +566,548 @@ def model_version_stage_transition(
     archive_existing_versions: Any = False,
     comment: Any = None,
 ) -> ModelVersion:
-    """Move a version to ``stage``; optionally archive the others in that stage.
+    """Move a version to ``stage`` directly (no request); optionally archive the others there.
 
-    Every move, including each version archived on the way, is written to the activity trail
-    in the same transaction, under the registered model's row lock.
+    Needs the level of the move, and a stage policy that allows direct transitions and whose
+    required tags the version carries. Runs under the registered model's row lock.
     """
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     target = validation.stage(stage)
     archive = validation.boolean(archive_existing_versions, "archive_existing_versions")
-    comment = validation.bounded_text(comment, "comment", 10_000)
+    comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
+    _check_archive_target(archive, target)
+    with transaction.atomic():
+        # The level a move needs depends on the stage the version is in: checked just below.
+        registered_model, model_version = _lock_model_version(
+            name, number, actor=actor, level=None, action=""
+        )
+        permissions.require_can_transition(
+            actor, registered_model, model_version.current_stage, target
+        )
+        policy = stage_policy_effective(registered_model=registered_model, stage=target)
+        if not policy.allow_direct_transition:
+            raise _policy_refusal(
+                policy,
+                registered_model,
+                "allow_direct_transition is off: create a transition request and have it approved.",
+            )
+        _check_required_tags(policy, registered_model, model_version)
+        _apply_stage_change(
+            actor=actor,
+            registered_model=registered_model,
+            model_version=model_version,
+            target=target,
+            archive_existing_versions=archive,
+            activity_type=ActivityType.APPLIED_TRANSITION,
+            comment=comment,
+            at=timezone.now(),
+        )
+    return model_version
+
+
+def _check_archive_target(archive: bool, target: Stage) -> None:
     if archive and target not in validation.ACTIVE_STAGES:
         raise RegistryError.invalid(
             "Model version transition cannot archive existing model versions because "
             f"'{target}' is not an Active stage. Valid stages are ['Staging', 'Production']"
         )
-    now = timezone.now()
-    with transaction.atomic():
-        registered_model, model_version = _lock_model_version(name, number)
-        if archive:
-            _archive_others(actor=actor, model_version=model_version, stage=target, at=now)
-        from_stage = model_version.current_stage
-        model_version.current_stage = target
-        model_version.updated_at = now
-        model_version.save(update_fields=["current_stage", "updated_at"])
-        registered_model.updated_at = now
-        registered_model.save(update_fields=["updated_at"])
-        _record_transition(
-            actor=actor,
+
+
+# --- Transition requests (the approval workflow) -------------------------------------------
+
+COMMENT_MAX_LENGTH = 65_535
+
+
+def _open_request(
+    model_version: ModelVersion, stage: Stage, *, creator: str | None = None
+) -> TransitionRequest:
+    requests = model_version.transition_requests.filter(
+        status=TransitionRequestStatus.OPEN, to_stage=stage
+    )
+    if creator is not None:
+        requests = requests.filter(requested_by_username=creator)
+    request = requests.first()
+    if request is None:
+        by = f" by {creator}" if creator is not None else ""
+        raise RegistryError.not_found(
+            f"No open request{by} to move version {model_version.version} of "
+            f"'{model_version.registered_model.name}' to {stage}."
+        )
+    return request
+
+
+def _request_step(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    model_version: ModelVersion,
+    request: TransitionRequest,
+    activity_type: ActivityType,
+    event: EventType | None,
+    from_stage: str,
+    comment: str,
+    at: Any,
+) -> Activity:
+    """A step in a request's life: its entry on the trail and, if any, its webhook event."""
+    activity = _record_activity(
+        actor=actor,
+        model_version=model_version,
+        activity_type=activity_type,
+        from_stage=from_stage,
+        to_stage=request.to_stage,
+        comment=comment,
+        request=request,
+        at=at,
+    )
+    if event is not None:
+        webhook_event_emit(
+            event=event,
+            registered_model=registered_model,
             model_version=model_version,
-            from_stage=from_stage,
-            to_stage=target,
-            activity_type=ActivityType.APPLIED_TRANSITION,
+            payload_data={
+                "from_stage": from_stage,
+                "to_stage": request.to_stage,
+                "comment": comment,
+            },
+            actor=actor,
+        )
+    return activity
+
+
+def transition_request_create(
+    *, actor: User | None, name: Any, version: Any, stage: Any, comment: Any = None
+) -> TransitionRequest:
+    """Ask for a version to be moved to ``stage``. Anyone who can read the model may ask; at
+    most one request per version and target stage is open at a time."""
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    target = validation.stage(stage)
+    comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
+    try:
+        with transaction.atomic():
+            registered_model, model_version = _lock_model_version(
+                name, number, actor=actor, level=Level.CAN_READ, action="request transitions in"
+            )
+            now = timezone.now()  # after the lock: the trail's order is the lock's
+            if model_version.status != ModelVersionStatus.READY:
+                raise RegistryError.invalid(
+                    f"Model version {number} of '{name}' is {model_version.status}: only READY "
+                    "versions move between stages."
+                )
+            if model_version.current_stage == target:
+                raise RegistryError.invalid(
+                    f"Model version {number} of '{name}' is already in {target}."
+                )
+            policy = stage_policy_effective(registered_model=registered_model, stage=target)
+            requester = _actor_or_none(actor)
+            request = TransitionRequest.objects.create(
+                model_version=model_version,
+                from_stage=model_version.current_stage,
+                to_stage=target,
+                requested_by=requester,
+                requested_by_username=requester.get_username() if requester else "",
+                comment=comment,
+                created_at=now,
+                expires_at=now + policy.request_ttl if policy.request_ttl else None,
+            )
+            _request_step(
+                actor=actor,
+                registered_model=registered_model,
+                model_version=model_version,
+                request=request,
+                activity_type=ActivityType.REQUESTED_TRANSITION,
+                event=EventType.TRANSITION_REQUEST_CREATED,
+                from_stage=request.from_stage,
+                comment=comment,
+                at=now,
+            )
+    except IntegrityError:
+        # The partial unique constraint decides between two requesters racing.
+        raise RegistryError.already_exists(
+            f"An open request to move version {number} of '{name}' to {target} already "
+            "exists: approve, reject or cancel it first."
+        ) from None
+    return request
+
+
+def transition_request_approve(
+    *,
+    actor: User | None,
+    name: Any,
+    version: Any,
+    stage: Any,
+    archive_existing_versions: Any = False,
+    comment: Any = None,
+) -> Activity:
+    """Approve the open request to move a version to ``stage``.
+
+    The approver needs the level of the move. Under the stage policy the request may need
+    several distinct approvers and may forbid the requester approving their own; each approval
+    is recorded, and the approval that completes the count applies the move in the same
+    transaction. Returns the APPROVED_REQUEST activity.
+    """
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    target = validation.stage(stage)
+    archive = validation.boolean(archive_existing_versions, "archive_existing_versions")
+    comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
+    _check_archive_target(archive, target)
+    with transaction.atomic():
+        # Deciding needs the level of the move, which depends on the version's stage.
+        registered_model, model_version = _lock_model_version(
+            name, number, actor=actor, level=None, action=""
+        )
+        now = timezone.now()  # after the lock: the trail's order is the lock's
+        permissions.require_can_transition(
+            actor, registered_model, model_version.current_stage, target
+        )
+        request = _open_request(model_version, target)
+        policy = stage_policy_effective(registered_model=registered_model, stage=target)
+        approver = _actor_or_none(actor)
+        approver_name = approver.get_username() if approver else ""
+        if approver_name == request.requested_by_username and not policy.allow_self_approval:
+            raise _policy_refusal(
+                policy,
+                registered_model,
+                "allow_self_approval is off: the requester may not approve their own request.",
+            )
+        if request.approvals.filter(approver_username=approver_name).exists():
+            raise RegistryError.invalid(
+                f"{approver_name} has already approved this request; it needs another approver."
+            )
+        TransitionApproval.objects.create(
+            request=request,
+            approver=approver,
+            approver_username=approver_name,
+            comment=comment,
+            created_at=now,
+        )
+        approvals = request.approvals.count()
+        if approvals < policy.required_approvals:
+            return _record_activity(
+                actor=actor,
+                model_version=model_version,
+                activity_type=ActivityType.APPROVED_REQUEST,
+                from_stage=model_version.current_stage,
+                to_stage=target,
+                comment=comment,
+                system_comment=(
+                    f"Approval {approvals} of {policy.required_approvals}: the request stays "
+                    "open until enough distinct approvers agree."
+                ),
+                request=request,
+                at=now,
+            )
+        _check_required_tags(policy, registered_model, model_version)
+        activity = _apply_stage_change(
+            actor=actor,
+            registered_model=registered_model,
+            model_version=model_version,
+            target=target,
+            archive_existing_versions=archive,
+            activity_type=ActivityType.APPROVED_REQUEST,
+            comment=comment,
+            request=request,
+            at=now,
+        )
+        TransitionRequest.objects.filter(pk=request.pk).update(
+            status=TransitionRequestStatus.APPROVED, closed_at=now
+        )
+        webhook_event_emit(
+            event=EventType.TRANSITION_REQUEST_APPROVED,
+            registered_model=registered_model,
+            model_version=model_version,
+            payload_data={
+                "from_stage": activity.from_stage,
+                "to_stage": target,
+                "comment": comment,
+            },
+            actor=actor,
+        )
+    return activity
+
+
+def transition_request_reject(
+    *, actor: User | None, name: Any, version: Any, stage: Any, comment: Any = None
+) -> Activity:
+    """Reject the open request: one rejection closes it, whatever approvals it had."""
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    target = validation.stage(stage)
+    comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
+    with transaction.atomic():
+        # Deciding needs the level of the move, which depends on the version's stage.
+        registered_model, model_version = _lock_model_version(
+            name, number, actor=actor, level=None, action=""
+        )
+        now = timezone.now()  # after the lock: the trail's order is the lock's
+        permissions.require_can_transition(
+            actor, registered_model, model_version.current_stage, target
+        )
+        request = _open_request(model_version, target)
+        TransitionRequest.objects.filter(pk=request.pk).update(
+            status=TransitionRequestStatus.REJECTED, closed_at=now
+        )
+        activity = _request_step(
+            actor=actor,
+            registered_model=registered_model,
+            model_version=model_version,
+            request=request,
+            activity_type=ActivityType.REJECTED_REQUEST,
+            event=EventType.TRANSITION_REQUEST_REJECTED,
+            from_stage=model_version.current_stage,
             comment=comment,
             at=now,
         )
-    return model_version
+    return activity
 
 
-def _archive_others(
-    *, actor: User | None, model_version: ModelVersion, stage: Stage, at: Any
-) -> None:
-    others = model_version.registered_model.versions.filter(current_stage=stage).exclude(
-        pk=model_version.pk
-    )
-    for other in others:
-        other.registered_model = model_version.registered_model
-        _record_transition(
+def transition_request_cancel(
+    *,
+    actor: User | None,
+    name: Any,
+    version: Any,
+    stage: Any,
+    creator: Any,
+    comment: Any = None,
+) -> Activity:
+    """Cancel ``creator``'s open request; the requester or a CAN_MANAGE holder may."""
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    target = validation.stage(stage)
+    creator = validation.require_string(creator, "creator")
+    comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
+    with transaction.atomic():
+        is_requester = permissions.is_signed_in(actor) and actor.get_username() == creator
+        registered_model, model_version = _lock_model_version(
+            name,
+            number,
             actor=actor,
-            model_version=other,
-            from_stage=other.current_stage,
-            to_stage=Stage.ARCHIVED,
-            activity_type=ActivityType.SYSTEM_TRANSITION,
-            comment=f"Archived when version {model_version.version} moved to {stage}.",
-            at=at,
+            level=Level.CAN_READ if is_requester else Level.CAN_MANAGE,
+            action="cancel others' requests in",
         )
-    others.update(current_stage=Stage.ARCHIVED, updated_at=at)
+        now = timezone.now()  # after the lock: the trail's order is the lock's
+        request = _open_request(model_version, target, creator=creator)
+        TransitionRequest.objects.filter(pk=request.pk).update(
+            status=TransitionRequestStatus.CANCELLED, closed_at=now
+        )
+        activity = _request_step(
+            actor=actor,
+            registered_model=registered_model,
+            model_version=model_version,
+            request=request,
+            activity_type=ActivityType.CANCELLED_REQUEST,
+            event=None,
+            from_stage=request.from_stage,
+            comment=comment,
+            at=now,
+        )
+    return activity
+
+
+def transition_requests_expire(*, now: Any = None) -> int:
+    """Close the open requests whose policy's ``request_ttl`` has run out (Celery beat)."""
+    now = now or timezone.now()
+    expired = 0
+    due = TransitionRequest.objects.filter(
+        status=TransitionRequestStatus.OPEN, expires_at__lte=now
+    ).values_list("pk", "model_version__registered_model__name")
+    for pk, model_name in due:
+        with transaction.atomic():
+            _lock_registered_model(model_name)
+            # Decided since the list was read? The conditional update leaves it alone.
+            if not TransitionRequest.objects.filter(
+                pk=pk, status=TransitionRequestStatus.OPEN
+            ).update(status=TransitionRequestStatus.EXPIRED, closed_at=now):
+                continue
+            request = TransitionRequest.objects.select_related(
+                "model_version__registered_model"
+            ).get(pk=pk)
+            _record_activity(
+                actor=None,
+                model_version=request.model_version,
+                activity_type=ActivityType.CANCELLED_REQUEST,
+                from_stage=request.from_stage,
+                to_stage=request.to_stage,
+                system_comment=(
+                    f"Expired: open since {request.created_at:%Y-%m-%d %H:%M} UTC, longer than "
+                    "the stage policy's request_ttl allows."
+                ),
+                request=request,
+                at=now,
+            )
+            expired += 1
+    return expired
+
+
+# --- Comments -------------------------------------------------------------------------------
+
+
+def comment_create(*, actor: User | None, name: Any, version: Any, comment: Any) -> Comment:
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    text = validation.require_string(comment, "comment")
+    text = validation.bounded_text(text, "comment", COMMENT_MAX_LENGTH)
+    now = timezone.now()
+    model_version = model_version_by_number(name, number)
+    permissions.require_level(
+        actor, model_version.registered_model, Level.CAN_READ, action="comment on"
+    )
+    author = _actor_or_none(actor)
+    with transaction.atomic():
+        created = Comment.objects.create(
+            model_version=model_version,
+            author=author,
+            author_username=author.get_username() if author else "",
+            text=text,
+            created_at=now,
+            updated_at=now,
+        )
+        _record_activity(
+            actor=actor,
+            model_version=model_version,
+            activity_type=ActivityType.NEW_COMMENT,
+            comment=text,
+            at=now,
+        )
+        webhook_event_emit(
+            event=EventType.COMMENT_CREATED,
+            registered_model=model_version.registered_model,
+            model_version=model_version,
+            payload_data={"comment": text},
+            actor=actor,
+        )
+    return created
+
+
+def _comment_by_id(comment_id: Any) -> Comment:
+    try:
+        return Comment.objects.select_related("model_version__registered_model").get(
+            code=uuid.UUID(str(comment_id))
+        )
+    except (ValueError, Comment.DoesNotExist):
+        raise RegistryError.not_found(f"Comment {comment_id} not found.") from None
+
+
+def comment_update(*, actor: User | None, id: Any, comment: Any) -> Comment:  # noqa: A002
+    """Edit a comment: only its author may."""
+    text = validation.require_string(comment, "comment")
+    text = validation.bounded_text(text, "comment", COMMENT_MAX_LENGTH)
+    found = _comment_by_id(validation.require_string(id, "id"))
+    permissions.require_level(
+        actor, found.model_version.registered_model, Level.CAN_READ, action="read"
+    )
+    if not permissions.is_signed_in(actor) or actor.get_username() != found.author_username:
+        raise RegistryError(ErrorCode.PERMISSION_DENIED, "Only a comment's author may edit it.")
+    found.text = text
+    found.updated_at = timezone.now()
+    found.save(update_fields=["text", "updated_at"])
+    return found
+
+
+def comment_delete(*, actor: User | None, id: Any) -> None:  # noqa: A002
+    """Delete a comment: its author or a CAN_MANAGE holder may."""
+    found = _comment_by_id(validation.require_string(id, "id"))
+    registered_model = found.model_version.registered_model
+    if not (permissions.is_signed_in(actor) and actor.get_username() == found.author_username):
+        permissions.require_level(
+            actor, registered_model, Level.CAN_MANAGE, action="delete others' comments in"
+        )
+    found.delete()
+
+
+# --- Stage policies -------------------------------------------------------------------------
+
+POLICY_FIELDS = (
+    "required_approvals",
+    "allow_self_approval",
+    "allow_direct_transition",
+    "required_version_tags",
+    "request_ttl_seconds",
+)
+
+
+def _policy_scope(actor: User | None, name: Any) -> RegisteredModel | None:
+    """The model a policy belongs to (None: the registry default), after the permission check:
+    a model's policies need CAN_MANAGE on it, the registry-wide defaults an admin."""
+    if name in (None, ""):
+        if not permissions.is_admin(actor):
+            raise RegistryError(
+                ErrorCode.PERMISSION_DENIED
+                if permissions.is_signed_in(actor)
+                else ErrorCode.UNAUTHENTICATED,
+                "Only registry admins change the registry-wide stage policies.",
+            )
+        return None
+    registered_model = registered_model_by_name(validation.require_string(name, "name"))
+    permissions.require_level(
+        actor, registered_model, Level.CAN_MANAGE, action="change the stage policies of"
+    )
+    return registered_model
+
+
+def stage_policy_set(
+    *,
+    actor: User | None,
+    stage: Any,
+    name: Any = None,
+    required_approvals: Any = None,
+    allow_self_approval: Any = None,
+    allow_direct_transition: Any = None,
+    required_version_tags: Any = None,
+    request_ttl_seconds: Any = None,
+) -> StagePolicy:
+    """Set the policy for moves into ``stage`` of model ``name`` (or the registry default).
+    Fields left out keep their current value (or the default)."""
+    target = validation.stage(stage)
+    registered_model = _policy_scope(actor, name)
+    policy = StagePolicy.objects.filter(registered_model=registered_model, stage=target).first()
+    policy = policy or StagePolicy(registered_model=registered_model, stage=target)
+    if required_approvals is not None:
+        if isinstance(required_approvals, bool) or not isinstance(required_approvals, int):
+            raise RegistryError.invalid("Parameter 'required_approvals' must be an integer.")
+        if not 1 <= required_approvals <= 10:
+            raise RegistryError.invalid("Parameter 'required_approvals' must be from 1 to 10.")
+        policy.required_approvals = required_approvals
+    if allow_self_approval is not None:
+        policy.allow_self_approval = validation.boolean(allow_self_approval, "allow_self_approval")
+    if allow_direct_transition is not None:
+        policy.allow_direct_transition = validation.boolean(
+            allow_direct_transition, "allow_direct_transition"
+        )
+    if required_version_tags is not None:
+        policy.required_version_tags = _required_tags(required_version_tags)
+    if request_ttl_seconds is not None:
+        if isinstance(request_ttl_seconds, bool) or not isinstance(request_ttl_seconds, int):
+            raise RegistryError.invalid("Parameter 'request_ttl_seconds' must be an integer.")
+        if request_ttl_seconds < 0 or request_ttl_seconds > 366 * 86400:
+            raise RegistryError.invalid(
+                "Parameter 'request_ttl_seconds' must be from 0 (no expiry) to 31622400."
+            )
+        policy.request_ttl = timedelta(seconds=request_ttl_seconds) if request_ttl_seconds else None
+    policy.updated_at = timezone.now()
+    policy.save()
+    return policy
+
+
+def _required_tags(value: Any) -> dict[str, str]:
+    """``[{"key", "value"}]`` (the tag shape of the protocol) or ``{"key": "value"}``."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        items = [(item.get("key"), item.get("value")) for item in value]
+    else:
+        raise RegistryError.invalid(
+            "Parameter 'required_version_tags' must be a list of {key, value} objects."
+        )
+    if len(items) > 20:
+        raise RegistryError.invalid("A policy may require at most 20 tags.")
+    return {validation.tag_key(key): validation.tag_value(tag_value) for key, tag_value in items}
+
+
+def stage_policy_delete(*, actor: User | None, stage: Any, name: Any = None) -> None:
+    """Drop the policy, so moves into ``stage`` follow the next one out (or the default)."""
+    target = validation.stage(stage)
+    registered_model = _policy_scope(actor, name)
+    StagePolicy.objects.filter(registered_model=registered_model, stage=target).delete()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from registry import apis
+from registry import apis, workflow_apis
 
 urlpatterns = [
     path("registered-models/create", apis.RegisteredModelCreateApi.as_view()),
@@ -11,7 +11,6 @@ urlpatterns = [
     path("registered-models/update", apis.RegisteredModelUpdateApi.as_view()),
     path("registered-models/delete", apis.RegisteredModelDeleteApi.as_view()),
     path("registered-models/search", apis.RegisteredModelSearchApi.as_view()),
-    path("registered-models/list", apis.RegisteredModelSearchApi.as_view()),
     path(
         "registered-models/get-latest-versions",
         apis.RegisteredModelLatestVersionsApi.as_view(),
@@ -28,4 +27,27 @@ urlpatterns = [
     path("model-versions/get-download-uri", apis.ModelVersionDownloadUriApi.as_view()),
     path("model-versions/set-tag", apis.ModelVersionTagSetApi.as_view()),
     path("model-versions/delete-tag", apis.ModelVersionTagDeleteApi.as_view()),
+    # Databricks variants and the approval workflow
+    path("databricks/registered-models/get", apis.DatabricksRegisteredModelGetApi.as_view()),
+    path(
+        "databricks/model-versions/transition-stage",
+        workflow_apis.DatabricksTransitionStageApi.as_view(),
+    ),
+    path("transition-requests/create", workflow_apis.TransitionRequestCreateApi.as_view()),
+    path("transition-requests/approve", workflow_apis.TransitionRequestApproveApi.as_view()),
+    path("transition-requests/reject", workflow_apis.TransitionRequestRejectApi.as_view()),
+    path("transition-requests/delete", workflow_apis.TransitionRequestDeleteApi.as_view()),
+    path("transition-requests/list", workflow_apis.TransitionRequestListApi.as_view()),
+    path("comments/create", workflow_apis.CommentCreateApi.as_view()),
+    path("comments/update", workflow_apis.CommentUpdateApi.as_view()),
+    path("comments/delete", workflow_apis.CommentDeleteApi.as_view()),
+    path("model-versions/get-activities", workflow_apis.ModelVersionActivitiesApi.as_view()),
+]
+
+# The registry's own extensions, relative to /api/2.0/registry/.
+registry_urlpatterns = [
+    path("model-versions/activities", workflow_apis.ModelVersionActivitiesApi.as_view()),
+    path("stage-policies/list", workflow_apis.StagePolicyListApi.as_view()),
+    path("stage-policies/set", workflow_apis.StagePolicySetApi.as_view()),
+    path("stage-policies/delete", workflow_apis.StagePolicyDeleteApi.as_view()),
 ]

@@ -23,7 +23,7 @@ LONG_RUNNING_SERVICES = ("postgres", "redis", "minio", *LONG_RUNNING_APP_SERVICE
 ONE_SHOT_SERVICES = ("minio-init", "migrate")
 
 # env_str("NAME", ...), env_bool("NAME", ...) and so on in config/settings.py.
-_READER_CALL = re.compile(r"""\benv_(?:str|bool|int|list)\(\s*["']([A-Z][A-Z0-9_]*)["']""")
+_READER_CALL = re.compile(r"""\benv_(?:str|bool|int|float|list)\(\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 # Variables the application environment may carry although config/settings.py does not read
 # them: consumed by libraries (boto3, `createsuperuser --noinput`) or by the image's command.
@@ -295,3 +295,9 @@ def test_an_unreadable_boolean_is_refused(tmp_path):
     message = _refusal(result)
     assert "DJANGO_DEBUG" in message, result.stderr
     assert "yes" in message
+
+
+def test_readme_documents_every_setting():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = sorted(name for name in _settings_variables() if f"`{name}`" not in readme)
+    assert not missing, f"README.md's Settings table does not mention {missing}"

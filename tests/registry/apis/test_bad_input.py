@@ -41,6 +41,32 @@ ENDPOINTS = [
     ("get", "model-versions/get-download-uri", {"name": "m", "version": "1"}),
     ("post", "model-versions/set-tag", {"name": "m", "version": "1", "key": "k", "value": "v"}),
     ("delete", "model-versions/delete-tag", {"name": "m", "version": "1", "key": "k"}),
+    # The Databricks extensions and the approval workflow.
+    ("get", "databricks/registered-models/get", {"name": "m"}),
+    (
+        "post",
+        "transition-requests/create",
+        {"name": "m", "version": "1", "stage": "Production", "comment": "c"},
+    ),
+    (
+        "post",
+        "transition-requests/approve",
+        {"name": "m", "version": "1", "stage": "Staging", "archive_existing_versions": False},
+    ),
+    ("post", "transition-requests/reject", {"name": "m", "version": "1", "stage": "Staging"}),
+    (
+        "delete",
+        "transition-requests/delete",
+        {"name": "m", "version": "1", "stage": "Staging", "creator": "alice"},
+    ),
+    ("get", "transition-requests/list", {"name": "m", "version": "1"}),
+    ("post", "comments/create", {"name": "m", "version": "1", "comment": "c"}),
+    (
+        "post",
+        "databricks/model-versions/transition-stage",
+        {"name": "m", "version": "1", "stage": "Archived", "archive_existing_versions": False},
+    ),
+    ("get", "model-versions/get-activities", {"name": "m", "version": "1"}),
 ]
 BODY_ENDPOINTS = [e for e in ENDPOINTS if e[0] != "get"]
 # Searches have no required parameter: an empty query lists everything.
@@ -63,6 +89,7 @@ def existing_model(user):
     services.registered_model_create(actor=user, name="m")
     services.model_version_create(actor=user, name="m", source="s3://b/m/1")
     services.registered_model_alias_set(actor=user, name="m", alias="champion", version="1")
+    services.transition_request_create(actor=user, name="m", version="1", stage="Staging")
 
 
 def call(api, method, path, payload):
@@ -120,8 +147,8 @@ def test_wrong_types_in_each_field(api, method, path, valid, wrong):
     for field in valid:
         if field == "archive_existing_versions" and wrong is True:
             continue  # a boolean is the right type there
-        if field == "description" and wrong is None:
-            continue  # null means "no description", as in the protocol
+        if field in {"description", "comment"} and wrong is None:
+            continue  # null means "none", as in the protocol
         payload = {**valid, field: wrong}
         response = call(api, method, path, payload)
         assert_client_error(response)
@@ -130,8 +157,8 @@ def test_wrong_types_in_each_field(api, method, path, valid, wrong):
 @pytest.mark.parametrize(("method", "path", "valid"), ENDPOINTS, ids=ENDPOINT_IDS)
 def test_over_long_values_in_each_field(api, method, path, valid):
     for field, value in valid.items():
-        if not isinstance(value, str) or field in {"description", "value"}:
-            continue  # free text; the tag value limit is tested below
+        if not isinstance(value, str) or field in {"description", "value", "comment"}:
+            continue  # free text (5,000 characters is fine); the tag value limit is below
         response = call(api, method, path, {**valid, field: LONG})
         assert_client_error(response)
 
@@ -231,3 +258,53 @@ def test_unknown_route_and_method_are_enveloped(api):
     )
     assert response.status_code == 405
     assert set(response.json()) == {"error_code", "message"}
+
+
+@pytest.mark.parametrize(
+    ("method", "payload"),
+    [
+        ("patch", {"id": "not-a-uuid", "comment": "x"}),
+        ("patch", {"id": "00000000-0000-0000-0000-000000000000", "comment": "x"}),
+        ("patch", {"id": ["x"], "comment": "x"}),
+        ("patch", {"comment": "x"}),
+        ("delete", {"id": "not-a-uuid"}),
+        ("delete", {}),
+    ],
+)
+def test_bad_comment_ids(api, method, payload):
+    path = PREFIX + ("comments/update" if method == "patch" else "comments/delete")
+    assert_client_error(getattr(api, method)(path, payload, format="json"))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"stage": "Prod"},
+        {"stage": "Production", "required_approvals": 0},
+        {"stage": "Production", "required_approvals": "two"},
+        {"stage": "Production", "required_approvals": 11},
+        {"stage": "Production", "allow_self_approval": "maybe"},
+        {"stage": "Production", "required_version_tags": "validation=passed"},
+        {"stage": "Production", "required_version_tags": [{"key": "bad key!", "value": "x"}]},
+        {"stage": "Production", "request_ttl_seconds": -1},
+        {"name": "missing-model", "stage": "Production"},
+        {},
+    ],
+)
+def test_bad_stage_policies(api, payload):
+    response = api.post(
+        "/api/2.0/registry/stage-policies/set", {"name": "m", **payload}, format="json"
+    )
+    if "name" in payload and payload["name"] == "missing-model":
+        assert response.status_code == 404
+    else:
+        assert_client_error(response, allowed=(400,))
+
+
+def test_over_long_comments(api):
+    response = api.post(
+        PREFIX + "comments/create",
+        {"name": "m", "version": "1", "comment": "c" * 65_536},
+        format="json",
+    )
+    assert assert_client_error(response, allowed=(400,))["error_code"] == "INVALID_PARAMETER_VALUE"

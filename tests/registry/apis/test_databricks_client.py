@@ -12,6 +12,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from databricks.sdk.service.ml import ModelTag
 
+from registry.models import RegisteredModel
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +28,7 @@ def workspace(live_server, user, monkeypatch) -> WorkspaceClient:
     )
 
 
-def test_core_registry_calls(workspace):
+def test_core_registry_calls(workspace, live_server):
     registry = workspace.model_registry
     created = registry.create_model(
         name="dbx-model", description="from the SDK", tags=[ModelTag(key="team", value="ml")]
@@ -47,8 +48,10 @@ def test_core_registry_calls(workspace):
     assert [(v.version, v.current_stage) for v in versions] == [("1", "None")]
     latest = registry.get_latest_versions(name="dbx-model")
     assert [v.version for v in latest] == ["1"]
+    # The managed copy under the service's artifact endpoints, not the source (DESIGN D5).
+    code = RegisteredModel.objects.get(name="dbx-model").code
     assert registry.get_model_version_download_uri(name="dbx-model", version="1").artifact_uri == (
-        "s3://b/dbx/1"
+        f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/models/{code}/1"
     )
 
     with pytest.raises(ResourceAlreadyExists):

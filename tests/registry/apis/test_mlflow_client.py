@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
 
-from registry.models import Activity, ModelVersion
+from registry.models import Activity, ModelVersion, RegisteredModel
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,7 +120,11 @@ def test_model_versions_tags_and_download_uri(client):
     fetched = client.get_model_version("churn", "1")
     assert fetched.description == "first, retrained"
     assert fetched.tags == {"validation_status": "passed"}
-    assert client.get_model_version_download_uri("churn", "1") == "s3://models/churn/1"
+    # The managed copy under the service's artifact endpoints, not the source (DESIGN D5).
+    code = RegisteredModel.objects.get(name="churn").code
+    assert client.get_model_version_download_uri("churn", "1") == (
+        f"{client._registry_uri}/api/2.0/mlflow-artifacts/artifacts/models/{code}/1"
+    )
 
     client.create_model_version("churn", "s3://models/churn/2")
     client.create_model_version("churn", "s3://models/churn/3")

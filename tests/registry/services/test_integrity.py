@@ -124,3 +124,12 @@ def test_concurrent_version_creation_gives_distinct_numbers(user):
     assert errors == []
     numbers = sorted(ModelVersion.objects.values_list("version", flat=True))
     assert numbers == list(range(1, 21))
+
+
+def test_a_direct_move_to_the_current_stage_is_accepted_as_mlflow_does(user, version):
+    services.model_version_stage_transition(actor=user, name="m", version="1", stage="Staging")
+    again = services.model_version_stage_transition(
+        actor=user, name="m", version="1", stage="staging"
+    )
+    assert again.current_stage == "Staging"
+    assert Activity.objects.count() == 2

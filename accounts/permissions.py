@@ -1,0 +1,164 @@
+"""Every permission decision of the registry, in one place (DESIGN D3).
+
+Services call these functions before they change or reveal anything, so the API, the web UI,
+the admin and Celery tasks obey the same rules. The rules are the Databricks Workspace Model
+Registry's: five cumulative levels per registered model, granted to users and groups, with a
+registry-wide default for signed-in users; superusers are registry admins; the creator of a
+model manages it.
+
+``actor=None`` means the registry itself (a Celery task finishing work a user already started);
+it passes every check. Views always pass ``request.user``, which is never ``None``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
+
+from accounts.models import PermissionLevel, RegisteredModelGrant
+from registry.errors import ErrorCode, RegistryError
+
+if TYPE_CHECKING:
+    from registry.models import RegisteredModel
+
+
+class Level(IntEnum):
+    NONE = 0
+    CAN_READ = 1
+    CAN_EDIT = 2
+    CAN_MANAGE_STAGING_VERSIONS = 3
+    CAN_MANAGE_PRODUCTION_VERSIONS = 4
+    CAN_MANAGE = 5
+
+    @classmethod
+    def of(cls, value: str) -> Level:
+        return cls[value]
+
+
+GRANTABLE = [Level.of(value) for value in PermissionLevel.values]
+
+
+def _is_system(actor: Any) -> bool:
+    return actor is None
+
+
+def is_signed_in(actor: Any) -> bool:
+    return actor is not None and getattr(actor, "is_authenticated", False) and actor.is_active
+
+
+def is_admin(actor: Any) -> bool:
+    return _is_system(actor) or (is_signed_in(actor) and actor.is_superuser)
+
+
+def default_level() -> Level:
+    """What every signed-in user holds on every model (``REGISTRY_DEFAULT_PERMISSION_LEVEL``)."""
+    return Level.of(settings.REGISTRY["DEFAULT_PERMISSION_LEVEL"])
+
+
+def _grant_levels(actor: Any, registered_model: RegisteredModel) -> list[Level]:
+    grants = RegisteredModelGrant.objects.filter(registered_model=registered_model).filter(
+        Q(user=actor) | Q(group__in=actor.groups.all())
+    )
+    return [Level.of(level) for level in grants.values_list("level", flat=True)]
+
+
+def effective_level(actor: Any, registered_model: RegisteredModel) -> Level:
+    """The highest of the actor's own grant, their groups' grants and the registry default."""
+    if is_admin(actor):
+        return Level.CAN_MANAGE
+    if not is_signed_in(actor):
+        return Level.NONE
+    return max([default_level(), *_grant_levels(actor, registered_model)])
+
+
+def _refuse(actor: Any, message: str) -> RegistryError:
+    if not is_signed_in(actor):
+        return RegistryError(ErrorCode.UNAUTHENTICATED, "Authentication is required.")
+    return RegistryError(ErrorCode.PERMISSION_DENIED, message)
+
+
+def require_level(
+    actor: Any, registered_model: RegisteredModel, level: Level, *, action: str
+) -> Level:
+    """Refuse unless the actor holds ``level`` on the model; returns the level they hold.
+
+    ``action`` completes the sentence "… may not <action> registered model 'x'".
+    """
+    held = effective_level(actor, registered_model)
+    if held < level:
+        raise _refuse(
+            actor,
+            f"User '{actor.get_username()}' may not {action} registered model "
+            f"'{registered_model.name}': that needs {level.name}"
+            + (f" and they have {held.name}." if held else " and they have no permission on it."),
+        )
+    return held
+
+
+def can_create_registered_model(actor: Any) -> bool:
+    if is_admin(actor):
+        return True
+    if not is_signed_in(actor):
+        return False
+    groups = settings.REGISTRY["MODEL_CREATOR_GROUPS"]
+    return not groups or actor.groups.filter(name__in=groups).exists()
+
+
+def require_can_create_registered_model(actor: Any) -> None:
+    if not can_create_registered_model(actor):
+        raise _refuse(
+            actor,
+            f"User '{actor.get_username()}' may not create registered models: that right is "
+            "limited to the groups in REGISTRY_MODEL_CREATOR_GROUPS.",
+        )
+
+
+def transition_level(from_stage: str, to_stage: str) -> Level:
+    """The level a direct move (or deciding a request) between two stages needs."""
+    if "Production" in (from_stage, to_stage):
+        return Level.CAN_MANAGE_PRODUCTION_VERSIONS
+    return Level.CAN_MANAGE_STAGING_VERSIONS
+
+
+def require_can_transition(
+    actor: Any, registered_model: RegisteredModel, from_stage: str, to_stage: str
+) -> None:
+    require_level(
+        actor,
+        registered_model,
+        transition_level(from_stage, to_stage),
+        action=f"move versions from {from_stage} to {to_stage} in",
+    )
+
+
+def readable_models_q(actor: Any, *, model_field: str = "pk") -> Q:
+    """A filter that keeps what the actor can read: on registered models as it is, on versions
+    with ``model_field="registered_model_id"``."""
+    if is_admin(actor):
+        return Q()
+    if not is_signed_in(actor):
+        return Q(pk__in=[])
+    if default_level() >= Level.CAN_READ:
+        return Q()
+    grants = RegisteredModelGrant.objects.filter(registered_model=OuterRef(model_field)).filter(
+        Q(user=actor) | Q(group__in=actor.groups.all())
+    )
+    return Q(Exists(grants))
+
+
+def require_can_upload_artifacts(actor: Any) -> None:
+    """Uploads come before a version exists: any user who may create models or versions."""
+    if is_admin(actor) or can_create_registered_model(actor):
+        return
+    if is_signed_in(actor):
+        grants = RegisteredModelGrant.objects.filter(
+            Q(user=actor) | Q(group__in=actor.groups.all())
+        ).values_list("level", flat=True)
+        if any(Level.of(level) >= Level.CAN_EDIT for level in grants) or (
+            default_level() >= Level.CAN_EDIT
+        ):
+            return
+    raise _refuse(actor, "Uploading artifacts needs the right to create models or versions.")

@@ -1,0 +1,191 @@
+"""Writes of the accounts app: API tokens and permission grants on registered models."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import permissions, selectors, tokens
+from accounts.models import ApiToken, PermissionLevel, RegisteredModelGrant
+from accounts.permissions import Level
+from registry.errors import ErrorCode, RegistryError
+
+if TYPE_CHECKING:
+    from registry.models import RegisteredModel
+
+# A token's last-used time is written at most this often, so busy clients cost no write per call.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+TOKEN_NAME_MAX_LENGTH = 100
+MAX_TOKEN_LIFETIME_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def _require_signed_in(actor: Any) -> None:
+    if not permissions.is_signed_in(actor):
+        raise RegistryError(ErrorCode.UNAUTHENTICATED, "Authentication is required.")
+
+
+def api_token_create(
+    *, actor: Any, user: Any = None, name: Any, expires_in_days: Any = None
+) -> CreatedToken:
+    """A new token for ``user`` (default: the actor). Only admins create tokens for others."""
+    if actor is not None:
+        _require_signed_in(actor)
+    owner = user or actor
+    if owner != actor and not permissions.is_admin(actor):
+        raise RegistryError(
+            ErrorCode.PERMISSION_DENIED, "Only registry admins create tokens for other users."
+        )
+    if not isinstance(name, str) or not name.strip():
+        raise RegistryError.invalid("Missing value for required parameter 'name'.")
+    if len(name) > TOKEN_NAME_MAX_LENGTH:
+        raise RegistryError.invalid(
+            f"Token name is {len(name)} characters long; the limit is {TOKEN_NAME_MAX_LENGTH}."
+        )
+    expires_at = None
+    if expires_in_days is not None:
+        if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int):
+            raise RegistryError.invalid("Parameter 'expires_in_days' must be an integer.")
+        if not 1 <= expires_in_days <= MAX_TOKEN_LIFETIME_DAYS:
+            raise RegistryError.invalid(
+                f"Parameter 'expires_in_days' must be between 1 and {MAX_TOKEN_LIFETIME_DAYS}."
+            )
+        expires_at = timezone.now() + timedelta(days=expires_in_days)
+    secret = tokens.generate()
+    token = ApiToken.objects.create(
+        user=owner,
+        name=name.strip(),
+        prefix=secret[: tokens.VISIBLE_PREFIX_LENGTH],
+        digest=tokens.digest(secret),
+        expires_at=expires_at,
+    )
+    return CreatedToken(token=token, secret=secret)
+
+
+def api_token_revoke(*, actor: Any, token_id: Any) -> ApiToken:
+    """Revoke one of the actor's tokens (admins: anyone's). Revoking twice is harmless."""
+    _require_signed_in(actor)
+    mine = Q(user=actor) if not permissions.is_admin(actor) else Q()
+    try:
+        code = uuid.UUID(str(token_id))
+        token = ApiToken.objects.filter(mine).get(code=code)
+    except (ValueError, ApiToken.DoesNotExist):
+        raise RegistryError.not_found(f"API token {token_id} not found.") from None
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token.refresh_from_db()
+    return token
+
+
+def api_token_authenticate(*, token: str) -> Any:
+    """The active user a token belongs to, or None. Records when the token was last used."""
+    if not tokens.looks_like_token(token):
+        return None
+    now = timezone.now()
+    found = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=tokens.digest(token), revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .first()
+    )
+    if found is None:
+        return None
+    if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
+    return found.user
+
+
+# --- Permission grants ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessControlEntry:
+    level: str
+    user: Any = None
+    group: Group | None = None
+
+
+def _parse_acl(access_control_list: Any) -> list[AccessControlEntry]:
+    if not isinstance(access_control_list, list):
+        raise RegistryError.invalid("Parameter 'access_control_list' must be a list.")
+    entries = []
+    users = get_user_model()
+    for item in access_control_list:
+        if not isinstance(item, dict):
+            raise RegistryError.invalid("Each access control entry must be an object.")
+        level = item.get("permission_level")
+        if level not in PermissionLevel.values:
+            raise RegistryError.invalid(
+                f"Invalid permission_level {level!r}: use one of "
+                f"{', '.join(PermissionLevel.values)}."
+            )
+        named = [
+            key for key in ("user_name", "group_name", "service_principal_name") if item.get(key)
+        ]
+        if len(named) != 1:
+            raise RegistryError.invalid(
+                "Each access control entry names exactly one of user_name or group_name."
+            )
+        if named[0] == "service_principal_name":
+            raise RegistryError.invalid(
+                "Service principals are not supported: create a user and an API token for it."
+            )
+        value = item[named[0]]
+        if not isinstance(value, str):
+            raise RegistryError.invalid(f"Parameter '{named[0]}' must be a string.")
+        if named[0] == "user_name":
+            try:
+                entries.append(
+                    AccessControlEntry(level=level, user=users.objects.get_by_natural_key(value))
+                )
+            except users.DoesNotExist:
+                raise RegistryError.invalid(f"User '{value}' does not exist.") from None
+        else:
+            try:
+                entries.append(AccessControlEntry(level=level, group=Group.objects.get(name=value)))
+            except Group.DoesNotExist:
+                raise RegistryError.invalid(f"Group '{value}' does not exist.") from None
+    return entries
+
+
+def registered_model_permissions_update(
+    *, actor: Any, registered_model: RegisteredModel, access_control_list: Any, replace: bool
+) -> list[dict[str, Any]]:
+    """Grant the listed levels (PATCH); with ``replace``, the list becomes the model's only
+    direct grants (PUT). Needs CAN_MANAGE on the model. Returns the grants as they now stand,
+    even when the change took the actor's own right to see them."""
+    permissions.require_level(
+        actor, registered_model, Level.CAN_MANAGE, action="change the permissions of"
+    )
+    entries = _parse_acl(access_control_list)
+    with transaction.atomic():
+        if replace:
+            RegisteredModelGrant.objects.filter(registered_model=registered_model).delete()
+        for entry in entries:
+            RegisteredModelGrant.objects.update_or_create(
+                registered_model=registered_model,
+                user=entry.user,
+                group=entry.group,
+                defaults={"level": entry.level},
+            )
+    return selectors.access_control_list(registered_model)
+
+
+def registered_model_grant_creator(*, registered_model: RegisteredModel, actor: Any) -> None:
+    """The creator of a model manages it."""
+    if permissions.is_signed_in(actor):
+        RegisteredModelGrant.objects.create(
+            registered_model=registered_model, user=actor, level=PermissionLevel.CAN_MANAGE
+        )

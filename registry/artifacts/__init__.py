@@ -1,0 +1,8 @@
+"""Managed artifacts (DESIGN D5): every model version's files copied into the registry's store.
+
+- ``paths``: the one check for user-given artifact paths (no traversal in any form).
+- ``storage``: the store behind one interface, S3-compatible (boto3) or a local folder.
+- ``sources``: what a new version may name as ``source``, and how each kind is read.
+- ``copy``: the streaming, verifying copy of a source into the store.
+- ``services`` / ``selectors``: the writes and reads the APIs and the Celery tasks call.
+"""

@@ -1,0 +1,123 @@
+"""Reads of managed artifacts: listings, downloads and manifests, each permission-checked.
+
+Artifact paths name one of two areas of the store:
+
+- ``models/<model id>/<version>/...``: a version's managed copy. Readable with ``CAN_READ`` on
+  its registered model, once the version is READY.
+- ``uploads/...``: files uploaded for versions still to be registered. Readable by users who
+  may upload (the staging area of people who create versions).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import IO, Any
+
+from accounts.permissions import Level, require_can_upload_artifacts, require_level
+from registry import validation
+from registry.artifacts import paths
+from registry.artifacts.errors import NotFoundError
+from registry.artifacts.sources import UPLOADS
+from registry.artifacts.storage import Entry, get_store
+from registry.errors import RegistryError
+from registry.models import ModelVersion, ModelVersionManifest, ModelVersionStatus
+
+ARTIFACTS_PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def _areas_message(key: str) -> str:
+    return (
+        f"No artifacts at '{key}': artifact paths are models/<model id>/<version>/... (from "
+        "get-download-uri) or uploads/<path>."
+    )
+
+
+def _version_of(key: str) -> ModelVersion | None:
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] != "models" or not parts[2].isdigit():
+        return None
+    try:
+        code = uuid.UUID(parts[1])
+    except ValueError:
+        return None
+    return (
+        ModelVersion.objects.select_related("registered_model")
+        .filter(registered_model__code=code, version=int(parts[2]))
+        .first()
+    )
+
+
+def _authorize(actor: Any, key: str) -> None:
+    """Refuse unless the actor may read ``key``: CAN_READ on its model, or the upload right."""
+    if key.split("/", 1)[0] == UPLOADS:
+        require_can_upload_artifacts(actor)
+        return
+    model_version = _version_of(key)
+    if model_version is None:
+        raise RegistryError.not_found(_areas_message(key))
+    require_level(
+        actor, model_version.registered_model, Level.CAN_READ, action="download the artifacts of"
+    )
+    if model_version.status != ModelVersionStatus.READY:
+        raise RegistryError.not_found(
+            f"Model version {model_version.version} of '{model_version.registered_model.name}' "
+            f"is {model_version.status}: its artifacts are not available "
+            + (f"({model_version.status_message})." if model_version.status_message else "yet.")
+        )
+
+
+def artifact_list(*, actor: Any, path: str) -> list[Entry]:
+    """The entries directly under ``path`` (empty when it is a file or does not exist)."""
+    key = paths.clean_relative_path(path, what="path")
+    _authorize(actor, key)
+    return get_store().list_dir(key)
+
+
+@dataclass(frozen=True)
+class Download:
+    stream: IO[bytes]
+    size: int
+    name: str
+
+
+def artifact_open(*, actor: Any, path: str) -> Download:
+    key = paths.clean_relative_path(path, what="path")
+    _authorize(actor, key)
+    store = get_store()
+    size = store.size(key)
+    if size is None:
+        raise RegistryError.not_found(f"No artifact file at '{key}'.")
+    try:
+        stream = store.open(key)
+    except NotFoundError:
+        raise RegistryError.not_found(f"No artifact file at '{key}'.") from None
+    return Download(stream=stream, size=size, name=key.rsplit("/", 1)[-1])
+
+
+def model_version_artifacts_path(*, model_version: ModelVersion) -> str:
+    """The version's folder under the artifact endpoints (relative to ``ARTIFACTS_PREFIX``)."""
+    from registry.artifacts.services import version_folder
+
+    return version_folder(model_version)
+
+
+def model_version_manifest(*, actor: Any, name: Any, version: Any) -> ModelVersion:
+    """The version with ``manifest`` (None until READY); needs CAN_READ on its model."""
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    try:
+        model_version = ModelVersion.objects.select_related("registered_model").get(
+            registered_model__name=name, version=number
+        )
+    except ModelVersion.DoesNotExist:
+        raise RegistryError.not_found(
+            f"Model Version (name={name}, version={number}) not found"
+        ) from None
+    require_level(
+        actor, model_version.registered_model, Level.CAN_READ, action="read the manifest of"
+    )
+    model_version.manifest_or_none = ModelVersionManifest.objects.filter(
+        model_version=model_version
+    ).first()
+    return model_version

@@ -1,0 +1,249 @@
+"""Writes of managed artifacts: the copy of a new version, uploads, and deletion of copies.
+
+The copy runs in a Celery task (``registry.tasks``) queued on commit of the version's
+creation. It is idempotent: it only works on a version still ``PENDING_REGISTRATION`` and
+finishes with a conditional update, so a redelivered message, a retry racing the periodic
+sweep, or a version deleted meanwhile cannot write a READY version's files twice or leave
+files behind. Once READY, nothing writes under the version's folder again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from registry.artifacts import paths
+from registry.artifacts.copy import copy_tree
+from registry.artifacts.errors import SourceError, TransientError
+from registry.artifacts.sources import UPLOADS, open_source
+from registry.artifacts.storage import get_store
+from registry.models import (
+    ModelVersion,
+    ModelVersionManifest,
+    ModelVersionStatus,
+    ModelVersionTag,
+    RegisteredModel,
+)
+from webhooks.models import EventType
+from webhooks.services import webhook_event_emit
+
+logger = logging.getLogger(__name__)
+
+# The version tag the ``mlflow`` client can read (``MlflowClient().get_model_version(...).tags``).
+DIGEST_TAG = "registry.artifacts.digest"
+
+
+def version_folder(model_version: ModelVersion) -> str:
+    """Where a version's managed copy lives in the store: ``models/<model id>/<version>``."""
+    return f"models/{model_version.registered_model.code}/{model_version.version}"
+
+
+def model_folder(registered_model: RegisteredModel) -> str:
+    return f"models/{registered_model.code}"
+
+
+# --- Scheduling (called inside the services' transactions) --------------------------------------
+
+
+def model_version_copy_schedule(*, model_version: ModelVersion) -> None:
+    """Queue the copy of a version just created, once the creating transaction commits."""
+    from registry.tasks import model_version_artifacts_copy_task
+
+    # robust: the version is committed whatever the broker says; if this message is lost the
+    # periodic sweep (model_versions_pending_sweep) queues the copy again.
+    transaction.on_commit(
+        partial(model_version_artifacts_copy_task.delay, model_version.pk), robust=True
+    )
+
+
+def artifacts_delete_schedule(*, folder: str) -> None:
+    """Delete a folder of the store once the transaction that deleted its owner commits."""
+    from registry.tasks import artifacts_delete_task
+
+    # robust: the delete is committed whatever the broker says (a lost message leaves an
+    # orphaned folder in the store, logged here, never a broken answer to the client).
+    transaction.on_commit(partial(artifacts_delete_task.delay, folder), robust=True)
+
+
+# --- The copy -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryCopy(Exception):  # noqa: N818 - a signal to the task, not an error
+    countdown: float
+
+
+def _backoff(attempt: int) -> float:
+    base = settings.ARTIFACTS["COPY_RETRY_BACKOFF"]
+    return float(min(base * 2**attempt, settings.ARTIFACTS["COPY_RETRY_BACKOFF_MAX"]))
+
+
+def _pending(model_version_id: int) -> Any:
+    return ModelVersion.objects.filter(
+        pk=model_version_id, status=ModelVersionStatus.PENDING_REGISTRATION
+    )
+
+
+def _fail(model_version_id: int, message: str) -> None:
+    with transaction.atomic():
+        failed = _pending(model_version_id).update(
+            status=ModelVersionStatus.FAILED_REGISTRATION,
+            status_message=message[:10_000],
+            updated_at=timezone.now(),
+        )
+        if failed:
+            model_version = ModelVersion.objects.select_related("registered_model").get(
+                pk=model_version_id
+            )
+            webhook_event_emit(
+                event=EventType.MODEL_VERSION_REGISTRATION_FAILED,
+                registered_model=model_version.registered_model,
+                model_version=model_version,
+                payload_data={"status": "FAILED_REGISTRATION", "status_message": message[:2000]},
+                actor=None,
+            )
+
+
+def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> None:
+    """Copy a pending version's source into the store, verify it, record the manifest and
+    make the version READY; or FAILED_REGISTRATION with a ``status_message`` naming the
+    problem. Raises :class:`RetryCopy` after a transient failure while retries remain.
+    """
+    # Claim the attempt: touching the row tells the sweep this version is being worked on.
+    if not _pending(model_version_id).update(updated_at=timezone.now()):
+        return  # already READY or FAILED, or deleted: nothing to do
+    model_version = ModelVersion.objects.select_related("registered_model").get(pk=model_version_id)
+    folder = version_folder(model_version)
+    store = get_store()
+    try:
+        source = open_source(model_version.source)
+        # Files an earlier, interrupted attempt left are not part of this copy.
+        store.delete_prefix(folder)
+        manifest = copy_tree(source, store, folder)
+    except SourceError as exc:
+        _fail(model_version_id, f"Copy failed: {exc.message}")
+        _delete_quietly(store, folder)
+        return
+    except TransientError as exc:
+        retries = settings.ARTIFACTS["COPY_MAX_RETRIES"]
+        if attempt >= retries:
+            _fail(
+                model_version_id,
+                f"Copy failed after {attempt + 1} attempts: {exc.message}",
+            )
+            return
+        countdown = _backoff(attempt)
+        _pending(model_version_id).update(
+            status_message=(
+                f"Copy attempt {attempt + 1} of {retries + 1} failed: {exc.message} "
+                f"Retrying in {countdown:g} s."
+            )[:10_000],
+            updated_at=timezone.now(),
+        )
+        raise RetryCopy(countdown) from exc
+    except Exception as exc:
+        # Anything unclassified is a bug, not a property of the source; without this the
+        # version would stay PENDING and the client would wait for it until it gives up.
+        logger.exception("Copy of model version %s failed", model_version_id)
+        _fail(model_version_id, f"Copy failed with an internal error ({type(exc).__name__}).")
+        raise
+
+    with transaction.atomic():
+        ready = _pending(model_version_id).update(
+            status=ModelVersionStatus.READY, status_message="", updated_at=timezone.now()
+        )
+        if ready:
+            ModelVersionManifest.objects.create(
+                model_version_id=model_version_id,
+                digest=manifest.digest,
+                total_size=manifest.total_size,
+                file_count=len(manifest.files),
+                files=manifest.as_json(),
+            )
+            ModelVersionTag.objects.update_or_create(
+                model_version_id=model_version_id,
+                key=DIGEST_TAG,
+                defaults={"value": manifest.digest},
+            )
+            webhook_event_emit(
+                event=EventType.MODEL_VERSION_READY,
+                registered_model=model_version.registered_model,
+                model_version=model_version,
+                payload_data={"status": "READY", "digest": manifest.digest},
+                actor=None,
+            )
+    if not ready:
+        # Deleted (or failed by someone else) while we copied: leave nothing behind.
+        if not ModelVersion.objects.filter(pk=model_version_id).exists():
+            _delete_quietly(store, folder)
+
+
+def _delete_quietly(store: Any, folder: str) -> None:
+    """Remove a partial copy; if the store is unreachable, an orphaned folder is logged (it is
+    never served: only READY versions' folders are)."""
+    try:
+        store.delete_prefix(folder)
+    except (SourceError, TransientError) as exc:
+        logger.warning("Could not delete the partial copy %s: %s", folder, exc)
+
+
+def model_versions_pending_sweep() -> list[int]:
+    """Ids of versions pending longer than any live attempt could leave them untouched: their
+    copy message was lost (broker, worker crash). The task re-queues them."""
+    quiet = (
+        settings.CELERY_TASK_TIME_LIMIT
+        + settings.ARTIFACTS["COPY_RETRY_BACKOFF_MAX"]
+        + settings.ARTIFACTS["SWEEP_INTERVAL"]
+    )
+    cutoff = timezone.now() - timedelta(seconds=quiet)
+    return list(
+        ModelVersion.objects.filter(
+            status=ModelVersionStatus.PENDING_REGISTRATION, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)[:1000]
+    )
+
+
+def artifacts_delete(*, folder: str) -> None:
+    """Delete a folder of the store (a deleted version's or model's copy)."""
+    paths.clean_relative_path(folder, what="folder")
+    get_store().delete_prefix(folder)
+
+
+# --- Uploads ------------------------------------------------------------------------------------
+
+
+def artifact_upload(*, actor: Any, path: str, stream: IO[bytes]) -> str:
+    """Stream an uploaded file into ``uploads/...`` of the store. Returns its key.
+
+    Only the uploads area takes writes: managed copies are written by the copy alone.
+    """
+    from accounts.permissions import require_can_upload_artifacts
+    from registry.errors import RegistryError
+
+    key = paths.clean_relative_path(path)
+    if key.split("/", 1)[0] != UPLOADS or key == UPLOADS:
+        raise RegistryError.invalid(
+            f"Cannot write '{path}': uploads go under uploads/<path>; managed copies of model "
+            "versions are written by the registry only and never change."
+        )
+    require_can_upload_artifacts(actor)
+    get_store().write(key, stream)
+    return key
+
+
+def artifact_upload_delete(*, actor: Any, path: str) -> None:
+    from accounts.permissions import require_can_upload_artifacts
+    from registry.errors import RegistryError
+
+    key = paths.clean_relative_path(path)
+    if key.split("/", 1)[0] != UPLOADS or key == UPLOADS:
+        raise RegistryError.invalid(f"Cannot delete '{path}': only uploads/<path> can be deleted.")
+    require_can_upload_artifacts(actor)
+    get_store().delete_prefix(key)

@@ -1,0 +1,30 @@
+// Progressive enhancement for the registry's pages; every page works without it.
+(function () {
+  "use strict";
+  // Forms with data-confirm ask before they submit (deleting a comment, revoking a token).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  });
+  // A button with data-copy="#selector" copies that element's text.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      button.textContent = "Copied";
+    });
+  });
+  // Submitting twice by double-clicking would repeat a decision: disable after the first.
+  document.addEventListener("submit", function (event) {
+    if (event.defaultPrevented) return;
+    var form = event.target;
+    window.setTimeout(function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+    }, 0);
+  });
+})();

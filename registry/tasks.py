@@ -1,0 +1,52 @@
+"""Celery tasks of the registry: thin adapters that take ids and call a service.
+
+The copy is idempotent (it only acts on a version still PENDING_REGISTRATION and finishes with
+a conditional update), so it acknowledges late: a worker that dies mid-copy leaves the message
+to another worker instead of leaving the version pending.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def model_version_artifacts_copy_task(self: Any, model_version_id: int) -> None:
+    from registry.artifacts.services import RetryCopy, model_version_artifacts_copy
+
+    try:
+        model_version_artifacts_copy(
+            model_version_id=model_version_id, attempt=self.request.retries
+        )
+    except RetryCopy as retry:
+        # The service bounds the attempts (ARTIFACT_COPY_MAX_RETRIES) and picks the backoff.
+        raise self.retry(countdown=retry.countdown) from None
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def artifacts_delete_task(self: Any, folder: str) -> None:
+    from registry.artifacts.errors import TransientError
+    from registry.artifacts.services import artifacts_delete
+
+    try:
+        artifacts_delete(folder=folder)
+    except TransientError as exc:
+        raise self.retry(countdown=min(10 * 2**self.request.retries, 600)) from exc
+
+
+@shared_task
+def model_versions_pending_sweep_task() -> None:
+    from registry.artifacts.services import model_versions_pending_sweep
+
+    for model_version_id in model_versions_pending_sweep():
+        model_version_artifacts_copy_task.delay(model_version_id)
+
+
+@shared_task
+def transition_requests_expire_task() -> int:
+    """Close the transition requests whose stage policy's ``request_ttl`` ran out (beat)."""
+    from registry.services import transition_requests_expire
+
+    return transition_requests_expire()

@@ -1,0 +1,77 @@
+"""The rules of accounts.permissions that the matrix does not show: defaults, creators,
+groups combining with direct grants, and the registry-wide right to create models."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from accounts.models import RegisteredModelGrant
+from accounts.permissions import Level, effective_level
+from registry import selectors, services
+from registry.errors import RegistryError
+from registry.models import RegisteredModel
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="a-long-password")
+
+
+def test_the_creator_manages_and_others_get_the_default(user, bob, settings):
+    registered_model = services.registered_model_create(actor=user, name="m")
+    assert effective_level(user, registered_model) == Level.CAN_MANAGE
+    assert effective_level(bob, registered_model) == Level.CAN_READ  # the default default
+
+    settings.REGISTRY = {**settings.REGISTRY, "DEFAULT_PERMISSION_LEVEL": "CAN_EDIT"}
+    assert effective_level(bob, registered_model) == Level.CAN_EDIT
+    settings.REGISTRY = {**settings.REGISTRY, "DEFAULT_PERMISSION_LEVEL": "NONE"}
+    assert effective_level(bob, registered_model) == Level.NONE
+    with pytest.raises(RegistryError) as excinfo:
+        selectors.registered_model_get(actor=bob, name="m")
+    assert excinfo.value.code == "PERMISSION_DENIED"
+
+
+def test_the_highest_of_own_group_and_default_wins(user, bob, settings):
+    settings.REGISTRY = {**settings.REGISTRY, "DEFAULT_PERMISSION_LEVEL": "CAN_READ"}
+    registered_model = services.registered_model_create(actor=user, name="m")
+    ops = Group.objects.create(name="ops")
+    ops.user_set.add(bob)
+    RegisteredModelGrant.objects.create(
+        registered_model=registered_model, user=bob, level="CAN_EDIT"
+    )
+    assert effective_level(bob, registered_model) == Level.CAN_EDIT
+    RegisteredModelGrant.objects.create(
+        registered_model=registered_model, group=ops, level="CAN_MANAGE_PRODUCTION_VERSIONS"
+    )
+    assert effective_level(bob, registered_model) == Level.CAN_MANAGE_PRODUCTION_VERSIONS
+
+
+def test_creating_models_can_be_limited_to_groups(user, bob, settings):
+    settings.REGISTRY = {**settings.REGISTRY, "MODEL_CREATOR_GROUPS": ["ml-leads"]}
+    with pytest.raises(RegistryError) as excinfo:
+        services.registered_model_create(actor=bob, name="nope")
+    assert excinfo.value.code == "PERMISSION_DENIED"
+    assert not RegisteredModel.objects.exists()
+    Group.objects.create(name="ml-leads").user_set.add(bob)
+    services.registered_model_create(actor=bob, name="yes")
+    assert RegisteredModel.objects.get().name == "yes"
+
+
+def test_staging_level_cannot_touch_production(user, bob):
+    services.registered_model_create(actor=user, name="m")
+    services.model_version_create(actor=user, name="m", source="s3://b/1")
+    services.model_version_stage_transition(actor=user, name="m", version="1", stage="Production")
+    registered_model = RegisteredModel.objects.get()
+    RegisteredModelGrant.objects.create(
+        registered_model=registered_model, user=bob, level="CAN_MANAGE_STAGING_VERSIONS"
+    )
+    # Out of Production needs the Production level as much as into it.
+    with pytest.raises(RegistryError) as excinfo:
+        services.model_version_stage_transition(actor=bob, name="m", version="1", stage="Archived")
+    assert "CAN_MANAGE_PRODUCTION_VERSIONS" in excinfo.value.message
+    services.model_version_create(actor=bob, name="m", source="s3://b/2")
+    services.model_version_stage_transition(actor=bob, name="m", version="2", stage="Staging")
+    services.model_version_stage_transition(actor=bob, name="m", version="2", stage="Archived")

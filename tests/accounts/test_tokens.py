@@ -1,0 +1,145 @@
+"""API tokens: shown once, stored hashed, listed, revoked, expiring, usable as Bearer or Basic."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken
+from tests.conftest import basic_auth
+
+pytestmark = pytest.mark.django_db
+
+TOKENS = "/api/2.0/registry/tokens/"
+SEARCH = "/api/2.0/mlflow/registered-models/search"
+
+
+def bearer(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def create(api, **payload) -> dict:
+    response = api.post(TOKENS + "create", {"name": "ci", **payload}, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def test_a_token_is_shown_once_and_stored_only_as_a_hash(api, user):
+    body = create(api, expires_in_days=30)
+    secret = body["token_value"]
+    assert secret.startswith("mrt_")
+    assert body["token"]["prefix"] == secret[:12]
+    assert body["token"]["name"] == "ci"
+    assert body["token"]["expiry_timestamp"] > body["token"]["creation_timestamp"]
+
+    # No column of the table holds the secret, in any case or part beyond the visible prefix.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM accounts_apitoken")
+        rows = cursor.fetchall()
+    assert len(rows) == 1
+    assert not any(secret[12:] in str(value) for value in rows[0])
+
+    listed = api.get(TOKENS + "list").json()["tokens"]
+    assert [t["token_id"] for t in listed] == [body["token"]["token_id"]]
+    assert "token_value" not in listed[0]
+    assert secret not in str(listed)
+
+
+def test_bearer_and_basic_with_a_token_authenticate(api, user):
+    secret = create(api)["token_value"]
+    assert bearer(secret).get(SEARCH).status_code == 200
+    basic = APIClient()
+    basic.credentials(HTTP_AUTHORIZATION=basic_auth(user.username, secret))
+    assert basic.get(SEARCH).status_code == 200
+    # A token only signs in as its own user.
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=basic_auth("mallory", secret))
+    assert other.get(SEARCH).status_code == 401
+    token = ApiToken.objects.get()
+    assert token.last_used_at is not None
+
+
+def test_revoked_and_expired_tokens_are_refused(api, user):
+    revoked = create(api, name="old")
+    expiring = create(api, name="short", expires_in_days=1)
+    response = api.post(
+        TOKENS + "revoke", {"token_id": revoked["token"]["token_id"]}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["token"]["revoked_timestamp"] is not None
+    refused = bearer(revoked["token_value"]).get(SEARCH)
+    assert refused.status_code == 401
+    assert refused.json()["error_code"] == "UNAUTHENTICATED"
+    assert refused["WWW-Authenticate"]
+
+    assert bearer(expiring["token_value"]).get(SEARCH).status_code == 200
+    ApiToken.objects.filter(name="short").update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert bearer(expiring["token_value"]).get(SEARCH).status_code == 401
+
+
+def test_nobody_revokes_someone_elses_token(api, django_user_model):
+    other = django_user_model.objects.create_user("bob", password="x-long-password")
+    call_command("create_token", "bob", "--name", "bobs")
+    theirs = ApiToken.objects.get(user=other)
+    response = api.post(TOKENS + "revoke", {"token_id": str(theirs.code)}, format="json")
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+    assert api.post(TOKENS + "revoke", {"token_id": "not-a-uuid"}, format="json").status_code == 404
+
+
+def test_token_list_is_paged(api):
+    for n in range(5):
+        create(api, name=f"t{n}")
+    first = api.get(TOKENS + "list", {"max_results": 2}).json()
+    second = api.get(
+        TOKENS + "list", {"max_results": 2, "page_token": first["next_page_token"]}
+    ).json()
+    third = api.get(
+        TOKENS + "list", {"max_results": 2, "page_token": second["next_page_token"]}
+    ).json()
+    names = [t["name"] for page in (first, second, third) for t in page["tokens"]]
+    assert names == ["t4", "t3", "t2", "t1", "t0"]
+    assert "next_page_token" not in third
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"name": ""},
+        {"name": "x" * 101},
+        {"name": "ok", "expires_in_days": 0},
+        {"name": "ok", "expires_in_days": "soon"},
+        {"name": "ok", "expires_in_days": 100000},
+    ],
+)
+def test_bad_token_requests(api, payload):
+    response = api.post(TOKENS + "create", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert not ApiToken.objects.exists()
+
+
+def test_create_token_command_prints_the_token_on_its_own_line(user, capsys):
+    call_command("create_token", user.username, "--name", "deploy", "--expires-in-days", "7")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    token = ApiToken.objects.get()
+    assert token.name == "deploy"
+    assert token.expires_at is not None
+    assert bearer(out[0]).get(SEARCH).status_code == 200
+
+
+def test_create_token_command_refuses_an_unknown_user():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("create_token", "nobody")

@@ -1,0 +1,70 @@
+"""Driving Debian's Chromium with Playwright for the browser tests.
+
+Playwright's own browser download is never used: the tests launch ``/usr/bin/chromium``
+(installed by ``.ci/browser`` from ``make test``). Screenshots go to ``test-output/ui/`` (or
+``$UI_SCREENSHOT_DIR``), which git ignores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTHS = (1280, 390)
+SCREENSHOT_DIR = Path(
+    os.environ.get("UI_SCREENSHOT_DIR")
+    or Path(__file__).resolve().parents[2] / "test-output" / "ui"
+)
+
+# Elements whose right edge lies past the viewport, ignoring what is invisible and what sits in
+# a box that clips or scrolls its content (a code block's own scroll bar is fine).
+OVERFLOW_SCRIPT = """
+() => {
+  const width = document.documentElement.clientWidth;
+  const clipped = (el) => {
+    for (let node = el; node && node !== document.body; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (style.overflowX !== 'visible' || style.clip !== 'auto' && style.clip !== '') return true;
+      if (style.display === 'none' || style.visibility === 'hidden') return true;
+    }
+    return false;
+  };
+  const found = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const rect = el.getBoundingClientRect();
+    if (rect.width === 0 || rect.height === 0) continue;
+    if (rect.right > width + 1 && !clipped(el.parentElement) && !clipped(el)) {
+      found.push(`${el.tagName.toLowerCase()}.${el.className} right=${Math.round(rect.right)}`);
+    }
+  }
+  if (document.documentElement.scrollWidth > width + 1) {
+    found.push(`document scrollWidth=${document.documentElement.scrollWidth}`);
+  }
+  return found;
+}
+"""
+
+
+def screenshot_each_width(page: Any, name: str) -> None:
+    """Save ``<name>-<width>.png`` at each width and assert nothing overflows horizontally."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(50)
+        page.screenshot(path=str(SCREENSHOT_DIR / f"{name}-{width}.png"), full_page=True)
+        overflowing = page.evaluate(OVERFLOW_SCRIPT)
+        assert overflowing == [], f"{name} at {width}px overflows: {overflowing}"
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})

@@ -1,0 +1,379 @@
+"""Event vocabularies and payload shapes of the two webhook APIs, and payload templates.
+
+An event is stored once, as flat data (``model_name``, ``version`` and the fields of its type).
+Each delivery renders it for its hook:
+
+- Databricks hooks get Databricks' flat payload: ``event``, ``webhook_id``, ``event_timestamp``
+  (ms), ``model_name``, ``version`` and the type's fields, plus a readable ``text``
+  (databricks-registry-extensions.md §6.2; shapes the docs leave out follow the same pattern).
+- MLflow hooks get ``{"entity", "action", "timestamp", "data"}`` with MLflow's ``data`` shapes
+  (mlflow-registry-protocol.md §7.2).
+- A hook with a payload template gets the template, its ``${field}`` placeholders filled in
+  (see :func:`render_template`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from registry.errors import RegistryError
+from webhooks.models import EventType, WebhookFlavor
+
+E = EventType
+
+#: The twelve events of Databricks' RegistryWebhookEvent, in proto order.
+DATABRICKS_EVENTS: tuple[str, ...] = tuple(E.values[:12])
+
+#: Per-stage variants: one change also fires the narrower event for its target stage.
+STAGE_VARIANTS = {
+    E.MODEL_VERSION_TRANSITIONED_STAGE: {
+        "Staging": E.MODEL_VERSION_TRANSITIONED_TO_STAGING,
+        "Production": E.MODEL_VERSION_TRANSITIONED_TO_PRODUCTION,
+        "Archived": E.MODEL_VERSION_TRANSITIONED_TO_ARCHIVED,
+    },
+    E.TRANSITION_REQUEST_CREATED: {
+        "Staging": E.TRANSITION_REQUEST_TO_STAGING_CREATED,
+        "Production": E.TRANSITION_REQUEST_TO_PRODUCTION_CREATED,
+        "Archived": E.TRANSITION_REQUEST_TO_ARCHIVED_CREATED,
+    },
+}
+
+#: MLflow's (entity, action) pairs this registry emits, and the event each stands for.
+MLFLOW_EVENTS: dict[tuple[str, str], str] = {
+    ("REGISTERED_MODEL", "CREATED"): E.REGISTERED_MODEL_CREATED,
+    ("MODEL_VERSION", "CREATED"): E.MODEL_VERSION_CREATED,
+    ("MODEL_VERSION_TAG", "SET"): E.MODEL_VERSION_TAG_SET,
+    ("MODEL_VERSION_TAG", "DELETED"): E.MODEL_VERSION_TAG_DELETED,
+    ("MODEL_VERSION_ALIAS", "CREATED"): E.MODEL_VERSION_ALIAS_CREATED,
+    ("MODEL_VERSION_ALIAS", "DELETED"): E.MODEL_VERSION_ALIAS_DELETED,
+}
+MLFLOW_PAIRS: dict[str, tuple[str, str]] = {event: pair for pair, event in MLFLOW_EVENTS.items()}
+#: Pairs MLflow knows but this registry has nothing to emit for (no prompts, no AI gateway).
+MLFLOW_UNSUPPORTED_PAIRS = {
+    ("PROMPT", "CREATED"),
+    ("PROMPT_VERSION", "CREATED"),
+    ("PROMPT_TAG", "SET"),
+    ("PROMPT_TAG", "DELETED"),
+    ("PROMPT_VERSION_TAG", "SET"),
+    ("PROMPT_VERSION_TAG", "DELETED"),
+    ("PROMPT_ALIAS", "CREATED"),
+    ("PROMPT_ALIAS", "DELETED"),
+    ("BUDGET_POLICY", "EXCEEDED"),
+}
+
+#: The fields of each event type beyond ``model_name`` and ``version`` (Databricks payloads
+#: leave out artifact locations, so ``source`` and ``run_id`` are MLflow-only).
+_DATABRICKS_FIELDS: dict[str, tuple[str, ...]] = {
+    E.REGISTERED_MODEL_CREATED: (),
+    E.MODEL_VERSION_CREATED: (),
+    E.MODEL_VERSION_TAG_SET: ("tags",),
+    E.MODEL_VERSION_TAG_DELETED: ("key",),
+    E.MODEL_VERSION_ALIAS_CREATED: ("alias",),
+    E.MODEL_VERSION_ALIAS_DELETED: ("alias",),
+    E.COMMENT_CREATED: ("comment",),
+    E.TRANSITION_REQUEST_APPROVED: ("to_stage", "from_stage", "comment"),
+    E.TRANSITION_REQUEST_REJECTED: ("to_stage", "from_stage", "comment"),
+    E.MODEL_VERSION_READY: ("status",),
+    E.MODEL_VERSION_REGISTRATION_FAILED: ("status", "status_message"),
+    E.WEBHOOK_DISABLED: ("disabled_webhook_id", "consecutive_failures", "last_error"),
+}
+for _generic, _variants in STAGE_VARIANTS.items():
+    _fields = (
+        ("to_stage", "from_stage")
+        if _generic == E.MODEL_VERSION_TRANSITIONED_STAGE
+        else ("to_stage", "from_stage", "comment")
+    )
+    for _event in (_generic, *_variants.values()):
+        _DATABRICKS_FIELDS[_event] = _fields
+
+
+def expand(event_type: str, data: dict[str, Any]) -> list[str]:
+    """The event types one change fires: the event itself and its per-stage variant."""
+    variant = STAGE_VARIANTS.get(event_type, {}).get(data.get("to_stage", ""))  # type: ignore[call-overload]
+    return [event_type, variant] if variant else [event_type]
+
+
+def _version_text(data: dict[str, Any]) -> str:
+    return f"registered model '{data.get('model_name', '')}' version {data.get('version', '')}"
+
+
+def text(event_type: str, data: dict[str, Any], actor: str) -> str:
+    """The sentence for chat receivers (Databricks' ``text``)."""
+    who = actor or "The registry"
+    mv = _version_text(data)
+    if event_type == E.REGISTERED_MODEL_CREATED:
+        return f"{who} created registered model '{data.get('model_name', '')}'."
+    if event_type == E.MODEL_VERSION_CREATED:
+        return f"{who} created {mv}."
+    if event_type in STAGE_VARIANTS[E.MODEL_VERSION_TRANSITIONED_STAGE].values() or (
+        event_type == E.MODEL_VERSION_TRANSITIONED_STAGE
+    ):
+        return (
+            f"Registered model '{data.get('model_name', '')}' version {data.get('version', '')} "
+            f"transitioned from {data.get('from_stage', '')} to {data.get('to_stage', '')}."
+        )
+    if event_type in STAGE_VARIANTS[E.TRANSITION_REQUEST_CREATED].values() or (
+        event_type == E.TRANSITION_REQUEST_CREATED
+    ):
+        return f"{who} requested a transition of {mv} to {data.get('to_stage', '')}."
+    if event_type == E.MODEL_VERSION_TAG_SET:
+        pair = f"'{data.get('key', '')}' => '{data.get('value', '')}'"
+        return f"{who} set version tag(s) {pair} for {mv}."
+    if event_type == E.MODEL_VERSION_TAG_DELETED:
+        return f"{who} deleted version tag '{data.get('key', '')}' of {mv}."
+    if event_type == E.MODEL_VERSION_ALIAS_CREATED:
+        return f"{who} pointed alias '{data.get('alias', '')}' at {mv}."
+    if event_type == E.MODEL_VERSION_ALIAS_DELETED:
+        return (
+            f"{who} deleted alias '{data.get('alias', '')}' of registered model "
+            f"'{data.get('model_name', '')}'."
+        )
+    if event_type == E.COMMENT_CREATED:
+        return f"A user commented on {mv}."
+    if event_type == E.TRANSITION_REQUEST_APPROVED:
+        return f"{who} approved the transition of {mv} to {data.get('to_stage', '')}."
+    if event_type == E.TRANSITION_REQUEST_REJECTED:
+        return f"{who} rejected the transition of {mv} to {data.get('to_stage', '')}."
+    if event_type == E.MODEL_VERSION_READY:
+        return f"{mv[0].upper()}{mv[1:]} is ready."
+    if event_type == E.MODEL_VERSION_REGISTRATION_FAILED:
+        return f"{mv[0].upper()}{mv[1:]} failed to register: {data.get('status_message', '')}"
+    if event_type == E.WEBHOOK_DISABLED:
+        return (
+            f"Webhook {data.get('disabled_webhook_id', '')} was disabled after "
+            f"{data.get('consecutive_failures', '')} failed deliveries in a row."
+        )
+    return event_type
+
+
+def databricks_payload(
+    *, event_type: str, data: dict[str, Any], webhook_id: str, at: datetime, actor: str
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event": event_type,
+        "webhook_id": webhook_id,
+        "event_timestamp": int(at.timestamp() * 1000),
+    }
+    if data.get("model_name"):
+        payload["model_name"] = data["model_name"]
+    if data.get("version"):
+        payload["version"] = data["version"]
+    for field in _DATABRICKS_FIELDS.get(event_type, ()):
+        if field == "tags":
+            payload["tags"] = [{"key": data.get("key", ""), "value": data.get("value", "")}]
+        elif field in data:
+            payload[field] = data[field]
+    payload["text"] = text(event_type, data, actor)
+    return payload
+
+
+def _none_if_empty(value: Any) -> Any:
+    return value if value not in ("", None) else None
+
+
+def mlflow_payload(*, event_type: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    entity, action = MLFLOW_PAIRS[event_type]
+    name = data.get("model_name", "")
+    body: dict[str, Any]
+    if event_type == E.REGISTERED_MODEL_CREATED:
+        body = {
+            "name": name,
+            "tags": data.get("tags", {}),
+            "description": data.get("description", ""),
+        }
+    elif event_type == E.MODEL_VERSION_CREATED:
+        body = {
+            "name": name,
+            "version": data.get("version", ""),
+            "source": data.get("source", ""),
+            "run_id": _none_if_empty(data.get("run_id")),
+            "tags": data.get("tags", {}),
+            "description": _none_if_empty(data.get("description")),
+        }
+    elif event_type == E.MODEL_VERSION_TAG_SET:
+        body = {"name": name, "version": data.get("version", ""), "key": data["key"]}
+        body["value"] = data.get("value", "")
+    elif event_type == E.MODEL_VERSION_TAG_DELETED:
+        body = {"name": name, "version": data.get("version", ""), "key": data["key"]}
+    elif event_type == E.MODEL_VERSION_ALIAS_CREATED:
+        body = {"name": name, "alias": data["alias"], "version": data.get("version", "")}
+    else:  # MODEL_VERSION_ALIAS_DELETED
+        body = {"name": name, "alias": data["alias"]}
+    return {
+        "entity": entity.lower(),
+        "action": action.lower(),
+        "timestamp": at.isoformat(),
+        "data": body,
+    }
+
+
+def default_payload(
+    *,
+    flavor: str,
+    event_type: str,
+    data: dict[str, Any],
+    webhook_id: str,
+    at: datetime,
+    actor: str,
+) -> dict[str, Any]:
+    if flavor == WebhookFlavor.MLFLOW:
+        return mlflow_payload(event_type=event_type, data=data, at=at)
+    return databricks_payload(
+        event_type=event_type, data=data, webhook_id=webhook_id, at=at, actor=actor
+    )
+
+
+def example_data(event_type: str, model_name: str | None) -> dict[str, Any]:
+    """The data of a made-up event of this type, sent by the test endpoints."""
+    data: dict[str, Any] = {"model_name": model_name or "example_model"}
+    if event_type != E.REGISTERED_MODEL_CREATED:
+        data["version"] = "1"
+    data.update(
+        {
+            "source": "models:/123",
+            "run_id": "abcd1234abcd5678",
+            "description": "An example model version",
+            "tags": {"example_key": "example_value"},
+            "key": "example_key",
+            "value": "example_value",
+            "alias": "example_alias",
+            "from_stage": "Staging",
+            "to_stage": "Production",
+            "comment": "An example comment",
+            "status": "READY",
+            "status_message": "",
+            "disabled_webhook_id": "00000000000000000000000000000000",
+            "consecutive_failures": 10,
+            "last_error": "HTTP 500",
+        }
+    )
+    if event_type == E.MODEL_VERSION_REGISTRATION_FAILED:
+        data.update(status="FAILED_REGISTRATION", status_message="Copying the artifacts failed.")
+    for stage in ("Staging", "Production", "Archived"):
+        if event_type.endswith(f"TO_{stage.upper()}") or f"TO_{stage.upper()}_" in event_type:
+            data["to_stage"] = stage
+    return data
+
+
+# --- Payload templates ------------------------------------------------------------------------
+
+TEMPLATE_MAX_LENGTH = 65_536
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+#: What a template may refer to: the flat event fields plus a few envelope values.
+TEMPLATE_FIELDS = frozenset(
+    {
+        "event",
+        "webhook_id",
+        "delivery_id",
+        "event_timestamp",
+        "timestamp",
+        "model_name",
+        "version",
+        "from_stage",
+        "to_stage",
+        "comment",
+        "key",
+        "value",
+        "alias",
+        "source",
+        "run_id",
+        "description",
+        "status",
+        "status_message",
+        "actor",
+        "text",
+        "payload",
+    }
+)
+
+
+def validate_template(template: Any) -> str:
+    """A payload template: a JSON document whose strings may hold ``${field}`` placeholders."""
+    if template in (None, ""):
+        return ""
+    if not isinstance(template, str):
+        raise RegistryError.invalid("payload_template must be a string holding a JSON document.")
+    if len(template) > TEMPLATE_MAX_LENGTH:
+        raise RegistryError.invalid(
+            f"payload_template is longer than {TEMPLATE_MAX_LENGTH} characters."
+        )
+    try:
+        document = json.loads(template)
+    except ValueError as exc:
+        raise RegistryError.invalid(f"payload_template is not valid JSON: {exc}") from None
+    unknown = sorted(_placeholders(document) - TEMPLATE_FIELDS)
+    if unknown:
+        raise RegistryError.invalid(
+            f"payload_template refers to unknown field(s) {', '.join(unknown)}; known: "
+            + ", ".join(sorted(TEMPLATE_FIELDS))
+        )
+    return template
+
+
+def _placeholders(node: Any) -> set[str]:
+    if isinstance(node, str):
+        return set(_PLACEHOLDER.findall(node))
+    if isinstance(node, dict):
+        found: set[str] = set()
+        for key, value in node.items():
+            found |= _placeholders(key) | _placeholders(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_placeholders(item) for item in node)) if node else set()
+    return set()
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _fill(node: Any, fields: dict[str, Any]) -> Any:
+    if isinstance(node, str):
+        whole = _PLACEHOLDER.fullmatch(node)
+        if whole:  # "${payload}" keeps the value's JSON type
+            return fields.get(whole.group(1))
+        return _PLACEHOLDER.sub(lambda m: _as_text(fields.get(m.group(1))), node)
+    if isinstance(node, dict):
+        return {_fill(key, fields): _fill(value, fields) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_fill(item, fields) for item in node]
+    return node
+
+
+def render_template(template: str, fields: dict[str, Any]) -> str:
+    """Fill a template. Substitution happens on the parsed document and the result is
+    serialised by ``json.dumps``, so an event field can never break out of its string (quotes,
+    backslashes and control characters in a model name are escaped, not interpreted)."""
+    return json.dumps(_fill(json.loads(template), fields))
+
+
+def template_fields(
+    *,
+    event_type: str,
+    data: dict[str, Any],
+    webhook_id: str,
+    delivery_id: str,
+    at: datetime,
+    actor: str,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    fields = {name: data.get(name) for name in TEMPLATE_FIELDS if name in data}
+    fields.update(
+        event=event_type,
+        webhook_id=webhook_id,
+        delivery_id=delivery_id,
+        event_timestamp=int(at.timestamp() * 1000),
+        timestamp=at.isoformat(),
+        actor=actor,
+        text=text(event_type, data, actor),
+        payload=payload,
+    )
+    return fields
