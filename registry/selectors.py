@@ -294,17 +294,31 @@ def model_version_activities(*, actor: Any, name: Any, version: Any) -> list[Act
     return list(Activity.objects.filter(model_version=model_version).order_by("created_at", "id"))
 
 
-def request_available_actions(actor: Any, request: TransitionRequest) -> list[str]:
-    """What the caller may do with an open request: the Databricks ``available_actions``."""
+def request_available_actions(
+    actor: Any,
+    request: TransitionRequest,
+    *,
+    level: Level | None = None,
+    policy: StagePolicy | None = None,
+) -> list[str]:
+    """What the caller may do with an open request: the Databricks ``available_actions``.
+
+    ``level`` (the actor's on the request's model) and ``policy`` (for its target stage) may
+    be passed in when they are already known, so a list of requests costs no query per row.
+    """
     actions = []
     registered_model = request.model_version.registered_model
-    level = permissions.effective_level(actor, registered_model)
+    if level is None:
+        level = permissions.effective_level(actor, registered_model)
     name = actor.get_username() if permissions.is_signed_in(actor) else ""
     if name == request.requested_by_username or level >= Level.CAN_MANAGE:
         actions.append("CANCEL_TRANSITION_REQUEST")
     needed = permissions.transition_level(request.model_version.current_stage, request.to_stage)
     if level >= needed:
-        policy = stage_policy_effective(registered_model=registered_model, stage=request.to_stage)
+        if policy is None:
+            policy = stage_policy_effective(
+                registered_model=registered_model, stage=request.to_stage
+            )
         approved_by = {approval.approver_username for approval in request.approvals.all()}
         self_blocked = name == request.requested_by_username and not policy.allow_self_approval
         if not self_blocked and name not in approved_by:

@@ -7,7 +7,7 @@ from typing import Any
 
 from accounts import permissions
 from registry import selectors
-from registry.models import TransitionRequest, TransitionRequestStatus
+from registry.models import StagePolicy, TransitionRequest, TransitionRequestStatus
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
 # a bounded number of queries however many requests are open.
@@ -37,8 +37,21 @@ def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
         .order_by("created_at", "id")[:WAITING_SCAN_LIMIT]
     )
     rows = []
+    # One level per model and one policy per (model, stage), however many requests they have.
+    levels: dict[int, permissions.Level] = {}
+    policies: dict[tuple[int, str], StagePolicy] = {}
     for request in candidates:
-        actions = selectors.request_available_actions(actor, request)
+        registered_model = request.model_version.registered_model
+        if registered_model.pk not in levels:
+            levels[registered_model.pk] = permissions.effective_level(actor, registered_model)
+        key = (registered_model.pk, request.to_stage)
+        if key not in policies:
+            policies[key] = selectors.stage_policy_effective(
+                registered_model=registered_model, stage=request.to_stage
+            )
+        actions = selectors.request_available_actions(
+            actor, request, level=levels[registered_model.pk], policy=policies[key]
+        )
         if DECIDE_ACTIONS.intersection(actions):
             rows.append(RequestRow(request=request, actions=actions))
     return rows
