@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the latency it records covers every other middleware (config/metrics.py).
+    "config.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 # The MLflow client posts to paths without a trailing slash; a redirect would lose the body.
@@ -132,6 +135,14 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Argon2id for new and upgraded hashes; PBKDF2 stays so existing hashes still verify (each is
+# re-hashed with Argon2 at the user's next sign-in).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -167,6 +178,29 @@ if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+# Plain-HTTP requests are redirected to HTTPS in production (behind a TLS proxy, set
+# DJANGO_SECURE_PROXY_SSL_HEADER too, or every request loops). /health stays reachable over
+# HTTP for load balancers and container health checks. docs/security.md.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# HSTS: browsers then refuse plain HTTP for this host. 0 turns it off. The preload directive
+# only allows a submission to the browsers' preload list; it enrols nothing by itself.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of HTML pages (config/middleware.py): the UI and the admin load
+# only their own static files; no inline script anywhere.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# CORS stays closed: no Access-Control-Allow-* header is ever sent, so browsers on other
+# origins cannot read API responses (the MLflow and Databricks clients are not browsers).
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -198,6 +232,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["config.schema.exclude_alias_prefixes"],
+    # Its schema-quality warnings are not deployment problems; `manage.py spectacular
+    # --validate` reports them. Off, so `check --deploy --fail-level WARNING` gates security.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -212,6 +249,9 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_queue / "control"),
         "store_processed": False,
     }
+    # Every process that queues a task (web, worker, beat, a shell) needs the folders.
+    for _folder in ("queue", "processed", "control"):
+        (_queue / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -320,6 +360,12 @@ REGISTRY = {
     "TRUST_X_FORWARDED_FOR": env_bool("REGISTRY_TRUST_X_FORWARDED_FOR", False),
 }
 
+# --- Encryption at rest -----------------------------------------------------------------------
+# Comma-separated Fernet keys for the webhook secrets (webhooks/crypto.py): the first encrypts,
+# all decrypt; rotate with `manage.py rotate_encryption_keys`. Unset: a key derived from
+# SECRET_KEY (fine for the embedded mode; `check --deploy` warns in production).
+REGISTRY_ENCRYPTION_KEYS = env_list("REGISTRY_ENCRYPTION_KEYS", [])
+
 # --- Webhooks ---------------------------------------------------------------------------------
 # Delivery of registry events to HTTP receivers (webhooks/; README "Webhooks"). Read through
 # webhooks.conf.webhook_settings().
@@ -361,6 +407,12 @@ CELERY_BEAT_SCHEDULE["artifacts-pending-sweep"] = {
     "schedule": ARTIFACTS["SWEEP_INTERVAL"],
 }
 
+# --- Metrics ----------------------------------------------------------------------------------
+# Prometheus text format at /metrics (config/metrics.py; README "Metrics"). Off: /metrics is a
+# 404. With a token, scrapes send `Authorization: Bearer <token>`. Several processes (gunicorn
+# workers, Celery) are summed only with PROMETHEUS_MULTIPROC_DIR set (read by prometheus_client).
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 
 LOGGING = {
     "version": 1,

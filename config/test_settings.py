@@ -11,6 +11,8 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 # Test receivers listen on plain HTTP on loopback; the SSRF tests turn the allow-list off.
 os.environ.setdefault("WEBHOOKS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault("WEBHOOKS_ALLOWED_SCHEMES", "https,http")
+# The test client and the live server speak plain HTTP.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -4,9 +4,11 @@ from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts import urls as accounts_urls
+from config.metrics import metrics_view
+from config.schema import SwaggerView
 from registry import artifact_urls
 from registry import urls as registry_urls
 from webhooks import urls as webhooks_urls
@@ -24,6 +26,7 @@ def health(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/2.0/mlflow/", include((registry_urls.urlpatterns, "registry"), namespace="mlflow")),
     path(
         "ajax-api/2.0/mlflow/",
@@ -42,7 +45,7 @@ urlpatterns = [
     path("api/2.0/mlflow-artifacts/", include(artifact_urls.mlflow_artifacts_urlpatterns)),
     path("api/2.0/registry/", include(artifact_urls.registry_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     # The web UI last: its routes are the site's root.
     path("", include("registry.ui.urls", namespace="ui")),

@@ -425,6 +425,9 @@ class AuditEntry(models.Model):
 
     class Action(models.TextChoices):
         REGISTERED_MODEL_DELETED = "REGISTERED_MODEL_DELETED", "Registered model deleted"
+        # One per object an admin action (registry/ui/admin.py) was applied to; detail holds
+        # the action, the object and the outcome. Registry-wide objects: nil model_code.
+        ADMIN_ACTION = "ADMIN_ACTION", "Admin action"
 
     action = models.CharField(max_length=40, choices=Action.choices)
     model_name = models.CharField(max_length=NAME_MAX_LENGTH)

@@ -278,6 +278,23 @@ def stage_policy_effective(*, registered_model: RegisteredModel, stage: str) -> 
     )
 
 
+def stage_policies_effective(*, registered_model: RegisteredModel) -> dict[str, StagePolicy]:
+    """:func:`stage_policy_effective` for every stage, in one query."""
+    found: dict[tuple[int | None, str], StagePolicy] = {}
+    for policy in StagePolicy.objects.filter(
+        Q(registered_model=registered_model) | Q(registered_model__isnull=True)
+    ):
+        if policy.registered_model_id is not None:
+            policy.registered_model = registered_model
+        found[(policy.registered_model_id, policy.stage)] = policy
+    return {
+        stage: found.get((registered_model.pk, stage))
+        or found.get((None, stage))
+        or StagePolicy(registered_model=None, stage=stage)
+        for stage in Stage.values
+    }
+
+
 def transition_requests_open(*, actor: Any, name: Any, version: Any) -> list[TransitionRequest]:
     model_version = model_version_get(actor=actor, name=name, version=version)
     return list(
@@ -345,7 +362,4 @@ def stage_policies_in_force(*, actor: Any, name: str | None) -> list[StagePolicy
         }
         return [defaults.get(stage) or StagePolicy(stage=stage) for stage in Stage.values]
     registered_model = registered_model_get(actor=actor, name=name)
-    return [
-        stage_policy_effective(registered_model=registered_model, stage=stage)
-        for stage in Stage.values
-    ]
+    return list(stage_policies_effective(registered_model=registered_model).values())

@@ -55,7 +55,23 @@ class TransitionRequestSerializer(serializers.Serializer):
         return "REQUESTED_TRANSITION"
 
     def get_available_actions(self, obj: Any) -> list[str]:
-        return selectors.request_available_actions(self.context["actor"], obj)
+        # The actor's level and the stage policies are looked up once per model (and stage)
+        # for the whole list, not once per request.
+        actor = self.context["actor"]
+        registered_model = obj.model_version.registered_model
+        levels = self.context.setdefault("levels", {})
+        if registered_model.pk not in levels:
+            levels[registered_model.pk] = permissions.effective_level(actor, registered_model)
+        level = levels[registered_model.pk]
+        policy = None
+        if level >= permissions.transition_level(obj.model_version.current_stage, obj.to_stage):
+            policies = self.context.setdefault("policies", {})
+            if registered_model.pk not in policies:
+                policies[registered_model.pk] = selectors.stage_policies_effective(
+                    registered_model=registered_model
+                )
+            policy = policies[registered_model.pk][obj.to_stage]
+        return selectors.request_available_actions(actor, obj, level=level, policy=policy)
 
     def get_approvals(self, obj: Any) -> list[str]:
         return [approval.approver_username for approval in obj.approvals.all()]

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from webhooks.crypto import EncryptedTextField
+
 
 class WebhookFlavor(models.TextChoices):
     """The API a hook was made through; it fixes the vocabulary, payload shape and signature."""
@@ -66,9 +68,9 @@ class Webhook(models.Model):
     name = models.CharField(max_length=63, blank=True, default="")
     description = models.TextField(blank=True, default="")
     url = models.TextField()
-    # Write-only: never rendered by an API, never logged. (Encryption at rest: a later issue.)
-    secret = models.TextField(blank=True, default="")
-    authorization = models.TextField(blank=True, default="")
+    # Write-only: never rendered by an API, never logged; encrypted at rest (webhooks/crypto.py).
+    secret = EncryptedTextField(blank=True, default="")
+    authorization = EncryptedTextField(blank=True, default="")
     enable_ssl_verification = models.BooleanField(default=True)
     status = models.CharField(
         max_length=16, choices=WebhookStatus.choices, default=WebhookStatus.ACTIVE

@@ -36,9 +36,10 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import User
 from accounts.permissions import Level, is_admin, require_level
+from config.metrics import WEBHOOK_DELIVERIES
 from registry.errors import ErrorCode, RegistryError
 from registry.models import ModelVersion, RegisteredModel
-from webhooks import http, payloads, signing
+from webhooks import crypto, http, payloads, signing
 from webhooks.conf import webhook_settings
 from webhooks.models import (
     AttemptOutcome,
@@ -689,8 +690,8 @@ def _claim(delivery_id: int, *, now: datetime, token: uuid.UUID) -> _Try | None:
             webhook_id=row[6],
             flavor=row[7],
             url=row[8],
-            secret=row[9],
-            authorization=row[10],
+            secret=crypto.decrypt(row[9]),
+            authorization=crypto.decrypt(row[10]),
             verify_tls=row[11],
             webhook_status=row[12],
             consecutive_failures=row[13],
@@ -723,7 +724,9 @@ def webhook_delivery_send(*, delivery_id: int) -> str:
         result = http.HttpResult(None, "", "Not sent: the webhook is disabled.", 0, False)
     else:
         result = _send(attempt)
-    return _record(attempt, result)
+    outcome = _record(attempt, result)
+    WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
+    return outcome
 
 
 def _outcome(attempt: _Try, result: http.HttpResult) -> str:

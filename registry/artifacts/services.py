@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
+from config.metrics import ARTIFACT_COPY_SECONDS
 from registry.artifacts import paths
 from registry.artifacts.copy import copy_tree
 from registry.artifacts.errors import SourceError, TransientError
@@ -52,24 +53,33 @@ def model_folder(registered_model: RegisteredModel) -> str:
 # --- Scheduling (called inside the services' transactions) --------------------------------------
 
 
+def _queue(task: Any, *args: Any) -> None:
+    """Send a task after the commit. A broker that cannot be reached must not fail a change
+    that is already committed: the copy sweep queues pending versions again later, and a lost
+    deletion leaves an orphaned folder that is logged and never served."""
+    try:
+        task.apply_async(
+            args,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
+        )
+    except (KombuOperationalError, OSError) as exc:
+        logger.warning("Could not queue %s%r (%s); a sweep will pick it up.", task.name, args, exc)
+
+
 def model_version_copy_schedule(*, model_version: ModelVersion) -> None:
     """Queue the copy of a version just created, once the creating transaction commits."""
     from registry.tasks import model_version_artifacts_copy_task
 
-    # robust: the version is committed whatever the broker says; if this message is lost the
-    # periodic sweep (model_versions_pending_sweep) queues the copy again.
-    transaction.on_commit(
-        partial(model_version_artifacts_copy_task.delay, model_version.pk), robust=True
-    )
+    pk = model_version.pk
+    transaction.on_commit(lambda: _queue(model_version_artifacts_copy_task, pk))
 
 
 def artifacts_delete_schedule(*, folder: str) -> None:
     """Delete a folder of the store once the transaction that deleted its owner commits."""
     from registry.tasks import artifacts_delete_task
 
-    # robust: the delete is committed whatever the broker says (a lost message leaves an
-    # orphaned folder in the store, logged here, never a broken answer to the client).
-    transaction.on_commit(partial(artifacts_delete_task.delay, folder), robust=True)
+    transaction.on_commit(lambda: _queue(artifacts_delete_task, folder))
 
 
 # --- The copy -----------------------------------------------------------------------------------
@@ -126,7 +136,8 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
         source = open_source(model_version.source)
         # Files an earlier, interrupted attempt left are not part of this copy.
         store.delete_prefix(folder)
-        manifest = copy_tree(source, store, folder)
+        with ARTIFACT_COPY_SECONDS.time():
+            manifest = copy_tree(source, store, folder)
     except SourceError as exc:
         _fail(model_version_id, f"Copy failed: {exc.message}")
         _delete_quietly(store, folder)

@@ -8,16 +8,19 @@ error message on the change list. Imported by ``registry/admin.py``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from registry import services
 from registry.errors import RegistryError
 from registry.models import (
+    AuditEntry,
     Comment,
     ModelVersion,
     ModelVersionManifest,
@@ -67,20 +70,72 @@ class _ReadOnlyInline(admin.TabularInline):
         return False
 
 
+def _registered_model_of(obj: Any) -> RegisteredModel | None:
+    """The registered model a row belongs to (None for registry-wide rows)."""
+    if isinstance(obj, RegisteredModel):
+        return obj
+    for path in ("registered_model", "model_version", "webhook"):
+        related = getattr(obj, path, None)
+        if related is not None:
+            return _registered_model_of(related)
+    return None
+
+
+def _audit(request: HttpRequest, modeladmin: admin.ModelAdmin, obj: Any, **detail: Any) -> None:
+    registered_model = _registered_model_of(obj)
+    AuditEntry.objects.create(
+        action=AuditEntry.Action.ADMIN_ACTION,
+        model_name=registered_model.name if registered_model else "",
+        model_code=registered_model.code if registered_model else uuid.UUID(int=0),
+        detail={
+            "admin_action": request.POST.get("action", ""),
+            "object_type": modeladmin.model._meta.label_lower,
+            "object_id": str(getattr(obj, "code", obj.pk)),
+            "object": str(obj)[:200],
+            **detail,
+        },
+        actor_username=request.user.get_username(),
+    )
+
+
 def _run_each(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
     queryset: QuerySet[Any],
     call: Callable[[Any], str],
 ) -> None:
-    """Call the service for each selected row; report each success and each refusal."""
+    """Call the service for each selected row; report each success and each refusal.
+
+    Each call is recorded in the audit trail (who, which action, which object): a success in
+    the same transaction as the change, a refusal on its own once the change rolled back.
+    """
     for obj in queryset:
+        label = str(obj)
+        registered_model = _registered_model_of(obj)  # read before a delete removes it
         try:
-            outcome = call(obj)
+            with transaction.atomic():
+                outcome = call(obj)
+                _audit(request, modeladmin, _Described(obj, registered_model, label),
+                       outcome=outcome)  # fmt: skip
         except RegistryError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+            _audit(request, modeladmin, _Described(obj, registered_model, label),
+                   outcome="refused", error=exc.message)  # fmt: skip
+            modeladmin.message_user(request, f"{label}: {exc.message}", messages.ERROR)
         else:
-            modeladmin.message_user(request, f"{obj}: {outcome}", messages.SUCCESS)
+            modeladmin.message_user(request, f"{label}: {outcome}", messages.SUCCESS)
+
+
+class _Described:
+    """A row as it was before the action (a deleted row keeps its name and its model)."""
+
+    def __init__(self, obj: Any, registered_model: RegisteredModel | None, label: str) -> None:
+        self.pk = obj.pk
+        self.code = getattr(obj, "code", obj.pk)
+        self.registered_model = registered_model
+        self.label = label
+
+    def __str__(self) -> str:
+        return self.label
 
 
 # --- Registered models, tags, aliases ---------------------------------------------------------

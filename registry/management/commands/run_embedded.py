@@ -6,7 +6,6 @@ are stopped too, so the command never leaves half a service running.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -54,10 +53,6 @@ class Command(BaseCommand):
                 settings.CELERY_BEAT_SCHEDULE_FILENAME,
             ],
         }
-        if settings.CELERY_BROKER_URL == "filesystem://":
-            for folder in settings.CELERY_BROKER_TRANSPORT_OPTIONS.values():
-                if isinstance(folder, str):
-                    os.makedirs(folder, exist_ok=True)
         processes = {
             name: subprocess.Popen(command, cwd=settings.BASE_DIR)  # noqa: S603
             for name, command in commands.items()

@@ -335,3 +335,33 @@ def test_registration_outcomes_are_webhook_events(user, store, model_dir, tmp_pa
         ("MODEL_VERSION_READY", "1", "READY"),
         ("MODEL_VERSION_REGISTRATION_FAILED", "2", "FAILED_REGISTRATION"),
     ]
+
+
+def test_an_unreachable_broker_does_not_fail_the_write(
+    user, api, store, model_dir, django_capture_on_commit_callbacks
+):
+    """The version is committed and answered; the pending-version sweep queues its copy later."""
+    from config.celery import app as celery_app
+    from tests.webhooks.conftest import CLOSED_PORT_BROKER, use_broker
+
+    services.registered_model_create(actor=user, name="fraud")
+    old = celery_app.conf.broker_url
+    use_broker(CLOSED_PORT_BROKER)
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as queued:
+            response = api.post(
+                "/api/2.0/mlflow/model-versions/create",
+                {"name": "fraud", "source": model_dir.as_uri()},
+                format="json",
+            )
+            deleted = api.delete(
+                "/api/2.0/mlflow/model-versions/delete",
+                {"name": "fraud", "version": "1"},
+                format="json",
+            )
+    finally:
+        use_broker(old)
+    assert len(queued) == 2  # the copy, then the deletion of the copy
+    assert response.status_code == 200, response.json()
+    assert response.json()["model_version"]["status"] == "PENDING_REGISTRATION"
+    assert deleted.status_code == 200

@@ -1,0 +1,131 @@
+"""Operational metrics in the Prometheus text format at ``/metrics`` (README "Metrics").
+
+Off unless ``METRICS_ENABLED``; with ``METRICS_TOKEN`` set, a scrape needs
+``Authorization: Bearer <token>``. What is measured:
+
+- ``registry_http_request_duration_seconds``: a histogram of request latency by the URL
+  pattern's route (never the raw path, so the label set stays bounded), method and status class;
+- ``registry_webhook_deliveries_total``: tries of webhook deliveries by outcome;
+- ``registry_webhook_queue_due_deliveries`` / ``registry_webhook_queue_oldest_due_seconds``:
+  deliveries that are due but not sent, and how long the oldest has waited, read from the
+  database at scrape time (one aggregate over the ``wh_delivery_due`` index);
+- ``registry_artifact_copy_duration_seconds``: how long copies of versions' artifacts take.
+
+Counters and histograms live in the process that observes them: gunicorn workers and Celery
+workers are separate processes. With ``PROMETHEUS_MULTIPROC_DIR`` set (an empty folder, wiped at
+start, shared only by processes of one PID namespace: the files are named by process id),
+prometheus_client writes them to files there and any process's ``/metrics`` reports the sum over
+all of them; without it, each scrape sees only the worker that answers it.
+https://prometheus.github.io/client_python/multiprocess/
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+REQUEST_SECONDS = Histogram(
+    "registry_http_request_duration_seconds",
+    "Time to answer an HTTP request, by URL pattern, method and status class.",
+    ["route", "method", "status"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "registry_webhook_deliveries",
+    "Tries of webhook deliveries, by outcome (SUCCESS, RETRY, FAILED).",
+    ["outcome"],
+)
+ARTIFACT_COPY_SECONDS = Histogram(
+    "registry_artifact_copy_duration_seconds",
+    "Time to copy (and verify) one model version's artifacts into the store, failures included.",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, float("inf")),
+)
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+class _DeliveryQueueCollector(Collector):
+    """The webhook outbox's backlog, read from the database when scraped."""
+
+    def collect(self) -> Iterator[Metric]:
+        from django.db.models import Count, Min
+        from django.utils import timezone
+
+        from webhooks.models import DeliveryStatus, WebhookDelivery
+
+        now = timezone.now()
+        due = WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+        ).aggregate(count=Count("id"), oldest=Min("next_attempt_at"))
+        yield GaugeMetricFamily(
+            "registry_webhook_queue_due_deliveries",
+            "Webhook deliveries that are due but not sent yet.",
+            value=due["count"],
+        )
+        lag = (now - due["oldest"]).total_seconds() if due["oldest"] else 0.0
+        yield GaugeMetricFamily(
+            "registry_webhook_queue_oldest_due_seconds",
+            "How long the oldest due, unsent webhook delivery has waited (0 when none).",
+            value=max(lag, 0.0),
+        )
+
+
+def _exposition() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    queue = CollectorRegistry(auto_describe=False)
+    queue.register(_DeliveryQueueCollector())
+    return generate_latest(registry) + generate_latest(queue)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """``GET /metrics``: 404 when metrics are off, 401 without the configured token."""
+    if not settings.METRICS_ENABLED:
+        raise Http404("Metrics are disabled.")
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    return HttpResponse(_exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetricsMiddleware:
+    """Observes every request's latency under its route (``<unmatched>`` when none matched)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if not settings.METRICS_ENABLED:
+            return self.get_response(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = match.route if match is not None and match.route else "<unmatched>"
+        method = request.method if request.method in _METHODS else "other"
+        REQUEST_SECONDS.labels(
+            route=route, method=method, status=f"{response.status_code // 100}xx"
+        ).observe(time.perf_counter() - started)
+        return response

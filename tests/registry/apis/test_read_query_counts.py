@@ -1,0 +1,408 @@
+"""Every read endpoint runs a bounded number of queries whatever the data size.
+
+Each test measures one endpoint with 2 items, grows the data to 30 items and measures again:
+the count must not grow (an N+1 adds at least 28 queries), and stays under a small cap.
+The reader is a model owner without registry-admin rights, so permission lookups are real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from accounts import services as accounts_services
+from accounts.models import PermissionLevel
+from registry import services
+from registry.models import RegisteredModel
+from tests.conftest import PASSWORD, basic_auth
+from webhooks import services as webhook_services
+from webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookFlavor
+
+pytestmark = pytest.mark.django_db
+
+SMALL, LARGE = 2, 30
+# Authentication, permission checks, the rows and their prefetched relations.
+MAX_QUERIES = 12
+
+
+def assert_flat(
+    grow: Callable[[int], None], read: Callable[[], Any], django_assert_max_num_queries
+) -> None:
+    """``grow(n)`` brings the data to ``n`` items; ``read()`` calls the endpoint."""
+    counts = []
+    for size in (SMALL, LARGE):
+        grow(size)
+        with django_assert_max_num_queries(MAX_QUERIES), CaptureQueriesContext(connection) as ctx:
+            response = read()
+        assert response.status_code == 200, response.content
+        counts.append(len(ctx.captured_queries))
+    assert counts[1] <= counts[0], f"queries grew with the data: {counts}"
+
+
+@pytest.fixture
+def admin(django_user_model):
+    return django_user_model.objects.create_superuser(
+        username="root", email="root@example.com", password=PASSWORD
+    )
+
+
+@pytest.fixture
+def admin_api(admin) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=basic_auth(admin.username))
+    return client
+
+
+@pytest.fixture
+def model(user) -> RegisteredModel:
+    return services.registered_model_create(actor=user, name="m", tags=[{"key": "t", "value": "0"}])
+
+
+class Versions:
+    """Versions of model ``m`` with a tag and an alias each; version 1 moves through stages."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.count = 0
+
+    def __call__(self, size: int) -> None:
+        while self.count < size:
+            self.count += 1
+            version = str(self.count)
+            services.model_version_create(
+                actor=self.user,
+                name="m",
+                source=f"s3://b/m/{version}",
+                tags=[{"key": "n", "value": version}],
+            )
+            services.registered_model_alias_set(
+                actor=self.user, name="m", alias=f"a{version}", version=version
+            )
+            services.registered_model_tag_set(
+                actor=self.user, name="m", key=f"t{version}", value=version
+            )
+
+
+@pytest.fixture
+def versions(user, model) -> Versions:
+    return Versions(user)
+
+
+def test_registered_model_get(api, versions, django_assert_max_num_queries):
+    assert_flat(
+        versions,
+        lambda: api.get("/api/2.0/mlflow/registered-models/get", {"name": "m"}),
+        django_assert_max_num_queries,
+    )
+
+
+def test_databricks_registered_model_get(api, versions, django_assert_max_num_queries):
+    assert_flat(
+        versions,
+        lambda: api.get("/api/2.0/mlflow/databricks/registered-models/get", {"name": "m"}),
+        django_assert_max_num_queries,
+    )
+
+
+def test_registered_model_search(user, api, django_assert_max_num_queries):
+    made = []
+
+    def grow(size: int) -> None:
+        while len(made) < size:
+            name = f"m{len(made):02d}"
+            services.registered_model_create(
+                actor=user, name=name, tags=[{"key": "k", "value": "v"}]
+            )
+            services.model_version_create(actor=user, name=name, source=f"s3://b/{name}/1")
+            made.append(name)
+
+    assert_flat(
+        grow,
+        lambda: api.get("/api/2.0/mlflow/registered-models/search", {"max_results": 100}),
+        django_assert_max_num_queries,
+    )
+
+
+def test_get_latest_versions(user, api, versions, django_assert_max_num_queries):
+    def grow(size: int) -> None:
+        versions(size)
+        for stage, number in (("Staging", size - 1), ("Production", size)):
+            services.model_version_stage_transition(
+                actor=user, name="m", version=str(number), stage=stage
+            )
+
+    assert_flat(
+        grow,
+        lambda: api.post(
+            "/api/2.0/mlflow/registered-models/get-latest-versions", {"name": "m"}, format="json"
+        ),
+        django_assert_max_num_queries,
+    )
+
+
+def test_get_by_alias(api, versions, django_assert_max_num_queries):
+    assert_flat(
+        versions,
+        lambda: api.get("/api/2.0/mlflow/registered-models/alias", {"name": "m", "alias": "a1"}),
+        django_assert_max_num_queries,
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/2.0/mlflow/model-versions/get",
+        "/api/2.0/mlflow/model-versions/get-download-uri",
+        "/api/2.0/registry/model-versions/manifest",
+    ],
+)
+def test_model_version_reads(api, versions, path, django_assert_max_num_queries):
+    assert_flat(
+        versions,
+        lambda: api.get(path, {"name": "m", "version": "1"}),
+        django_assert_max_num_queries,
+    )
+
+
+def test_model_version_search(api, versions, django_assert_max_num_queries):
+    assert_flat(
+        versions,
+        lambda: api.get("/api/2.0/mlflow/model-versions/search", {"filter": "name = 'm'"}),
+        django_assert_max_num_queries,
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/2.0/mlflow/model-versions/get-activities",
+        "/api/2.0/registry/model-versions/activities",
+    ],
+)
+def test_activities(user, api, model, path, django_assert_max_num_queries):
+    services.model_version_create(actor=user, name="m", source="s3://b/m/1")
+    done = [0]
+
+    def grow(size: int) -> None:
+        stages = ["Staging", "Production", "Archived", "None"]
+        while done[0] < size:
+            services.model_version_stage_transition(
+                actor=user, name="m", version="1", stage=stages[done[0] % 4]
+            )
+            services.comment_create(actor=user, name="m", version="1", comment=f"c{done[0]}")
+            done[0] += 1
+
+    assert_flat(
+        grow,
+        lambda: api.get(path, {"name": "m", "version": "1"}),
+        django_assert_max_num_queries,
+    )
+
+
+def test_transition_requests_list(
+    user, api, model, django_user_model, django_assert_max_num_queries
+):
+    """Up to three open requests per version (one per target stage), each with approvals."""
+    services.model_version_create(actor=user, name="m", source="s3://b/m/1")
+    services.stage_policy_set(actor=user, name="m", stage="Production", required_approvals=10)
+    services.stage_policy_set(actor=user, name="m", stage="Archived", required_approvals=10)
+    approvers = []
+    for index in range(3):
+        approver = django_user_model.objects.create_user(username=f"u{index}", password=PASSWORD)
+        accounts_services.registered_model_permissions_update(
+            actor=user,
+            registered_model=model,
+            access_control_list=[
+                {"user_name": approver.username, "permission_level": PermissionLevel.CAN_MANAGE}
+            ],
+            replace=False,
+        )
+        approvers.append(approver)
+
+    def grow(size: int) -> None:
+        stages = ["Production", "Archived"] if size == SMALL else ["Staging"]
+        for stage in stages:
+            services.transition_request_create(actor=user, name="m", version="1", stage=stage)
+            if stage != "Staging":
+                for approver in approvers:
+                    services.transition_request_approve(
+                        actor=approver,
+                        name="m",
+                        version="1",
+                        stage=stage,
+                        archive_existing_versions=False,
+                    )
+
+    assert_flat(
+        grow,
+        lambda: api.get("/api/2.0/mlflow/transition-requests/list", {"name": "m", "version": "1"}),
+        django_assert_max_num_queries,
+    )
+
+
+@pytest.mark.parametrize("name", ["m", ""])
+def test_stage_policies_list(user, api, model, name, django_assert_max_num_queries):
+    def grow(size: int) -> None:
+        if size == LARGE:
+            for stage in ("Staging", "Production"):
+                services.stage_policy_set(actor=user, name="m", stage=stage, required_approvals=2)
+
+    assert_flat(
+        grow,
+        lambda: api.get("/api/2.0/registry/stage-policies/list", {"name": name}),
+        django_assert_max_num_queries,
+    )
+
+
+@pytest.mark.parametrize("suffix", ["", "/permissionLevels"])
+def test_permissions_get(
+    user, api, model, django_user_model, suffix, django_assert_max_num_queries
+):
+    granted = []
+
+    def grow(size: int) -> None:
+        while len(granted) < size:
+            other = django_user_model.objects.create_user(username=f"g{len(granted)}")
+            accounts_services.registered_model_permissions_update(
+                actor=user,
+                registered_model=model,
+                access_control_list=[
+                    {"user_name": other.username, "permission_level": PermissionLevel.CAN_READ}
+                ],
+                replace=False,
+            )
+            granted.append(other)
+
+    assert_flat(
+        grow,
+        lambda: api.get(f"/api/2.0/permissions/registered-models/{model.code.hex}{suffix}"),
+        django_assert_max_num_queries,
+    )
+
+
+def test_tokens_list(user, api, django_assert_max_num_queries):
+    made = [0]
+
+    def grow(size: int) -> None:
+        while made[0] < size:
+            accounts_services.api_token_create(actor=user, name=f"t{made[0]}")
+            made[0] += 1
+
+    assert_flat(
+        grow, lambda: api.get("/api/2.0/registry/tokens/list"), django_assert_max_num_queries
+    )
+
+
+class Hooks:
+    """``size`` hooks of ``flavor``, each subscribed to two events."""
+
+    def __init__(self, admin: Any, flavor: str) -> None:
+        self.admin, self.flavor, self.made = admin, flavor, []
+
+    def __call__(self, size: int) -> None:
+        while len(self.made) < size:
+            if self.flavor == WebhookFlavor.DATABRICKS:
+                events: list[Any] = ["MODEL_VERSION_CREATED", "MODEL_VERSION_TAG_SET"]
+                extra = {"model_name": "m"}
+            else:
+                events = [
+                    {"entity": "model_version", "action": "created"},
+                    {"entity": "model_version_tag", "action": "set"},
+                ]
+                extra = {"name": f"h{len(self.made)}"}
+            self.made.append(
+                webhook_services.webhook_create(
+                    actor=self.admin,
+                    flavor=self.flavor,
+                    events=events,
+                    url=f"https://example.com/{len(self.made)}",
+                    secret="k",
+                    **extra,
+                )
+            )
+
+
+def test_registry_webhooks_list(admin, api, model, django_assert_max_num_queries):
+    assert_flat(
+        Hooks(admin, WebhookFlavor.DATABRICKS),
+        lambda: api.get("/api/2.0/mlflow/registry-webhooks/list", {"model_name": "m"}),
+        django_assert_max_num_queries,
+    )
+
+
+def test_mlflow_webhooks_list_and_get(admin, admin_api, django_assert_max_num_queries):
+    hooks = Hooks(admin, WebhookFlavor.MLFLOW)
+    assert_flat(
+        hooks, lambda: admin_api.get("/api/2.0/mlflow/webhooks"), django_assert_max_num_queries
+    )
+    assert_flat(
+        hooks,
+        lambda: admin_api.get(f"/api/2.0/mlflow/webhooks/{hooks.made[0].code.hex}"),
+        django_assert_max_num_queries,
+    )
+
+
+def test_delivery_log_list_and_get(admin, user, api, model, django_assert_max_num_queries):
+    hooks = Hooks(admin, WebhookFlavor.DATABRICKS)
+    hooks(1)
+    hook = hooks.made[0]
+    services.model_version_create(actor=user, name="m", source="s3://b/m/1")
+    tags = [0]
+
+    def grow(size: int) -> None:
+        while tags[0] < size:
+            services.model_version_tag_set(
+                actor=user, name="m", version="1", key="k", value=str(tags[0])
+            )
+            tags[0] += 1
+        first = WebhookDelivery.objects.filter(webhook=hook).order_by("id").first()
+        for number in range(first.attempts.count() + 1, size + 1):
+            WebhookDeliveryAttempt.objects.create(delivery=first, number=number, outcome="RETRY")
+
+    base = f"/api/2.0/registry/webhooks/{hook.code.hex}/deliveries"
+    assert_flat(grow, lambda: api.get(base), django_assert_max_num_queries)
+
+    first = WebhookDelivery.objects.filter(webhook=hook).order_by("id").first()
+    assert_flat(grow, lambda: api.get(f"{base}/{first.code}"), django_assert_max_num_queries)
+
+
+def test_artifact_list(api, model, versions, django_assert_max_num_queries):
+    folder = f"models/{model.code}/1"
+    assert_flat(
+        versions,
+        lambda: api.get("/api/2.0/mlflow-artifacts/artifacts", {"path": folder}),
+        django_assert_max_num_queries,
+    )
+
+
+@pytest.mark.real_artifact_copy
+def test_artifact_download(settings, user, api, model, tmp_path, django_assert_max_num_queries):
+    from registry.artifacts.services import model_version_artifacts_copy
+
+    (tmp_path / "store").mkdir()
+    source = tmp_path / "sources" / "m"
+    source.mkdir(parents=True)
+    (source / "MLmodel").write_text("flavors: {}\n")
+    settings.ARTIFACT_STORE_URI = (tmp_path / "store").as_uri()
+    settings.ARTIFACTS = {**settings.ARTIFACTS, "FILE_SOURCE_ROOTS": [str(tmp_path / "sources")]}
+    made = []
+
+    def grow(size: int) -> None:
+        while len(made) < size:
+            model_version = services.model_version_create(
+                actor=user, name="m", source=source.as_uri()
+            )
+            model_version_artifacts_copy(model_version_id=model_version.pk)
+            made.append(model_version)
+
+    def download() -> Any:
+        response = api.get(f"/api/2.0/mlflow-artifacts/artifacts/models/{model.code}/1/MLmodel")
+        assert b"".join(response.streaming_content) == b"flavors: {}\n"
+        return response
+
+    assert_flat(grow, download, django_assert_max_num_queries)

@@ -1,0 +1,97 @@
+"""Every admin action is written to the append-only audit trail: who, which action, which
+object, and the outcome; a success in the same transaction as the change."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from registry import services
+from registry.models import AuditEntry, ModelVersion, RegisteredModel
+from tests.ui.conftest import MODEL
+
+pytestmark = pytest.mark.django_db
+
+
+def _admin(django_user_model) -> Client:
+    user = django_user_model.objects.create_superuser(username="root", password="x" * 12)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _admin_entries() -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(action=AuditEntry.Action.ADMIN_ACTION))
+
+
+def test_a_transition_in_the_admin_is_audited(story, django_user_model):
+    client = _admin(django_user_model)
+    version = ModelVersion.objects.get(registered_model__name=MODEL, version=2)
+    model = version.registered_model
+
+    client.post(
+        reverse("admin:registry_modelversion_changelist"),
+        {"action": "transition_to_staging", "_selected_action": [version.pk]},
+        follow=True,
+    )
+
+    version.refresh_from_db()
+    assert version.current_stage == "Staging"
+    [entry] = _admin_entries()
+    assert entry.actor_username == "root"
+    assert entry.model_name == MODEL
+    assert entry.model_code == model.code
+    assert entry.detail == {
+        "admin_action": "transition_to_staging",
+        "object_type": "registry.modelversion",
+        "object_id": str(version.code),
+        "object": str(version),
+        "outcome": "moved to Staging.",
+    }
+
+
+def test_a_refused_admin_action_is_audited_and_changes_nothing(story, django_user_model):
+    services.stage_policy_set(
+        actor=story.owner, name=MODEL, stage="Staging", allow_direct_transition=False
+    )
+    client = _admin(django_user_model)
+    version = ModelVersion.objects.get(registered_model__name=MODEL, version=2)
+
+    client.post(
+        reverse("admin:registry_modelversion_changelist"),
+        {"action": "transition_to_staging", "_selected_action": [version.pk]},
+        follow=True,
+    )
+
+    version.refresh_from_db()
+    assert version.current_stage == "None"
+    [entry] = _admin_entries()
+    assert entry.detail["outcome"] == "refused"
+    assert entry.detail["error"]
+    assert entry.actor_username == "root"
+
+
+def test_deleting_a_model_in_the_admin_is_audited_with_its_name(story, django_user_model):
+    client = _admin(django_user_model)
+    model = RegisteredModel.objects.get(name=MODEL)
+
+    client.post(
+        reverse("admin:registry_registeredmodel_changelist"),
+        {"action": "delete_models", "_selected_action": [model.pk]},
+        follow=True,
+    )
+
+    assert not RegisteredModel.objects.filter(pk=model.pk).exists()
+    [entry] = _admin_entries()
+    assert (entry.model_name, entry.model_code) == (MODEL, model.code)
+    assert entry.detail["admin_action"] == "delete_models"
+    assert entry.detail["object_id"] == str(model.code)
+    assert entry.detail["outcome"] == "deleted."
+    # The service's own record of the deletion is there too, in the same transaction.
+    assert (
+        AuditEntry.objects.filter(
+            action=AuditEntry.Action.REGISTERED_MODEL_DELETED, model_code=model.code
+        ).count()
+        == 1
+    )
