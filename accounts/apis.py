@@ -69,14 +69,16 @@ class ApiTokenListApi(RegistryApi):
     )
     def get(self, request: Request) -> Response:
         data = self.input(request)
-        limit = search.check_max_results(
-            data.get("max_results"), default=100, maximum=MAX_TOKENS_PER_PAGE
+        page, next_token = search.paginate(
+            selectors.api_token_list(actor=request.user),
+            max_results=data.get("max_results"),
+            page_token=data.get("page_token"),
+            default=100,
+            maximum=MAX_TOKENS_PER_PAGE,
         )
-        offset = search.decode_page_token(data.get("page_token"))
-        page = list(selectors.api_token_list(actor=request.user)[offset : offset + limit + 1])
-        body: dict[str, Any] = {"tokens": ApiTokenSerializer(page[:limit], many=True).data}
-        if len(page) > limit:
-            body["next_page_token"] = search.encode_page_token(offset + limit)
+        body: dict[str, Any] = {"tokens": ApiTokenSerializer(page, many=True).data}
+        if next_token:
+            body["next_page_token"] = next_token
         return Response(body)
 
 

@@ -34,7 +34,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -56,6 +56,7 @@ __all__ = [
     "encode_page_token",
     "filter_q",
     "parse_filter",
+    "paginate",
     "parse_order_by",
 ]
 
@@ -728,3 +729,23 @@ def check_max_results(value: object, *, default: int, maximum: int) -> int:
             f"{maximum}, but got value {shown}"
         )
     return number
+
+
+def paginate(
+    queryset: QuerySet[Any],
+    *,
+    max_results: object,
+    page_token: str | None,
+    default: int,
+    maximum: int,
+) -> tuple[list[Any], str]:
+    """One page of an ordered ``queryset`` and the token of the next page ("" on the last).
+
+    Every paged list of the API goes through here, so ``max_results`` and page tokens mean the
+    same everywhere. Reads one row past the page to know whether another page exists.
+    """
+    limit = check_max_results(max_results, default=default, maximum=maximum)
+    offset = decode_page_token(page_token)
+    rows = list(queryset[offset : offset + limit + 1])
+    next_token = encode_page_token(offset + limit) if len(rows) > limit else ""
+    return rows[:limit], next_token

@@ -131,18 +131,16 @@ def _search_page(
     max_max_results: int,
 ) -> tuple[list[Any], str]:
     """One page of ``queryset`` under the protocol's filter, order and paging rules, and the
-    token of the next page ("" on the last). Reads one row past the page to know if more exist.
-    """
-    limit = search.check_max_results(
-        max_results, default=default_max_results, maximum=max_max_results
-    )
+    token of the next page ("" on the last)."""
     clauses = search.parse_filter(filter_string, entity=entity)
     ordering = search.parse_order_by(order_by, entity=entity)
-    offset = search.decode_page_token(page_token)
-    queryset = queryset.filter(search.filter_q(clauses, entity=entity)).order_by(*ordering)
-    page = list(queryset[offset : offset + limit + 1])
-    next_token = search.encode_page_token(offset + limit) if len(page) > limit else ""
-    return page[:limit], next_token
+    return search.paginate(
+        queryset.filter(search.filter_q(clauses, entity=entity)).order_by(*ordering),
+        max_results=max_results,
+        page_token=page_token,
+        default=default_max_results,
+        maximum=max_max_results,
+    )
 
 
 def registered_model_search(

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 
 from registry.apis import EMPTY, MillisecondsField, RegistryApi
 from registry.errors import RegistryError
-from registry.search import check_max_results, decode_page_token, encode_page_token
+from registry.search import paginate
 from webhooks import payloads, selectors, services
 from webhooks.models import (
     EventType,
@@ -36,11 +36,9 @@ MLF = WebhookFlavor.MLFLOW
 
 
 def _page(queryset: Any, *, max_results: Any, page_token: Any, default: int) -> tuple[list, str]:
-    limit = check_max_results(max_results, default=default, maximum=1000)
-    offset = decode_page_token(page_token)
-    rows = list(queryset[offset : offset + limit + 1])
-    next_token = encode_page_token(offset + limit) if len(rows) > limit else ""
-    return rows[:limit], next_token
+    return paginate(
+        queryset, max_results=max_results, page_token=page_token, default=default, maximum=1000
+    )
 
 
 def _event_types(webhook: Webhook) -> list[str]:
