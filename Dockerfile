@@ -17,16 +17,16 @@ RUN groupadd --system --gid 10001 registry \
  && useradd --system --uid 10001 --gid registry --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin registry
 
-# Dependencies first, read from pyproject.toml alone: this layer is rebuilt only when the
-# dependency list changes, not on every code change.
-COPY pyproject.toml ./
+# Dependencies first, read from pyproject.toml at the versions requirements.lock pins: this
+# layer is rebuilt only when the dependencies change, not on every code change.
+COPY pyproject.toml requirements.lock ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
+ && pip install -c requirements.lock -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
 COPY . .
-RUN pip install . \
+RUN pip install -c requirements.lock . \
  && rm -rf build ./*.egg-info
 
 # Static files are collected into the image (served by WhiteNoise). Settings refuse to load

@@ -10,19 +10,21 @@ PIP := $(PY) -m pip --disable-pip-version-check
 BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate manage services browser migrations-check
+.PHONY: help run test lint migrate manage services browser migrations-check audit lock
 
 help:  ## list the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# requirements.lock pins every dependency (the service's and the tests'): installs are
+# repeatable, and `make audit` checks exactly what is installed. `make lock` refreshes it.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -c requirements.lock -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PIP) install --quiet -e ".[test]"
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml requirements.lock
+	$(PIP) install --quiet -c requirements.lock -e ".[test]"
 	touch $@
 
 run: export DJANGO_DEBUG ?= true
@@ -37,8 +39,20 @@ services:  ## start PostgreSQL and Redis on this machine if they are not running
 browser:  ## install Debian's Chromium for the browser tests if it is missing (as root)
 	@.ci/browser
 
-test: $(VENV)/.installed-test services browser  ## install test dependencies and run the whole suite
+test: $(VENV)/.installed-test services browser audit  ## install test dependencies and run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+audit: $(VENV)/.installed-test  ## pip-audit the locked dependencies (skipped, saying so, if PyPI's API is unreachable)
+	@PY=$(PY) .ci/audit
+
+lock:  ## re-resolve pyproject.toml's dependencies to their newest releases and pin them
+	rm -rf .venv-lock
+	$(PYTHON_BOOTSTRAP) -m venv .venv-lock
+	.venv-lock/bin/python -m pip --disable-pip-version-check install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip --disable-pip-version-check install --quiet -e ".[test]"
+	.venv-lock/bin/python -m pip --disable-pip-version-check freeze --exclude-editable \
+		| LC_ALL=C sort > requirements.lock
+	rm -rf .venv-lock
 
 lint: $(VENV)/.installed-test  ## ruff and the migrations check
 	$(PY) -m ruff check .

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -65,14 +66,38 @@ def api_token_create(
             )
         expires_at = timezone.now() + timedelta(days=expires_in_days)
     secret = tokens.generate()
-    token = ApiToken.objects.create(
-        user=owner,
-        name=name.strip(),
-        prefix=secret[: tokens.VISIBLE_PREFIX_LENGTH],
-        digest=tokens.digest(secret),
-        expires_at=expires_at,
-    )
+    with transaction.atomic():
+        if actor is not None:
+            _check_token_creation_rate(owner)
+        token = ApiToken.objects.create(
+            user=owner,
+            name=name.strip(),
+            prefix=secret[: tokens.VISIBLE_PREFIX_LENGTH],
+            digest=tokens.digest(secret),
+            expires_at=expires_at,
+        )
     return CreatedToken(token=token, secret=secret)
+
+
+def _check_token_creation_rate(owner: Any) -> None:
+    """Refuse a token beyond ``TOKEN_CREATE_LIMIT`` for one user within the window.
+
+    A stolen password or session could otherwise mint tokens by the thousand, each a way back
+    in after the password is changed. Counted from the tokens table itself (revoked tokens
+    included, so revoking does not reset the count), under a lock on the owner's row so
+    concurrent requests cannot both take the last place. The ``create_token`` command (an
+    operator on the host, ``actor=None``) is not limited.
+    """
+    limit = settings.REGISTRY["TOKEN_CREATE_LIMIT"]
+    window = settings.REGISTRY["TOKEN_CREATE_WINDOW_SECONDS"]
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    since = timezone.now() - timedelta(seconds=window)
+    if ApiToken.objects.filter(user=owner, created_at__gte=since).count() >= limit:
+        raise RegistryError(
+            ErrorCode.REQUEST_LIMIT_EXCEEDED,
+            f"{owner.get_username()} was given {limit} API tokens within the last "
+            f"{window} seconds, the most allowed; try again later or reuse a token.",
+        )
 
 
 def api_token_revoke(*, actor: Any, token_id: Any) -> ApiToken:

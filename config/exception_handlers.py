@@ -89,7 +89,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, exceptions.MethodNotAllowed):
         code, message = ErrorCode.BAD_REQUEST, str(exc.detail)
     elif isinstance(exc, exceptions.Throttled):
-        code, message = "REQUEST_LIMIT_EXCEEDED", str(exc.detail)
+        code, message = ErrorCode.REQUEST_LIMIT_EXCEEDED, str(exc.detail)
     else:
         code, message = ErrorCode.BAD_REQUEST, str(getattr(exc, "detail", exc))
     return _envelope(code, message, response.status_code, headers)

@@ -358,6 +358,9 @@ REGISTRY = {
     "LOGIN_LOCKOUT_SECONDS": env_int("REGISTRY_LOGIN_LOCKOUT_SECONDS", 300, minimum=1),
     # Take the client address from X-Forwarded-For (only behind a proxy that sets it).
     "TRUST_X_FORWARDED_FOR": env_bool("REGISTRY_TRUST_X_FORWARDED_FOR", False),
+    # API tokens one user may be given through the API or the UI within the window.
+    "TOKEN_CREATE_LIMIT": env_int("REGISTRY_TOKEN_CREATE_LIMIT", 20, minimum=1),
+    "TOKEN_CREATE_WINDOW_SECONDS": env_int("REGISTRY_TOKEN_CREATE_WINDOW_SECONDS", 3600, minimum=1),
 }
 
 # --- Encryption at rest -----------------------------------------------------------------------

@@ -428,6 +428,10 @@ class AuditEntry(models.Model):
         # One per object an admin action (registry/ui/admin.py) was applied to; detail holds
         # the action, the object and the outcome. Registry-wide objects: nil model_code.
         ADMIN_ACTION = "ADMIN_ACTION", "Admin action"
+        # A stage policy set or dropped, from the API, the UI or the admin; detail holds the
+        # stage and the policy before and after. The registry-wide default: nil model_code.
+        STAGE_POLICY_SET = "STAGE_POLICY_SET", "Stage policy set"
+        STAGE_POLICY_DELETED = "STAGE_POLICY_DELETED", "Stage policy deleted"
 
     action = models.CharField(max_length=40, choices=Action.choices)
     model_name = models.CharField(max_length=NAME_MAX_LENGTH)

@@ -1062,8 +1062,44 @@ def stage_policy_set(
     Fields left out keep their current value (or the default)."""
     target = validation.stage(stage)
     registered_model = _policy_scope(actor, name)
-    policy = StagePolicy.objects.filter(registered_model=registered_model, stage=target).first()
-    policy = policy or StagePolicy(registered_model=registered_model, stage=target)
+    with transaction.atomic():
+        policy = (
+            StagePolicy.objects.select_for_update()
+            .filter(registered_model=registered_model, stage=target)
+            .first()
+        )
+        before = _policy_terms(policy)
+        policy = policy or StagePolicy(registered_model=registered_model, stage=target)
+        _policy_update(
+            policy,
+            required_approvals=required_approvals,
+            allow_self_approval=allow_self_approval,
+            allow_direct_transition=allow_direct_transition,
+            required_version_tags=required_version_tags,
+            request_ttl_seconds=request_ttl_seconds,
+        )
+        policy.updated_at = timezone.now()
+        policy.save()
+        _policy_audit(
+            actor,
+            AuditEntry.Action.STAGE_POLICY_SET,
+            registered_model,
+            stage=target,
+            before=before,
+            after=_policy_terms(policy),
+        )
+    return policy
+
+
+def _policy_update(
+    policy: StagePolicy,
+    *,
+    required_approvals: Any,
+    allow_self_approval: Any,
+    allow_direct_transition: Any,
+    required_version_tags: Any,
+    request_ttl_seconds: Any,
+) -> None:
     if required_approvals is not None:
         if isinstance(required_approvals, bool) or not isinstance(required_approvals, int):
             raise RegistryError.invalid("Parameter 'required_approvals' must be an integer.")
@@ -1086,9 +1122,34 @@ def stage_policy_set(
                 "Parameter 'request_ttl_seconds' must be from 0 (no expiry) to 31622400."
             )
         policy.request_ttl = timedelta(seconds=request_ttl_seconds) if request_ttl_seconds else None
-    policy.updated_at = timezone.now()
-    policy.save()
-    return policy
+
+
+def _policy_terms(policy: StagePolicy | None) -> dict[str, Any] | None:
+    """What a policy requires, as the audit trail keeps it (None: no policy)."""
+    if policy is None:
+        return None
+    return {
+        "required_approvals": policy.required_approvals,
+        "allow_self_approval": policy.allow_self_approval,
+        "allow_direct_transition": policy.allow_direct_transition,
+        "required_version_tags": policy.required_version_tags,
+        "request_ttl_seconds": int(policy.request_ttl.total_seconds()) if policy.request_ttl else 0,
+    }
+
+
+def _policy_audit(
+    actor: User | None,
+    action: str,
+    registered_model: RegisteredModel | None,
+    **detail: Any,
+) -> None:
+    AuditEntry.objects.create(
+        action=action,
+        model_name=registered_model.name if registered_model else "",
+        model_code=registered_model.code if registered_model else uuid.UUID(int=0),
+        detail=detail,
+        actor_username=actor.get_username() if permissions.is_signed_in(actor) else "",
+    )
 
 
 def _required_tags(value: Any) -> dict[str, str]:
@@ -1110,4 +1171,20 @@ def stage_policy_delete(*, actor: User | None, stage: Any, name: Any = None) -> 
     """Drop the policy, so moves into ``stage`` follow the next one out (or the default)."""
     target = validation.stage(stage)
     registered_model = _policy_scope(actor, name)
-    StagePolicy.objects.filter(registered_model=registered_model, stage=target).delete()
+    with transaction.atomic():
+        policy = (
+            StagePolicy.objects.select_for_update()
+            .filter(registered_model=registered_model, stage=target)
+            .first()
+        )
+        if policy is None:
+            return
+        before = _policy_terms(policy)
+        policy.delete()
+        _policy_audit(
+            actor,
+            AuditEntry.Action.STAGE_POLICY_DELETED,
+            registered_model,
+            stage=target,
+            before=before,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
-from tests.conftest import basic_auth
+from tests.conftest import PASSWORD, basic_auth
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +144,34 @@ def test_create_token_command_refuses_an_unknown_user():
 
     with pytest.raises(CommandError, match="does not exist"):
         call_command("create_token", "nobody")
+
+
+def test_token_creation_is_rate_limited_per_user(api, user, settings, django_user_model):
+    settings.REGISTRY = {**settings.REGISTRY, "TOKEN_CREATE_LIMIT": 3}
+    for number in range(3):
+        create(api, name=f"t{number}")
+    # Revoking does not give the place back: the count is of tokens created, not active.
+    first = api.get(TOKENS + "list").json()["tokens"][-1]["token_id"]
+    assert api.post(TOKENS + "revoke", {"token_id": first}, format="json").status_code == 200
+
+    refused = api.post(TOKENS + "create", {"name": "one-more"}, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    assert "3 API tokens" in refused.json()["message"]
+    assert ApiToken.objects.filter(user=user).count() == 3
+
+    # Another user has a quota of their own, and the host's command is not limited.
+    django_user_model.objects.create_user(username="bob", password=PASSWORD)
+    as_bob = APIClient()
+    as_bob.credentials(HTTP_AUTHORIZATION=basic_auth("bob"))
+    create(as_bob, name="bobs")
+    call_command("create_token", "alice", "--name", "from-the-host", stdout=io.StringIO())
+    assert ApiToken.objects.filter(user=user).count() == 4
+
+
+def test_token_creation_window_passes(api, user, settings):
+    settings.REGISTRY = {**settings.REGISTRY, "TOKEN_CREATE_LIMIT": 1}
+    create(api)
+    assert api.post(TOKENS + "create", {"name": "b"}, format="json").status_code == 429
+    ApiToken.objects.filter(user=user).update(created_at=timezone.now() - timedelta(seconds=3601))
+    create(api, name="after-the-window")

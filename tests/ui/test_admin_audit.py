@@ -95,3 +95,54 @@ def test_deleting_a_model_in_the_admin_is_audited_with_its_name(story, django_us
         ).count()
         == 1
     )
+
+
+def test_stage_policies_saved_and_deleted_in_the_admin_are_audited(story, django_user_model):
+    client = _admin(django_user_model)
+    model = RegisteredModel.objects.get(name=MODEL)
+
+    response = client.post(
+        reverse("admin:registry_stagepolicy_add"),
+        {
+            "registered_model": model.pk,
+            "stage": "Production",
+            "required_approvals": 2,
+            "allow_self_approval": "",
+            "allow_direct_transition": "on",
+            "required_version_tags": "{}",
+            "request_ttl": "",
+            "updated_at_0": "2026-01-01",
+            "updated_at_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    policy = model.stage_policies.get(stage="Production")
+    client.post(reverse("admin:registry_stagepolicy_delete", args=[policy.pk]), {"post": "yes"})
+
+    assert not model.stage_policies.exists()
+    saved, deleted = AuditEntry.objects.filter(model_code=model.code).order_by("id")
+    terms = {
+        "required_approvals": 2,
+        "allow_self_approval": False,
+        "allow_direct_transition": True,
+        "required_version_tags": {},
+        "request_ttl_seconds": 0,
+    }
+    assert (saved.action, saved.actor_username, saved.model_name) == (
+        AuditEntry.Action.STAGE_POLICY_SET,
+        "root",
+        MODEL,
+    )
+    assert saved.detail == {"stage": "Production", "before": None, "after": terms}
+    assert deleted.action == AuditEntry.Action.STAGE_POLICY_DELETED
+    assert deleted.detail == {"stage": "Production", "before": terms}
+
+
+def test_a_stage_policy_change_through_the_api_is_audited(story):
+    services.stage_policy_set(actor=story.owner, name=MODEL, stage="Staging", required_approvals=1)
+    services.stage_policy_set(actor=story.owner, name=MODEL, stage="Staging", required_approvals=3)
+    first, second = AuditEntry.objects.filter(action=AuditEntry.Action.STAGE_POLICY_SET)
+    assert first.detail["before"] is None
+    assert second.detail["before"]["required_approvals"] == 1
+    assert second.detail["after"]["required_approvals"] == 3
+    assert second.actor_username == story.owner.username
