@@ -266,7 +266,7 @@ def model_version_create(
     run_id = validation.run_id(run_id)
     run_link = validation.run_link(run_link)
     description = validation.description(description)
-    cleaned_tags = validation.tags(tags)
+    cleaned_tags = validation.tags(tags, key=validation.version_tag_key)
     now = timezone.now()
     with transaction.atomic():
         # Under the row lock this read-modify-write cannot race with another creator.
@@ -346,7 +346,7 @@ def model_version_tag_set(
 ) -> None:
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
-    key = validation.tag_key(key)
+    key = validation.version_tag_key(key)
     value = validation.tag_value(value)
     model_version = model_version_by_number(name, number)
     permissions.require_level(
@@ -368,7 +368,7 @@ def model_version_tag_set(
 def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key: Any) -> None:
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
-    key = validation.tag_key(key)
+    key = validation.version_tag_key(key)
     model_version = model_version_by_number(name, number)
     permissions.require_level(
         actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from typing import Any
 
 from registry.errors import RegistryError
@@ -111,8 +112,25 @@ def tag_value(value: Any) -> str:
     return text
 
 
-def tags(value: Any) -> list[tuple[str, str]]:
-    """A ``tags`` list of ``{"key", "value"}`` objects; a later duplicate key wins."""
+# Version tags under this prefix are written by the registry itself (the artifact digest,
+# ``registry.artifacts.digest``): everyone may read them, nobody may set or delete them, so a
+# digest a deployment checks is always the one the registry computed.
+RESERVED_VERSION_TAG_PREFIX = "registry."
+
+
+def version_tag_key(value: Any) -> str:
+    key = tag_key(value)
+    if key.startswith(RESERVED_VERSION_TAG_PREFIX):
+        raise RegistryError.invalid(
+            f"Tag key '{key}' is reserved: version tags starting with "
+            f"'{RESERVED_VERSION_TAG_PREFIX}' are written by the registry itself."
+        )
+    return key
+
+
+def tags(value: Any, *, key: Callable[[Any], str] = tag_key) -> list[tuple[str, str]]:
+    """A ``tags`` list of ``{"key", "value"}`` objects; a later duplicate key wins. ``key``
+    validates each key (``version_tag_key`` for version tags)."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -121,7 +139,7 @@ def tags(value: Any) -> list[tuple[str, str]]:
     for item in value:
         if not isinstance(item, dict):
             raise RegistryError.invalid("Parameter 'tags' must be a list of {key, value} objects.")
-        cleaned[tag_key(item.get("key"))] = tag_value(item.get("value"))
+        cleaned[key(item.get("key"))] = tag_value(item.get("value"))
     return list(cleaned.items())
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from registry import services
+from registry import models, services
 from registry.models import TAG_VALUE_MAX_LENGTH
 
 pytestmark = pytest.mark.django_db
@@ -308,3 +308,39 @@ def test_over_long_comments(api):
         format="json",
     )
     assert assert_client_error(response, allowed=(400,))["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("model-versions/set-tag", {"key": "registry.artifacts.digest", "value": "sha256:0"}),
+        ("model-versions/delete-tag", {"key": "registry.artifacts.digest"}),
+        ("model-versions/set-tag", {"key": "registry.anything", "value": "x"}),
+    ],
+)
+def test_reserved_version_tags_cannot_be_written(api, path, payload):
+    """The registry writes the artifact digest tag itself; a user rewriting it could make a
+    deployment trust other bytes."""
+    models.ModelVersionTag.objects.create(
+        model_version=models.ModelVersion.objects.get(registered_model__name="m", version=1),
+        key="registry.artifacts.digest",
+        value="sha256:computed",
+    )
+    method = "delete" if "delete" in path else "post"
+    body = assert_client_error(
+        call(api, method, path, {"name": "m", "version": "1", **payload}), allowed=(400,)
+    )
+    assert "reserved" in body["message"]
+    assert models.ModelVersionTag.objects.get(key="registry.artifacts.digest").value == (
+        "sha256:computed"
+    )
+
+
+def test_reserved_version_tags_cannot_be_given_at_creation(api):
+    response = api.post(
+        PREFIX + "model-versions/create",
+        {"name": "m", "source": "s3://b/m/2", "tags": [{"key": "registry.x", "value": "1"}]},
+        format="json",
+    )
+    assert "reserved" in assert_client_error(response, allowed=(400,))["message"]
+    assert models.ModelVersion.objects.filter(registered_model__name="m").count() == 1
