@@ -428,6 +428,12 @@ class AuditEntry(models.Model):
         # One per object an admin action (registry/ui/admin.py) was applied to; detail holds
         # the action, the object and the outcome. Registry-wide objects: nil model_code.
         ADMIN_ACTION = "ADMIN_ACTION", "Admin action"
+        # A FAILED_REGISTRATION version put back to PENDING_REGISTRATION by a user; detail
+        # holds the version, its source and the failure it had.
+        MODEL_VERSION_REGISTRATION_RETRIED = (
+            "MODEL_VERSION_REGISTRATION_RETRIED",
+            "Model version registration retried",
+        )
 
     action = models.CharField(max_length=40, choices=Action.choices)
     model_name = models.CharField(max_length=NAME_MAX_LENGTH)
