@@ -3,7 +3,10 @@
 Domain errors (:class:`registry.errors.RegistryError`) carry their MLflow code. DRF's own
 errors are translated here so that every refusal, including a malformed body or a missing
 credential, reaches the client in the envelope with the status the MLflow protocol gives it.
-Unexpected exceptions are logged and answered as INTERNAL_ERROR in the same envelope.
+A database that cannot be reached (PostgreSQL restarting, a failover, a connection cut) is
+answered 503 TEMPORARILY_UNAVAILABLE with ``Retry-After``, which both clients retry; nothing was
+written, since the transaction that met the error is rolled back. Unexpected exceptions are
+logged and answered as INTERNAL_ERROR in the same envelope.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -53,10 +58,31 @@ def _envelope(
     return response
 
 
+#: Errors of a database that is down or unreachable, or of a connection it dropped: the
+#: request did nothing and can be sent again. (Deadlocks and cancelled statements are
+#: OperationalErrors too, and just as safe to retry.)
+DATABASE_UNAVAILABLE = (DatabaseOperationalError, DatabaseInterfaceError)
+#: Seconds a client should wait before it tries again after a 503.
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_MESSAGE = "The registry's database is unavailable; try again in a few seconds."
+
+
+def database_unavailable(exc: Exception) -> None:
+    logger.warning("Database unavailable: %s: %s", type(exc).__name__, str(exc).strip())
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, RegistryError):
         set_rollback()
         return _envelope(exc.code, exc.message, exc.http_status)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        database_unavailable(exc)
+        return _envelope(
+            ErrorCode.TEMPORARILY_UNAVAILABLE,
+            UNAVAILABLE_MESSAGE,
+            503,
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     response = exception_handler(exc, context)  # sets WWW-Authenticate and rolls back
     if response is None:
@@ -122,3 +148,22 @@ def api_aware_500(request: HttpRequest) -> Any:
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+def unavailable_response(request: HttpRequest) -> HttpResponse:
+    """The 503 for a request that met an unreachable database outside DRF (web UI, admin)."""
+    if request.path.startswith(_API_PREFIXES):
+        response: HttpResponse = JsonResponse(
+            {"error_code": ErrorCode.TEMPORARILY_UNAVAILABLE, "message": UNAVAILABLE_MESSAGE},
+            status=503,
+        )
+    else:
+        response = HttpResponse(
+            "<!doctype html><title>Temporarily unavailable</title>"
+            "<h1>Temporarily unavailable</h1>"
+            f"<p>{UNAVAILABLE_MESSAGE}</p>",
+            status=503,
+            content_type="text/html; charset=utf-8",
+        )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

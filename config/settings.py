@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    # Last, so it sees the views' exceptions first: a database that is down answers 503.
+    "config.middleware.DatabaseUnavailableMiddleware",
 ]
 
 # The MLflow client posts to paths without a trailing slash; a redirect would lose the body.

@@ -1,5 +1,7 @@
 """URL wiring. The MLflow routes are served under the three prefixes the clients use."""
 
+import logging
+
 from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -13,14 +15,21 @@ from registry import artifact_urls
 from registry import urls as registry_urls
 from webhooks import urls as webhooks_urls
 
+logger = logging.getLogger(__name__)
+
 
 def health(request: HttpRequest) -> HttpResponse:
-    """Liveness and database reachability, for load balancers and compose health checks."""
+    """Liveness and database reachability, for load balancers and compose health checks.
+
+    Anyone may call it, so a failure names no host or port (the log has the details)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any database failure means "not healthy"
-        return JsonResponse({"status": "unavailable", "database": str(exc)}, status=503)
+        logger.warning("Health check: database unavailable: %s", str(exc).strip())
+        response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+        response["Retry-After"] = "5"
+        return response
     return HttpResponse("OK", content_type="text/plain")
 
 

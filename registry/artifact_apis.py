@@ -1,5 +1,7 @@
 """The artifact endpoints the ``mlflow`` client uses (``/api/2.0/mlflow-artifacts/...``) and the
-manifest extension (``/api/2.0/registry/model-versions/manifest``).
+registry's extensions for managed copies: the manifest
+(``/api/2.0/registry/model-versions/manifest``) and the retry of a failed registration
+(``/api/2.0/registry/model-versions/retry-registration``).
 
 The client's ``HttpArtifactRepository`` lists ``GET artifacts?path=<dir>``, downloads
 ``GET artifacts/<path>`` and uploads ``PUT artifacts/<path>`` with the raw file as body. Bodies
@@ -19,7 +21,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from registry.apis import EMPTY, RegistryApi, _name_field
+from registry import services as registry_services
+from registry.apis import _MV_RESPONSE, EMPTY, RegistryApi, _name_field, _written_model_version
 from registry.artifacts import selectors, services
 from registry.artifacts.storage import READ_CHUNK_SIZE
 
@@ -156,3 +159,18 @@ class ModelVersionManifestApi(RegistryApi):
                 "files": manifest.files,
             }
         return Response(body)
+
+
+class ModelVersionRegistrationRetryApi(RegistryApi):
+    """A FAILED_REGISTRATION version back to PENDING_REGISTRATION, its copy queued again."""
+
+    class InputSerializer(serializers.Serializer):
+        name = _name_field()
+        version = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
+    def post(self, request: Request) -> Response:
+        model_version = registry_services.model_version_registration_retry(
+            actor=request.user, **self.input(request)
+        )
+        return Response(_written_model_version(request.user, model_version))

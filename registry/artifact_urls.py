@@ -1,5 +1,5 @@
-"""Routes of the artifact endpoints (``/api/2.0/mlflow-artifacts/``) and of the manifest
-extension (``/api/2.0/registry/``)."""
+"""Routes of the artifact endpoints (``/api/2.0/mlflow-artifacts/``) and of the managed-copy
+extensions (``/api/2.0/registry/``): the manifest and the retry of a failed registration."""
 
 from django.urls import path
 
@@ -12,4 +12,8 @@ mlflow_artifacts_urlpatterns = [
 
 registry_urlpatterns = [
     path("model-versions/manifest", artifact_apis.ModelVersionManifestApi.as_view()),
+    path(
+        "model-versions/retry-registration",
+        artifact_apis.ModelVersionRegistrationRetryApi.as_view(),
+    ),
 ]

@@ -432,6 +432,12 @@ class AuditEntry(models.Model):
         # stage and the policy before and after. The registry-wide default: nil model_code.
         STAGE_POLICY_SET = "STAGE_POLICY_SET", "Stage policy set"
         STAGE_POLICY_DELETED = "STAGE_POLICY_DELETED", "Stage policy deleted"
+        # A FAILED_REGISTRATION version put back to PENDING_REGISTRATION by a user; detail
+        # holds the version, its source and the failure it had.
+        MODEL_VERSION_REGISTRATION_RETRIED = (
+            "MODEL_VERSION_REGISTRATION_RETRIED",
+            "Model version registration retried",
+        )
 
     action = models.CharField(max_length=40, choices=Action.choices)
     model_name = models.CharField(max_length=NAME_MAX_LENGTH)

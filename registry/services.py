@@ -341,6 +341,60 @@ def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None
         registered_model.save(update_fields=["updated_at"])
 
 
+def model_version_registration_retry(
+    *, actor: User | None, name: Any, version: Any
+) -> ModelVersion:
+    """Put a ``FAILED_REGISTRATION`` version back to ``PENDING_REGISTRATION`` and queue its
+    copy again, once the cause (the store down past the retry window, a source put back) is
+    fixed. Needs ``CAN_EDIT``, the right that created the version from the same source.
+
+    The source is validated again (the settings that allowed it may have changed). The copy
+    starts a fresh retry window; the version's number, tags, aliases and trail stay as they
+    were. Versions that are pending or ready are refused: a pending one is already being
+    copied, and a ready one's copy never changes.
+    """
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    with transaction.atomic():
+        registered_model, model_version = _lock_model_version(
+            name,
+            number,
+            actor=actor,
+            level=Level.CAN_EDIT,
+            action="retry the registration of versions of",
+        )
+        if model_version.status != ModelVersionStatus.FAILED_REGISTRATION:
+            raise RegistryError.invalid(
+                f"Model version {number} of '{name}' is {model_version.status}: only "
+                "FAILED_REGISTRATION versions can retry their registration."
+            )
+        artifact_sources.validate_source(model_version.source)
+        now = timezone.now()
+        failure = model_version.status_message
+        # Conditional, like every other change of status (the copy task's claims).
+        ModelVersion.objects.filter(
+            pk=model_version.pk, status=ModelVersionStatus.FAILED_REGISTRATION
+        ).update(status=ModelVersionStatus.PENDING_REGISTRATION, status_message="", updated_at=now)
+        model_version.status = ModelVersionStatus.PENDING_REGISTRATION
+        model_version.status_message = ""
+        model_version.updated_at = now
+        actor = _actor_or_none(actor)
+        AuditEntry.objects.create(
+            action=AuditEntry.Action.MODEL_VERSION_REGISTRATION_RETRIED,
+            model_name=registered_model.name,
+            model_code=registered_model.code,
+            detail={
+                "version": number,
+                "source": model_version.source,
+                "previous_status_message": failure[:2000],
+            },
+            actor_username=actor.get_username() if actor else "",
+            created_at=now,
+        )
+        artifact_services.model_version_copy_schedule(model_version=model_version)
+    return model_version
+
+
 def model_version_tag_set(
     *, actor: User | None, name: Any, version: Any, key: Any, value: Any
 ) -> None:

@@ -13,16 +13,33 @@ from celery import shared_task
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def model_version_artifacts_copy_task(self: Any, model_version_id: int) -> None:
+def model_version_artifacts_copy_task(
+    self: Any, model_version_id: int, attempt: int | None = None
+) -> None:
+    from django.conf import settings
+
+    from config.exception_handlers import DATABASE_UNAVAILABLE
     from registry.artifacts.services import RetryCopy, model_version_artifacts_copy
 
+    attempt = self.request.retries if attempt is None else attempt
     try:
-        model_version_artifacts_copy(
-            model_version_id=model_version_id, attempt=self.request.retries
-        )
+        model_version_artifacts_copy(model_version_id=model_version_id, attempt=attempt)
     except RetryCopy as retry:
         # The service bounds the attempts (ARTIFACT_COPY_MAX_RETRIES) and picks the backoff.
-        raise self.retry(countdown=retry.countdown) from None
+        raise self.retry(
+            countdown=retry.countdown,
+            args=(),
+            kwargs={"model_version_id": model_version_id, "attempt": attempt + 1},
+        ) from None
+    except DATABASE_UNAVAILABLE as exc:
+        # The database is restarting or failing over: not the copy's fault, so the same
+        # attempt again shortly, instead of a version left pending until the sweep.
+        raise self.retry(
+            countdown=settings.ARTIFACTS["COPY_RETRY_BACKOFF"],
+            args=(),
+            kwargs={"model_version_id": model_version_id, "attempt": attempt},
+            exc=exc,
+        ) from None
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)

@@ -1,11 +1,16 @@
-"""Fixtures shared by the whole suite: users, and API clients that sign in as them."""
+"""Fixtures shared by the whole suite: users, API clients that sign in as them, and the real
+servers in their own processes (an S3-compatible server, the registry's web server and worker)
+used by the artifact tests and the fault drills."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
 import pytest
 from rest_framework.test import APIClient
+
+from tests.processes import MotoServer, RegistryStack
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -63,3 +68,38 @@ def _artifact_copy_done_at_once(request, monkeypatch):
         lambda *, folder: None,
         raising=True,
     )
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack_env() -> dict[str, str]:
+    """Extra environment for the web server and the worker; tests override it."""
+    return {}
+
+
+@pytest.fixture
+def registry_stack(transactional_db, moto_server, tmp_path, stack_env) -> Iterator[RegistryStack]:
+    """The registry's web server and a Celery worker in their own processes, on the test
+    database, with moto as the store (emptied first)."""
+    from django.db import connection
+
+    moto_server.reset()
+    (tmp_path / "sources").mkdir()
+    settings_dict = connection.settings_dict
+    database_url = (
+        f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD'] or ''}@"
+        f"{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+    )
+    stack = RegistryStack(moto_server, tmp_path, database_url, stack_env)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

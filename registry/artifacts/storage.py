@@ -70,6 +70,7 @@ _RETRYABLE_CODES = {
     "Throttling",
     "ThrottlingException",
     "PreconditionFailed",  # the source changed while we copied it: start again
+    "NoSuchUpload",  # our multipart upload was aborted under us (another attempt began)
 }
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 
@@ -292,9 +293,13 @@ class S3Store:
             raise storage_error(exc, f"s3://{bucket}/{key}") from exc
 
     def delete_prefix(self, key: str) -> None:
+        """Delete every object under ``key``, and abort the multipart uploads left there by an
+        attempt that died mid-transfer (a killed worker): S3 keeps their parts, and bills
+        them, until they are aborted; they are not objects, so no listing shows them."""
         client = s3_client()
         batch: list[dict[str, str]] = []
         try:
+            self._abort_uploads(key)
             for page in self._pages(key):
                 for item in page.get("Contents", []):
                     batch.append({"Key": item["Key"]})
@@ -307,6 +312,30 @@ class S3Store:
             raise
         except Exception as exc:  # noqa: BLE001 - classified, re-raised
             raise storage_error(exc, self.uri(key)) from exc
+
+    def _abort_uploads(self, key: str) -> None:
+        from botocore.exceptions import ClientError
+
+        client = s3_client()
+        prefix = self.key(key)
+        prefix = f"{prefix}/" if prefix else ""
+        try:
+            pages = client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            uploads = [upload for page in pages for upload in page.get("Uploads", [])]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NotImplemented", "501"}:
+                return  # a server without the listing: nothing we could abort
+            raise
+        for upload in uploads:
+            try:
+                client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise  # NoSuchUpload: completed or aborted meanwhile
 
 
 # --- Local folder -------------------------------------------------------------------------------

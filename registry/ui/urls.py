@@ -26,6 +26,11 @@ urlpatterns = [
         name="version-transition",
     ),
     path(
+        "models/<str:name>/versions/<int:version>/retry-registration",
+        views.version_registration_retry,
+        name="version-registration-retry",
+    ),
+    path(
         "models/<str:name>/versions/<int:version>/requests/<str:code>/<str:decision>",
         views.request_decide,
         name="request-decide",

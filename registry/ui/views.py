@@ -330,6 +330,9 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
         "activities": selectors.model_version_activities(actor=actor, name=name, version=version),
         "level": level,
         "is_ready": model_version.status == ModelVersionStatus.READY,
+        # The service checks again; this only decides whether the button is shown.
+        "can_retry_registration": model_version.status == ModelVersionStatus.FAILED_REGISTRATION
+        and level >= Level.CAN_EDIT,
         "direct_stages": direct_stages,
         "transition_form": typed.pop("transition_form", None)
         or forms.TransitionForm(
@@ -411,6 +414,19 @@ def version_transition(request: HttpRequest, name: str, version: int) -> HttpRes
             )
     except RegistryError as exc:
         return _version_refusal(request, name, version, exc, transition_form=form)
+    return _to_version(name, version)
+
+
+@require_POST
+@ui_view
+def version_registration_retry(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    try:
+        services.model_version_registration_retry(actor=request.user, name=name, version=version)
+    except RegistryError as exc:
+        return _version_refusal(request, name, version, exc)
+    messages.success(
+        request, f"Registration of version {version} retried: its files are being copied again."
+    )
     return _to_version(name, version)
 
 

@@ -283,6 +283,12 @@ ENDPOINTS = [
         {"name": "m", "version": "1"},
         Level.CAN_READ,
     ),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/model-versions/retry-registration",
+        {"name": "m", "version": "3"},
+        Level.CAN_EDIT,
+    ),
     Endpoint("post", "/api/2.0/registry/tokens/create", {"name": "ci"}, ALWAYS),
     Endpoint("get", "/api/2.0/registry/tokens/list", {}, ALWAYS),
     Endpoint("post", "/api/2.0/registry/tokens/revoke", {"token_id": "{token}"}, ALWAYS),
@@ -324,7 +330,7 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
         ),
         "versions": list(
             ModelVersion.objects.order_by("pk").values_list(
-                "pk", "version", "current_stage", "description", "updated_at"
+                "pk", "version", "current_stage", "description", "updated_at", "status"
             )
         ),
         "model_tags": list(RegisteredModelTag.objects.order_by("pk").values_list("key", "value")),
@@ -387,6 +393,10 @@ def world(settings, tmp_path):
         url="http://127.0.0.1:9/ml",
     )
     services.model_version_create(actor=owner, name="m", source="s3://b/3")  # one delivery each
+    # Version 3's copy failed: its registration can be retried.
+    ModelVersion.objects.filter(version=3).update(
+        status="FAILED_REGISTRATION", status_message="Copy failed: the store was down."
+    )
     # A finished delivery (only those can be redelivered) and files in the store.
     WebhookDelivery.objects.update(status="FAILED")
     registered_model = RegisteredModel.objects.get(name="m")

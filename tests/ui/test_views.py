@@ -307,3 +307,43 @@ def test_waiting_for_me_with_private_models(story, settings, django_user_model):
     assert _client(outsider).get(reverse("ui:waiting")).context["rows"] == []
     rows = _client(story.bob).get(reverse("ui:waiting")).context["rows"]
     assert [row.request for row in rows] == [request]
+
+
+def test_retry_registration_button_for_editors_of_a_failed_version(story):
+    ModelVersion.objects.filter(registered_model=story.model, version=2).update(
+        status="FAILED_REGISTRATION", status_message="Copy failed after 9 attempts: store down."
+    )
+    retry_url = reverse("ui:version-registration-retry", kwargs={"name": MODEL, "version": 2})
+    carol_html = _client(story.carol).get(_version_url(2)).content.decode()
+    assert "Copy failed after 9 attempts: store down." in carol_html
+    assert 'data-testid="retry-registration"' not in carol_html
+    alice_html = _client(story.alice).get(_version_url(2)).content.decode()
+    assert 'data-testid="retry-registration"' in alice_html
+    assert f'action="{retry_url}"' in alice_html
+    # A ready version offers no retry.
+    assert 'data-testid="retry-registration"' not in (
+        _client(story.alice).get(_version_url(1)).content.decode()
+    )
+
+    refused = _client(story.carol).post(retry_url)
+
+    assert refused.status_code == 403
+    assert "may not retry the registration of versions of" in refused.content.decode()
+    assert ModelVersion.objects.get(registered_model=story.model, version=2).status == (
+        "FAILED_REGISTRATION"
+    )
+
+    response = _client(story.alice).post(retry_url, follow=True)
+
+    assert response.redirect_chain == [(_version_url(2), 302)]
+    assert "Registration of version 2 retried" in response.content.decode()
+    # The suite's stand-in for the copy worker made it READY at once.
+    version = ModelVersion.objects.get(registered_model=story.model, version=2)
+    assert (version.status, version.status_message) == ("READY", "")
+
+    again = _client(story.alice).post(retry_url)
+
+    assert again.status_code == 400
+    assert "only FAILED_REGISTRATION versions can retry their registration" in (
+        again.content.decode()
+    )

@@ -128,8 +128,14 @@ def test_register_from_s3_then_load_from_production(client_env, moto_server, tra
 
     # Deleting the version deletes its copy, after the commit.
     client.delete_model_version("fraud", "1")
+    # Listing only: an object listed and then fetched could be deleted in between.
     wait_for(
-        lambda: _stored(s3, f"models-store/{manifest['artifact_path']}/") == {},
+        lambda: (
+            s3.list_objects_v2(
+                Bucket=STORE_BUCKET, Prefix=f"models-store/{manifest['artifact_path']}/"
+            ).get("KeyCount")
+            == 0
+        ),
         30,
         "the copy to be deleted",
     )

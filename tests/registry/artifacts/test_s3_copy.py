@@ -141,3 +141,26 @@ def test_stored_sizes_are_checked(s3, model, monkeypatch, listing, head, fails):
             copy_tree(S3Source(SOURCE_BUCKET, "m"), store, "v/1")
     else:
         copy_tree(S3Source(SOURCE_BUCKET, "m"), store, "v/1")
+
+
+def test_delete_prefix_aborts_multipart_uploads_left_under_it(s3):
+    """A worker killed mid-transfer leaves a multipart upload: no listing of objects shows it,
+    and S3 keeps (and bills) its parts until it is aborted. Clearing the folder aborts it,
+    and only under that folder."""
+    store = S3Store(STORE_BUCKET, "/store")
+    s3.put_object(Bucket=STORE_BUCKET, Key="store/models/m/1/MLmodel", Body=b"x")
+    left = {}
+    for key in ("store/models/m/1/weights.bin", "store/models/m/10/weights.bin"):
+        upload = s3.create_multipart_upload(Bucket=STORE_BUCKET, Key=key)
+        s3.upload_part(
+            Bucket=STORE_BUCKET, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"p" * 10
+        )
+        left[key] = upload["UploadId"]
+
+    store.delete_prefix("models/m/1")
+
+    uploads = s3.list_multipart_uploads(Bucket=STORE_BUCKET).get("Uploads", [])
+    assert [(u["Key"], u["UploadId"]) for u in uploads] == [
+        ("store/models/m/10/weights.bin", left["store/models/m/10/weights.bin"])
+    ]
+    assert s3.list_objects_v2(Bucket=STORE_BUCKET, Prefix="store/").get("KeyCount") == 0
