@@ -76,6 +76,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         set_rollback()
         return _envelope(exc.code, exc.message, exc.http_status)
     if isinstance(exc, DATABASE_UNAVAILABLE):
+        set_rollback()
         database_unavailable(exc)
         return _envelope(
             ErrorCode.TEMPORARILY_UNAVAILABLE,
