@@ -20,7 +20,7 @@ itself, on loopback only, and stops it all on exit (also on Ctrl-C and on errors
 Users (an admin, a requester and two approvers, each with an API token used as Bearer) are made
 with ``manage.py``; models, grants, stage policies (Staging: one approval, Production: two and a
 ``validation=passed`` tag, no self-approval, no direct moves) and three webhooks through the
-API. Then ``--clients`` threads, each on one keep-alive ``requests.Session``, run for
+API. Then ``--clients`` threads, each on one keep-alive connection (urllib3), run for
 ``--minutes``: each owns two models and walks one version at a time through its life (create
 from a source, wait for READY, tag, request Staging, approve, comment, request Production, two
 approvals with ``archive_existing_versions``, alias), with a few reads between every step (get
@@ -65,7 +65,7 @@ from typing import Any
 
 import psycopg2
 import redis
-import requests
+import urllib3
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -341,6 +341,22 @@ def _write_sources(root: Path) -> list[str]:
     return sources
 
 
+def _control_socket(work: Path) -> list[str]:
+    """Recent gunicorn versions open a control socket, by default one per user in $HOME; the
+    soak's goes to its own folder so it cannot meet another gunicorn's."""
+    help_text = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "--help"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout
+    return (
+        ["--control-socket", str(work / "gunicorn.ctl")] if "--control-socket" in help_text else []
+    )
+
+
 def _wait_healthy(base: str, processes: list[subprocess.Popen], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -348,9 +364,9 @@ def _wait_healthy(base: str, processes: list[subprocess.Popen], timeout: float =
             if process.poll() is not None:
                 raise SystemExit(f"a service process exited early ({process.args[:4]})")
         try:
-            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+            if urllib3.request("GET", f"{base}/health", timeout=2, retries=False).status == 200:
                 return
-        except requests.RequestException:
+        except urllib3.exceptions.HTTPError:
             pass
         time.sleep(0.5)
     raise SystemExit("the web server did not answer /health in time")
@@ -386,13 +402,16 @@ class Stats:
 
 
 class Api:
-    """One keep-alive session; every call is counted under a kind, and a non-2xx answer or an
-    exception is a failure (raised, so the caller's plan for that version stops)."""
+    """One keep-alive connection; every call is counted under a kind, and a non-2xx answer or
+    an exception is a failure (raised, so the caller's plan for that version stops). Nothing
+    is retried."""
 
     def __init__(self, base: str, stats: Stats) -> None:
         self.base = base
         self.stats = stats
-        self.session = requests.Session()
+        self.pool = urllib3.PoolManager(
+            maxsize=1, retries=False, timeout=urllib3.Timeout(connect=10, read=60)
+        )
 
     def call(
         self,
@@ -409,23 +428,23 @@ class Api:
         started = time.perf_counter()
         error = None
         try:
-            response = self.session.request(
+            # GET: ``fields`` go to the query string; the other methods send JSON bodies.
+            response = self.pool.request(
                 method,
                 url,
                 json=body,
-                params=params,
+                fields=params,
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=60,
             )
-            content = response.content
-            if not 200 <= response.status_code < 300:
-                error = f"HTTP {response.status_code} {method} {path}: {content[:300]!r}"
-        except requests.RequestException as exc:
+            content = response.data
+            if not 200 <= response.status < 300:
+                error = f"HTTP {response.status} {method} {path}: {content[:300]!r}"
+        except urllib3.exceptions.HTTPError as exc:
             error = f"{type(exc).__name__} {method} {path}: {exc}"
         self.stats.add(kind, time.perf_counter() - started, error)
         if error:
             raise Failure(error)
-        return content if raw else response.json()
+        return content if raw else json.loads(content)
 
 
 # --- Set-up ---------------------------------------------------------------------------------
@@ -1299,11 +1318,9 @@ def _soak(
             str(WEB_THREADS),
             "--keep-alive",
             str(KEEP_ALIVE),
-            # The soak's own control socket (gunicorn's default is one per user, in $HOME).
-            "--control-socket",
-            str(work / "gunicorn.ctl"),
             "--access-logfile",
             "-",
+            *_control_socket(work),
         ],
         env,
         logs["web"],
