@@ -357,7 +357,48 @@ def _control_socket(work: Path) -> list[str]:
     )
 
 
-def _wait_healthy(base: str, processes: list[subprocess.Popen], timeout: float = 90) -> None:
+_TRACE_CONFIG = """
+import os, threading, time, tracemalloc
+
+def post_worker_init(worker):
+    tracemalloc.start(1)  # one frame: deeper traces slow a worker down too much
+
+    def rss():
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+
+    def watch():
+        time.sleep({warmup})
+        base = tracemalloc.take_snapshot()
+        series = []
+        while True:
+            series.append("traced %.1f MiB, RSS %.1f MiB" % (
+                tracemalloc.get_traced_memory()[0] / 2**20, rss()))
+            time.sleep(60)
+            now = tracemalloc.take_snapshot()
+            lines = series + ["grew most since the warm-up:"]
+            for stat in now.compare_to(base, "lineno")[:10]:
+                lines.append("  %+.1f KiB %+d blocks %s" % (
+                    stat.size_diff / 1024, stat.count_diff, stat.traceback[0]))
+            with open("{folder}/trace-%d.txt" % os.getpid(), "w") as out:
+                out.write("\\n".join(lines) + "\\n")
+
+    threading.Thread(target=watch, name="trace-memory", daemon=True).start()
+"""
+
+
+def _trace_config(work: Path, warmup: float) -> list[str]:
+    """A gunicorn config file that starts tracemalloc in each worker and, every minute after
+    the warm-up, writes its traced total and RSS so far and the lines whose allocations grew
+    most since the warm-up to ``trace-<pid>.txt``."""
+    path = work / "gunicorn_trace.py"
+    path.write_text(_TRACE_CONFIG.format(warmup=warmup, folder=work))
+    return ["--config", str(path)]
+
+
+def _wait_healthy(base: str, processes: list[subprocess.Popen], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in processes:
@@ -1244,6 +1285,12 @@ def main() -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (logs, store) for inspection"
     )
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="diagnosis: run tracemalloc in each gunicorn worker and print what grew after the "
+        "warm-up (slows the workers down; not for the figures)",
+    )
     args = parser.parse_args()
     low, _, high = args.reads.partition("-")
     reads = (int(low), int(high or low))
@@ -1321,6 +1368,7 @@ def _soak(
             "--access-logfile",
             "-",
             *_control_socket(work),
+            *(_trace_config(work, args.warmup) if args.trace_memory else []),
         ],
         env,
         logs["web"],
@@ -1462,6 +1510,9 @@ def _soak(
             ),
         }
     )
+    for trace in sorted(work.glob("trace-*.txt")):
+        _say(f"--- {trace.name}")
+        _say(trace.read_text())
     _say("")
     _say(report)
     if args.report:
