@@ -1,9 +1,13 @@
 """Soak: minutes of mixed load on the production configuration, watching memory and connections.
 
+    make soak                     # or: make soak SOAK_ARGS="--minutes 2 --warmup 30"
     .venv/bin/python bench/soak.py [--minutes 10] [--warmup 60] [--clients 8] [--report FILE]
 
-It needs PostgreSQL and Redis on 127.0.0.1 (``make services``) and starts everything else
-itself, on loopback only, and stops it all on exit (also on Ctrl-C and on errors):
+It needs PostgreSQL and Redis on 127.0.0.1 (``make services``). It drops and re-creates the
+database ``--database`` (``soak_registry``) and empties the Redis databases of ``--broker-url``
+(12) and ``--cache-url`` (13): point them elsewhere if those are in use. It starts everything
+else itself, on loopback only, and stops it all on exit (also on Ctrl-C, on errors, and after a
+hard time limit):
 
 - the service as README's "Running in production" runs it: ``gunicorn config.wsgi:application``
   with ``--workers 3 --threads 4 --keep-alive 5`` (the image's defaults), a Celery worker
@@ -31,9 +35,13 @@ Every ``--sample-seconds`` it records the resident memory (RSS) of the gunicorn 
 of its workers, of the Celery worker's and of beat's process trees, and the database's
 connections (``pg_stat_activity``, not counting the sampler's own). Memory at start is the
 first sample after ``--warmup`` seconds of load, at the end the last sample of the load. After
-the load it waits for the copies and deliveries still queued, then checks: every version READY,
-every delivery the database recorded received once, with a valid signature, and nothing else.
-Prints a Markdown report (also written to ``--report``) and exits 1 if a check failed.
+the load it waits for the copies and deliveries still queued, then checks: no failed request
+(and only 2xx in gunicorn's access log), every version READY, every delivery the database
+recorded received once, with a valid signature, and nothing else, no error or traceback in the
+services' logs, memory growth under 10 % per process, and connections within what the settings
+allow. Prints a Markdown report (also written to ``--report``) and exits 1 if a check failed.
+``--trace-memory`` is for diagnosis: tracemalloc in each web worker (the figures it gives are
+not comparable: tracing costs memory and time).
 """
 
 from __future__ import annotations
