@@ -1310,6 +1310,8 @@ def main() -> int:
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    # SIGINT too: a shell that starts the soak in the background leaves it ignored.
+    signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     # A hard ceiling, whatever happens: the run's length plus set-up and drain.
     ceiling = 60 * args.minutes + 900
