@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate manage services browser migrations-check audit lock
+.PHONY: help run test lint migrate manage services browser migrations-check audit lock soak
 
 help:  ## list the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,3 +63,6 @@ migrate: $(VENV)/.installed  ## apply migrations to the configured database
 
 manage: $(VENV)/.installed  ## run a manage.py command: make manage ARGS="createsuperuser"
 	$(PY) manage.py $(ARGS)
+
+soak: $(VENV)/.installed services  ## 10 min of mixed load on the production setup: make soak SOAK_ARGS="--minutes 2"
+	$(PY) bench/soak.py $(SOAK_ARGS)
