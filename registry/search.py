@@ -40,7 +40,12 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from registry.errors import RegistryError
 from registry.lookups import like_matches  # importing it registers the like / ilike lookups
-from registry.models import ModelVersionTag, RegisteredModelTag
+from registry.models import (
+    INDEXED_TAG_VALUE_MAX_LENGTH,
+    ModelVersionTag,
+    RegisteredModelTag,
+    indexed_tag_value,
+)
 
 __all__ = [
     "MAX_CLAUSES",
@@ -495,6 +500,9 @@ def parse_filter(filter_string: str | None, *, entity: Entity) -> list[Clause]:
 def _value_condition(comparator: str, value: str) -> Q:
     """The condition on a tag row's ``value`` column."""
     if comparator == "=":
+        if len(value) <= INDEXED_TAG_VALUE_MAX_LENGTH:
+            # Implied by the equality; stated so that the partial (key, value) index serves it.
+            return Q(value=value) & indexed_tag_value()
         return Q(value=value)
     if comparator == "!=":
         return ~Q(value=value)
