@@ -216,6 +216,7 @@ def _search_page(
         page_token=page_token,
         default=default_max_results,
         maximum=max_max_results,
+        keyset=ordering,
     )
 
 
