@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import NotSupportedError
 from django.db.models import Max, Model, OuterRef, Q, QuerySet, Subquery
 
 from accounts import permissions
@@ -51,13 +50,18 @@ def _registered_model_queryset() -> QuerySet[RegisteredModel]:
 
 
 class _AttachedRows(QuerySet):
-    """The rows of a relation attached by a selector: read them (iterate, ``len``, ``count``,
-    ``exists``) but do not build another query on them, which would not be limited to the
-    object they belong to."""
+    """The rows of one object's relation, attached by a selector. Reading them (iterating,
+    ``len``, ``count``, ``exists``) uses the attached rows; building another query on them
+    (``filter``, ``values_list``...) starts from the relation itself, limited to its owner, as
+    it would on rows ``prefetch_related`` left behind."""
+
+    _relation_filter: dict[str, Any]
 
     def _chain(self) -> QuerySet:
-        raise NotSupportedError(
-            "These rows were attached by a selector; query the relation's model instead."
+        return (
+            self.model._default_manager.filter(**self._relation_filter)
+            .order_by(*self.query.order_by)
+            ._chain()
         )
 
 
@@ -74,6 +78,8 @@ def _attach(owners: Sequence[Model], relation: str, rows: QuerySet[Any], owner_f
         by_owner[getattr(row, owner_field)].append(row)
     for owner in owners:
         attached = _AttachedRows(model=rows.model)
+        attached.query.add_ordering(*rows.query.order_by)
+        attached._relation_filter = {owner_field: owner.pk}
         attached._result_cache = by_owner.get(owner.pk, [])
         attached._prefetch_done = True
         owner.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = attached

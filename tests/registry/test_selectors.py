@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.db import NotSupportedError
 
 from registry import selectors, services
 from registry.errors import RegistryError
@@ -58,13 +57,20 @@ def test_each_version_gets_its_own_tags_and_aliases(user, two_models):
     assert not page[0].aliases.exists()
 
 
-def test_attached_rows_refuse_further_queries(user, two_models):
-    """A query built on attached rows would not be limited to their owner: it is refused."""
-    page, _ = selectors.model_version_search(actor=user, filter_string="name = 'a'")
-    with pytest.raises(NotSupportedError):
-        page[0].tags.filter(key="n")
-    with pytest.raises(NotSupportedError):
-        page[0].aliases.order_by("alias")
+def test_queries_on_attached_rows_stay_within_their_owner(user, two_models):
+    """A query built on attached rows reads the database, limited to the rows' owner."""
+    page, _ = selectors.model_version_search(actor=user, filter_string="name = 'b'")
+    version_3 = next(version for version in page if version.version == 3)
+    assert dict(version_3.tags.values_list("key", "value")) == {"n": "3", "model": "b"}
+    assert [tag.value for tag in version_3.tags.filter(key="n")] == ["3"]
+    assert [alias.alias for alias in version_3.aliases.all()] == ["beta", "champion"]
+    assert list(version_3.aliases.order_by("-alias").values_list("alias", flat=True)) == [
+        "champion",
+        "beta",
+    ]
+    models, _ = selectors.registered_model_search(actor=user, filter_string="name = 'a'")
+    assert list(models[0].aliases.values_list("alias", flat=True)) == ["champion"]
+    assert models[0].tags.get(key="owner").value == "team-a"
 
 
 def test_registered_models_get_their_own_tags_aliases_and_latest_versions(user, two_models):
