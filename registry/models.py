@@ -11,6 +11,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 
@@ -36,6 +38,18 @@ DESCRIPTION_MAX_LENGTH = 100_000
 SOURCE_MAX_LENGTH = 4096
 RUN_ID_MAX_LENGTH = 256
 RUN_LINK_MAX_LENGTH = 4096
+
+#: Tag values up to this many characters are in the (key, value) search indexes. A B-tree entry
+#: must stay under about 2,700 bytes: a key (250 characters) and a value this long take at most
+#: 2,024 bytes in UTF-8. Longer values are rare and found through the key index.
+INDEXED_TAG_VALUE_MAX_LENGTH = 256
+
+
+def indexed_tag_value() -> models.Q:
+    """The condition of the partial (key, value) tag indexes. A search adds it to an equality on
+    a value no longer than the limit (a value equal to it has its length), so that the database
+    knows the index holds every row that can match."""
+    return models.Q(LessThanOrEqual(Length("value"), INDEXED_TAG_VALUE_MAX_LENGTH))
 
 
 class RegisteredModel(models.Model):
@@ -76,8 +90,16 @@ class RegisteredModelTag(models.Model):
                 fields=["registered_model", "key"], name="registered_model_tag_unique_key"
             ),
         ]
-        # Values can be 100,000 characters: too long for a B-tree entry, so only the key.
-        indexes = [models.Index(fields=["key"], name="rm_tag_key")]
+        indexes = [
+            models.Index(fields=["key"], name="rm_tag_key"),
+            # tags.<key> = '<value>': the tagged models straight from the index. Values can be
+            # 100,000 characters, too long for a B-tree entry, hence the partial index.
+            models.Index(
+                fields=["key", "value", "registered_model"],
+                name="rm_tag_key_value",
+                condition=indexed_tag_value(),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
@@ -150,7 +172,16 @@ class ModelVersionTag(models.Model):
                 fields=["model_version", "key"], name="model_version_tag_unique_key"
             ),
         ]
-        indexes = [models.Index(fields=["key"], name="mv_tag_key")]
+        indexes = [
+            models.Index(fields=["key"], name="mv_tag_key"),
+            # tags.<key> = '<value>': the tagged versions straight from the index (see
+            # RegisteredModelTag).
+            models.Index(
+                fields=["key", "value", "model_version"],
+                name="mv_tag_key_value",
+                condition=indexed_tag_value(),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"

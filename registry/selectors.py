@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Prefetch, Q, QuerySet
+from django.db.models import Max, Model, OuterRef, Q, QuerySet, Subquery
 
 from accounts import permissions
 from accounts.permissions import Level
@@ -25,8 +25,10 @@ from registry.models import (
     Comment,
     ModelVersion,
     ModelVersionStatus,
+    ModelVersionTag,
     RegisteredModel,
     RegisteredModelAlias,
+    RegisteredModelTag,
     Stage,
     StagePolicy,
     TransitionRequest,
@@ -38,40 +40,119 @@ MAX_RESULTS_MODEL_VERSIONS_DEFAULT = 10_000
 
 
 def _model_version_queryset() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.select_related("registered_model").prefetch_related(
-        "tags", Prefetch("aliases", queryset=RegisteredModelAlias.objects.order_by("alias"))
-    )
+    """Versions with their registered model; :func:`_with_tags_and_aliases` adds the rest."""
+    return ModelVersion.objects.select_related("registered_model")
 
 
 def _registered_model_queryset() -> QuerySet[RegisteredModel]:
-    return RegisteredModel.objects.select_related("created_by").prefetch_related(
-        "tags",
-        Prefetch(
-            "aliases",
-            queryset=RegisteredModelAlias.objects.select_related("model_version").order_by("alias"),
-        ),
-    )
+    """Registered models; :func:`_with_model_tags_and_aliases` adds their tags and aliases."""
+    return RegisteredModel.objects.select_related("created_by")
+
+
+class _AttachedRows(QuerySet):
+    """The rows of one object's relation, attached by a selector. Reading them (iterating,
+    ``len``, ``count``, ``exists``) uses the attached rows; building another query on them
+    (``filter``, ``values_list``...) starts from the relation itself, limited to its owner, as
+    it would on rows ``prefetch_related`` left behind."""
+
+    _relation_filter: dict[str, Any]
+
+    def _chain(self) -> QuerySet:
+        return (
+            self.model._default_manager.filter(**self._relation_filter)
+            .order_by(*self.query.order_by)
+            ._chain()
+        )
+
+
+def _attach(owners: Sequence[Model], relation: str, rows: QuerySet[Any], owner_field: str) -> None:
+    """Attach ``rows`` (one query) to their owners as the prefetched ``relation``.
+
+    What ``prefetch_related`` does, without its cost per object (a filtered queryset built for
+    each object and each relation), which was most of the time of a search returning many
+    objects. ``owner.<relation>.all()`` reads the rows attached here, in ``rows``' order, as it
+    would read prefetched ones.
+    """
+    by_owner: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_owner[getattr(row, owner_field)].append(row)
+    for owner in owners:
+        attached = _AttachedRows(model=rows.model)
+        attached.query.add_ordering(*rows.query.order_by)
+        attached._relation_filter = {owner_field: owner.pk}
+        attached._result_cache = by_owner.get(owner.pk, [])
+        attached._prefetch_done = True
+        owner.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = attached
+
+
+def _with_tags(model_versions: list[ModelVersion]) -> list[ModelVersion]:
+    """Attach each version's ``tags`` (by id): one query."""
+    if model_versions:
+        ids = [model_version.pk for model_version in model_versions]
+        tags = ModelVersionTag.objects.filter(model_version_id__in=ids).order_by("id")
+        _attach(model_versions, "tags", tags, "model_version_id")
+    return model_versions
+
+
+def _with_tags_and_aliases(model_versions: list[ModelVersion]) -> list[ModelVersion]:
+    """Attach each version's ``tags`` (by id) and ``aliases`` (by name): two queries."""
+    if model_versions:
+        _with_tags(model_versions)
+        ids = [model_version.pk for model_version in model_versions]
+        aliases = RegisteredModelAlias.objects.filter(model_version_id__in=ids).order_by("alias")
+        _attach(model_versions, "aliases", aliases, "model_version_id")
+    return model_versions
+
+
+def _with_model_tags_and_aliases(
+    registered_models: list[RegisteredModel],
+) -> list[RegisteredModel]:
+    """Attach each model's ``tags`` (by id) and ``aliases`` (by name, with the version each
+    points at): two queries."""
+    if registered_models:
+        ids = [registered_model.pk for registered_model in registered_models]
+        tags = RegisteredModelTag.objects.filter(registered_model_id__in=ids).order_by("id")
+        _attach(registered_models, "tags", tags, "registered_model_id")
+        aliases = (
+            RegisteredModelAlias.objects.filter(registered_model_id__in=ids)
+            .select_related("model_version")
+            .order_by("alias")
+        )
+        _attach(registered_models, "aliases", aliases, "registered_model_id")
+    return registered_models
 
 
 def _attach_latest_versions(registered_models: Sequence[RegisteredModel]) -> None:
-    """Set ``latest_versions`` on each model: its highest version per stage, in two queries."""
+    """Set ``latest_versions`` on each model: its highest version per stage, in three queries.
+
+    The first finds, for each model of the page and each stage, the id of its highest version
+    (one probe of the (model, stage, version) index each); the second reads those versions, the
+    third their tags.
+    """
     if not registered_models:
         return
     by_id = {registered_model.pk: registered_model for registered_model in registered_models}
-    latest = (
-        ModelVersion.objects.filter(registered_model_id__in=by_id)
-        .values("registered_model_id", "current_stage")
-        .annotate(version=Max("version"))
-    )
-    wanted = Q(pk__in=[])
-    for row in latest:
-        wanted |= Q(registered_model_id=row["registered_model_id"], version=row["version"])
+    highest = {
+        f"latest_{index}": Subquery(
+            ModelVersion.objects.filter(registered_model=OuterRef("pk"), current_stage=stage)
+            .order_by("-version")
+            .values("pk")[:1]
+        )
+        for index, stage in enumerate(Stage.values)
+    }
+    ids = [
+        pk
+        for row in RegisteredModel.objects.filter(pk__in=by_id)
+        .annotate(**highest)
+        .values_list(*highest)
+        for pk in row
+        if pk is not None
+    ]
     found: dict[int, list[ModelVersion]] = defaultdict(list)
-    if wanted.children:
-        versions = ModelVersion.objects.filter(wanted).prefetch_related("tags").order_by("version")
-        for model_version in versions:
-            model_version.registered_model = by_id[model_version.registered_model_id]
-            found[model_version.registered_model_id].append(model_version)
+    versions = _with_tags(list(ModelVersion.objects.filter(pk__in=ids).order_by("version")))
+    for model_version in versions:
+        model_version.registered_model = by_id[model_version.registered_model_id]
+        found[model_version.registered_model_id].append(model_version)
     for registered_model in registered_models:
         registered_model.latest_versions = found.get(registered_model.pk, [])
 
@@ -115,6 +196,7 @@ def registered_model_detail(*, actor: Any, name: Any) -> RegisteredModel:
     except RegisteredModel.DoesNotExist:
         raise RegistryError.not_found(f"Registered Model with name={name} not found") from None
     _readable(actor, registered_model)
+    _with_model_tags_and_aliases([registered_model])
     _attach_latest_versions([registered_model])
     return registered_model
 
@@ -140,6 +222,7 @@ def _search_page(
         page_token=page_token,
         default=default_max_results,
         maximum=max_max_results,
+        keyset=ordering,
     )
 
 
@@ -162,6 +245,7 @@ def registered_model_search(
         default_max_results=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
         max_max_results=settings.REGISTRY["MAX_RESULTS_REGISTERED_MODELS"],
     )
+    _with_model_tags_and_aliases(page)
     _attach_latest_versions(page)
     return page, next_token
 
@@ -172,11 +256,14 @@ def model_version_get(*, actor: Any, name: Any, version: Any) -> ModelVersion:
     number = validation.version_number(version)
     registered_model = registered_model_get(actor=actor, name=name)
     try:
-        return _model_version_queryset().get(registered_model=registered_model, version=number)
+        model_version = _model_version_queryset().get(
+            registered_model=registered_model, version=number
+        )
     except ModelVersion.DoesNotExist:
         raise RegistryError.not_found(
             f"Model Version (name={name}, version={number}) not found"
         ) from None
+    return _with_tags_and_aliases([model_version])[0]
 
 
 def model_version_get_by_alias(*, actor: Any, name: Any, alias: Any) -> ModelVersion:
@@ -189,12 +276,18 @@ def model_version_get_by_alias(*, actor: Any, name: Any, alias: Any) -> ModelVer
         model_version = queryset.order_by("-version").first()
         if model_version is None:
             raise RegistryError.invalid(f"Registered model '{name}' has no versions.")
-        return model_version
-    model_version = queryset.filter(aliases__alias=alias).first()
+        return _with_tags_and_aliases([model_version])[0]
+    # The alias row by its unique (model, alias) key, so the lookup is one index probe rather
+    # than a scan of every alias of that name across the registry.
+    model_version = queryset.filter(
+        pk__in=RegisteredModelAlias.objects.filter(
+            registered_model=registered_model, alias=alias
+        ).values("model_version_id")
+    ).first()
     if model_version is None:
         # The reference server answers 400 here, not 404; clients match on the message.
         raise RegistryError.invalid(f"Registered model alias {alias} not found.")
-    return model_version
+    return _with_tags_and_aliases([model_version])[0]
 
 
 def model_version_latest(*, actor: Any, name: Any, stages: Any = None) -> list[ModelVersion]:
@@ -208,10 +301,12 @@ def model_version_latest(*, actor: Any, name: Any, stages: Any = None) -> list[M
         .annotate(version=Max("version"))
         .values_list("version", flat=True)
     )
-    return list(
-        _model_version_queryset()
-        .filter(registered_model=registered_model, version__in=list(latest))
-        .order_by("version")
+    return _with_tags_and_aliases(
+        list(
+            _model_version_queryset()
+            .filter(registered_model=registered_model, version__in=list(latest))
+            .order_by("version")
+        )
     )
 
 
@@ -224,7 +319,7 @@ def model_version_search(
     page_token: str | None = None,
 ) -> tuple[list[ModelVersion], str]:
     """One page of model versions and the token of the next page ("" on the last)."""
-    return _search_page(
+    page, next_token = _search_page(
         _model_version_queryset().filter(
             permissions.readable_models_q(actor, model_field="registered_model_id")
         ),
@@ -236,6 +331,7 @@ def model_version_search(
         default_max_results=MAX_RESULTS_MODEL_VERSIONS_DEFAULT,
         max_max_results=settings.REGISTRY["MAX_RESULTS_MODEL_VERSIONS"],
     )
+    return _with_tags_and_aliases(page), next_token
 
 
 def model_version_download_uri(

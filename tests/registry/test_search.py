@@ -13,7 +13,14 @@ from django.db.utils import ConnectionHandler
 
 from registry.errors import ErrorCode, RegistryError
 from registry.lookups import like_matches, like_to_glob, normalize_like_pattern
-from registry.models import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelTag
+from registry.models import (
+    INDEXED_TAG_VALUE_MAX_LENGTH,
+    TAG_VALUE_MAX_LENGTH,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelTag,
+)
 from registry.search import (
     MAX_CLAUSES,
     MAX_IN_LIST_VALUES,
@@ -608,6 +615,51 @@ def test_model_version_filter_q(model_versions, filter_string, expected):
     assert versions(filter_string) == expected
 
 
+# Tag values on both sides of the length the (key, value) search indexes hold.
+LONG_VALUES = {
+    "short": "v",
+    "at-limit": "x" * INDEXED_TAG_VALUE_MAX_LENGTH,
+    "at-limit-multibyte": "é" * INDEXED_TAG_VALUE_MAX_LENGTH,
+    "over-limit": "x" * (INDEXED_TAG_VALUE_MAX_LENGTH + 1),
+    "longest": "y" * TAG_VALUE_MAX_LENGTH,
+}
+
+
+@pytest.fixture
+def tagged_at_every_length(db):
+    for name, value in LONG_VALUES.items():
+        model = RegisteredModel.objects.create(name=name)
+        RegisteredModelTag.objects.create(registered_model=model, key="k", value=value)
+        version = ModelVersion.objects.create(registered_model=model, version=1, source="s")
+        ModelVersionTag.objects.create(model_version=version, key="k", value=value)
+
+
+@pytest.mark.parametrize("name", list(LONG_VALUES))
+def test_tag_equality_finds_values_of_any_length(tagged_at_every_length, name):
+    value = LONG_VALUES[name]
+    others = set(LONG_VALUES) - {name}
+    assert names(f"tags.k = '{value}'") == {name}
+    assert names(f"tags.k != '{value}'") == others
+    assert versions(f"tags.k = '{value}'") == {(name, 1)}
+    assert versions(f"tags.k != '{value}'") == {(other, 1) for other in others}
+    # One character more or less is another value, whichever side of the limit it falls.
+    for other_value in (value + "x", value[:-1]):
+        expected = {other for other, v in LONG_VALUES.items() if v == other_value}
+        assert names(f"tags.k = '{other_value}'") == expected
+
+
+def test_short_tag_equalities_state_the_index_condition(tagged_at_every_length):
+    """An equality on a value the partial index can hold carries the index's condition, so the
+    database may use it; a longer value's does not (no index holds it)."""
+
+    def sql(value):
+        clauses = parse_filter(f"tags.k = '{value}'", entity=MV)
+        return str(ModelVersion.objects.filter(filter_q(clauses, entity=MV)).query)
+
+    assert f'LENGTH(U0."value") <= {INDEXED_TAG_VALUE_MAX_LENGTH}' in sql("x" * 256)
+    assert "LENGTH(" not in sql("x" * 257)
+
+
 def test_filter_q_refuses_clauses_the_parser_would_not_produce():
     with invalid("Invalid attribute key 'current_stage' specified."):
         filter_q([attr("current_stage", "=", "None")], entity=MV)
@@ -678,6 +730,10 @@ def sqlite_names(connection, filter_string):
         ("name ILIKE 'a\\'", {"a\\"}),
         ("tags.team LIKE 'red'", set()),
         ("tags.team ILIKE 'red'", {"abc"}),
+        ("tags.team = 'Red'", {"abc"}),
+        ("tags.team = 'red'", set()),
+        ("tags.team != 'Red'", set()),
+        ("tags.team != 'Blue'", {"abc"}),
     ],
 )
 def test_lookups_on_sqlite(sqlite_connection, filter_string, expected):
