@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate manage services browser migrations-check
+.PHONY: help run test lint migrate manage services browser migrations-check bench
 
 help:  ## list the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,3 +49,6 @@ migrate: $(VENV)/.installed  ## apply migrations to the configured database
 
 manage: $(VENV)/.installed  ## run a manage.py command: make manage ARGS="createsuperuser"
 	$(PY) manage.py $(ARGS)
+
+bench: $(VENV)/.installed services  ## side-by-side benchmark against mlflow server (bench/compare.py; ARGS="--scale")
+	$(PY) bench/compare.py $(ARGS)

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from accounts import permissions
 from accounts.permissions import Level
@@ -53,25 +54,29 @@ def _registered_model_queryset() -> QuerySet[RegisteredModel]:
     )
 
 
+def _latest_per_stage(**filters: Any) -> QuerySet[ModelVersion]:
+    """The highest version in each (model, stage) among the versions matching ``filters``, with
+    tags prefetched, in one query (a window function; the ``mv_model_stage`` index serves it)."""
+    ranked = ModelVersion.objects.filter(**filters).annotate(
+        rank_in_stage=Window(
+            RowNumber(),
+            partition_by=[F("registered_model_id"), F("current_stage")],
+            order_by=F("version").desc(),
+        )
+    )
+    return ranked.filter(rank_in_stage=1).prefetch_related("tags").order_by("version")
+
+
 def _attach_latest_versions(registered_models: Sequence[RegisteredModel]) -> None:
-    """Set ``latest_versions`` on each model: its highest version per stage, in two queries."""
+    """Set ``latest_versions`` on each model: its highest version per stage, in two queries
+    (the versions, their tags)."""
     if not registered_models:
         return
     by_id = {registered_model.pk: registered_model for registered_model in registered_models}
-    latest = (
-        ModelVersion.objects.filter(registered_model_id__in=by_id)
-        .values("registered_model_id", "current_stage")
-        .annotate(version=Max("version"))
-    )
-    wanted = Q(pk__in=[])
-    for row in latest:
-        wanted |= Q(registered_model_id=row["registered_model_id"], version=row["version"])
     found: dict[int, list[ModelVersion]] = defaultdict(list)
-    if wanted.children:
-        versions = ModelVersion.objects.filter(wanted).prefetch_related("tags").order_by("version")
-        for model_version in versions:
-            model_version.registered_model = by_id[model_version.registered_model_id]
-            found[model_version.registered_model_id].append(model_version)
+    for model_version in _latest_per_stage(registered_model_id__in=list(by_id)):
+        model_version.registered_model = by_id[model_version.registered_model_id]
+        found[model_version.registered_model_id].append(model_version)
     for registered_model in registered_models:
         registered_model.latest_versions = found.get(registered_model.pk, [])
 
@@ -202,17 +207,15 @@ def model_version_latest(*, actor: Any, name: Any, stages: Any = None) -> list[M
     name = validation.require_string(name, "name")
     wanted = validation.stages(stages) or list(Stage)
     registered_model = registered_model_get(actor=actor, name=name)
-    latest = (
-        ModelVersion.objects.filter(registered_model=registered_model, current_stage__in=wanted)
-        .values("current_stage")
-        .annotate(version=Max("version"))
-        .values_list("version", flat=True)
+    latest = _latest_per_stage(registered_model=registered_model, current_stage__in=wanted)
+    # The serializer reads aliases too; all of them point into this one model.
+    latest = latest.prefetch_related(
+        Prefetch("aliases", queryset=RegisteredModelAlias.objects.order_by("alias"))
     )
-    return list(
-        _model_version_queryset()
-        .filter(registered_model=registered_model, version__in=list(latest))
-        .order_by("version")
-    )
+    versions = list(latest)
+    for model_version in versions:
+        model_version.registered_model = registered_model
+    return versions
 
 
 def model_version_search(
