@@ -734,8 +734,7 @@ def _cell(result: Result | None) -> str:
     if result is None:
         return "– | – | – | –"
     return (
-        f"{result.rps:,.0f} | {result.p50_ms:.0f} | {result.p99_ms:.0f} "
-        f"| {result.app_cpu_ms:.1f} + {result.db_cpu_ms:.1f}"
+        f"{result.rps:,.0f} | {result.p50_ms:.0f} | {result.p99_ms:.0f} | {result.app_cpu_ms:.1f}"
     )
 
 
@@ -749,9 +748,10 @@ def report(results: dict[str, dict[str, Result]], meta: dict, aims: list[str]) -
         f"`mlflow server` defaults ({meta['mlflow_server']}).",
         f"Load average (1/5/15 min) at start {meta['load_start']}, at end {meta['load_end']}.",
         "",
-        "CPU ms/req: CPU time of the server's processes + of its PostgreSQL backends during "
-        "the run, divided by the requests answered (less sensitive to the machine's load than "
-        "req/s). ×: registry req/s ÷ MLflow's; p99 ÷: registry p99 ÷ MLflow's.",
+        "CPU ms/req: CPU time of the server's own processes (gunicorn or uvicorn workers) "
+        "during the run ÷ requests answered; it moves less with the machine's load than req/s. "
+        "PostgreSQL's share is not in it (its backends come and go with connection lifetimes). "
+        "×: registry req/s ÷ MLflow's; p99 ÷ and CPU ÷: registry's ÷ MLflow's.",
         "",
         "| Operation | Registry req/s | p50 ms | p99 ms | CPU ms/req | MLflow req/s | p50 ms "
         "| p99 ms | CPU ms/req | req/s × | p99 ÷ | CPU ÷ | non-2xx (reg / mlflow) | load after |",
@@ -762,8 +762,8 @@ def report(results: dict[str, dict[str, Result]], meta: dict, aims: list[str]) -
         ratio = f"{ours.rps / theirs.rps:.1f}" if ours and theirs and theirs.rps else "–"
         p99 = f"{ours.p99_ms / theirs.p99_ms:.2f}" if ours and theirs and theirs.p99_ms else "–"
         cpu = (
-            f"{(ours.app_cpu_ms + ours.db_cpu_ms) / (theirs.app_cpu_ms + theirs.db_cpu_ms):.2f}"
-            if ours and theirs and theirs.app_cpu_ms + theirs.db_cpu_ms
+            f"{ours.app_cpu_ms / theirs.app_cpu_ms:.2f}"
+            if ours and theirs and theirs.app_cpu_ms > 0
             else "–"
         )
         errors = " / ".join(
@@ -936,8 +936,8 @@ def main() -> None:
                 results[key][name] = result
                 log(
                     f"{key:16} {name:8} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.1f} ms  "
-                    f"p99 {result.p99_ms:7.1f} ms  cpu {result.app_cpu_ms:.1f}+"
-                    f"{result.db_cpu_ms:.1f} ms/req  non-2xx {result.non2xx}"
+                    f"p99 {result.p99_ms:7.1f} ms  cpu {result.app_cpu_ms:.1f} ms/req"
+                    f"  non-2xx {result.non2xx}"
                     + (f" ({result.first_bad[:120]})" if result.non2xx else "")
                     + f"  load {result.load}"
                 )
