@@ -730,6 +730,11 @@ def run_wrk(
 # --- Report -----------------------------------------------------------------------------------
 
 
+def label(key: str) -> str:
+    op, _, clients = key.partition("@")
+    return LABELS[op] + (f", {clients} client" if clients else "")
+
+
 def _cell(result: Result | None) -> str:
     if result is None:
         return "– | – | – | –"
@@ -771,7 +776,7 @@ def report(results: dict[str, dict[str, Result]], meta: dict, aims: list[str]) -
         )
         last = ours or theirs
         lines.append(
-            f"| {LABELS[op]} | {_cell(ours)} | {_cell(theirs)} | {ratio} | {p99} | {cpu} "
+            f"| {label(op)} | {_cell(ours)} | {_cell(theirs)} | {ratio} | {p99} | {cpu} "
             f"| {errors} | {last.load if last else ''} |"
         )
     lines += ["", *aims]
@@ -900,7 +905,10 @@ def main() -> None:
                 if name in servers:
                     write_marker(database, {**spec, "clean": False})
 
-        tokens = {name: page_tokens(server, 20) for name, server in servers.items()}
+        paging = any(op in ("search_models", "mix") for op in ops)
+        tokens = {
+            name: page_tokens(server, 20) if paging else [""] for name, server in servers.items()
+        }
         # Warm up: every worker opens its connection and loads its code.
         for name, server in servers.items():
             run_wrk(
