@@ -458,7 +458,6 @@ def start_mlflow(python: Path, database: str, logs: Path, workers: int | None) -
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    wait_ready(f"{base}/health", process, log_path)
     return Server("mlflow", base, process, database, log_path=log_path)
 
 
@@ -865,6 +864,18 @@ def main() -> None:
     servers: dict[str, Server] = {}
     try:
         env = registry_env(args.registry_db)
+        if "mlflow" in servers_wanted:
+            marker = seed_marker(args.mlflow_db)
+            if args.reseed or marker != {**spec, "clean": True}:
+                log(f"seeding {args.mlflow_db}: {models:,} x {versions}")
+                recreate_database(args.mlflow_db)
+                init_mlflow_schema(mlflow_python, args.mlflow_db)
+                seed_mlflow(args.mlflow_db, models, versions)
+                write_marker(args.mlflow_db, {**spec, "clean": True})
+            servers["mlflow"] = start_mlflow(
+                mlflow_python, args.mlflow_db, logs, args.mlflow_workers
+            )
+            # It takes minutes to boot its workers: the registry is prepared meanwhile.
         if "registry" in servers_wanted:
             marker = seed_marker(args.registry_db)
             if args.reseed or marker != {**spec, "clean": True}:
@@ -888,18 +899,12 @@ def main() -> None:
                 env, token, args.workers, args.threads, args.keep_alive, logs
             )
             log(f"registry up at {servers['registry'].base}")
-        if "mlflow" in servers_wanted:
-            marker = seed_marker(args.mlflow_db)
-            if args.reseed or marker != {**spec, "clean": True}:
-                log(f"seeding {args.mlflow_db}: {models:,} x {versions}")
-                recreate_database(args.mlflow_db)
-                init_mlflow_schema(mlflow_python, args.mlflow_db)
-                seed_mlflow(args.mlflow_db, models, versions)
-                write_marker(args.mlflow_db, {**spec, "clean": True})
-            servers["mlflow"] = start_mlflow(
-                mlflow_python, args.mlflow_db, logs, args.mlflow_workers
-            )
-            log(f"mlflow up at {servers['mlflow'].base}")
+        if "mlflow" in servers:
+            mlflow = servers["mlflow"]
+            # Four workers importing MLflow: minutes on a busy 2-core machine.
+            wait_ready(f"{mlflow.base}/health", mlflow.process, mlflow.log_path, timeout=600)
+            log(f"mlflow up at {mlflow.base}")
+        servers = {name: servers[name] for name in ("registry", "mlflow") if name in servers}
         if writes:
             for name, database in (("registry", args.registry_db), ("mlflow", args.mlflow_db)):
                 if name in servers:
