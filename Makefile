@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate manage services browser migrations-check audit lock soak
+.PHONY: help run test lint migrate manage services browser migrations-check audit lock soak bench
 
 help:  ## list the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -66,3 +66,6 @@ manage: $(VENV)/.installed  ## run a manage.py command: make manage ARGS="create
 
 soak: $(VENV)/.installed services  ## 10 min of mixed load on the production setup: make soak SOAK_ARGS="--minutes 2"
 	$(PY) bench/soak.py $(SOAK_ARGS)
+
+bench: $(VENV)/.installed services  ## side-by-side benchmark against mlflow server (bench/compare.py; ARGS="--scale")
+	$(PY) bench/compare.py $(ARGS)

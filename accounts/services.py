@@ -119,13 +119,13 @@ def api_token_authenticate(*, token: str) -> Any:
     if not tokens.looks_like_token(token):
         return None
     now = timezone.now()
-    found = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=tokens.digest(token), revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .first()
-    )
-    if found is None:
+    # By the unique digest alone (no ordering, no OR to compile: this runs on every call);
+    # revocation and expiry are then checked on the row.
+    try:
+        found = ApiToken.objects.select_related("user").get(digest=tokens.digest(token))
+    except ApiToken.DoesNotExist:
+        return None
+    if found.revoked_at is not None or (found.expires_at is not None and found.expires_at <= now):
         return None
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)

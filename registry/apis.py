@@ -34,25 +34,66 @@ EMPTY = inline_serializer(name="Empty", fields={})
 # --- Output -----------------------------------------------------------------------------------
 
 
+def _milliseconds(value: Any) -> int:
+    return int(value.timestamp() * 1000)
+
+
 @extend_schema_field(OpenApiTypes.INT64)
 class MillisecondsField(serializers.Field):
     """A datetime as int64 milliseconds since the Unix epoch."""
 
     def to_representation(self, value: Any) -> int:
-        return int(value.timestamp() * 1000)
+        return _milliseconds(value)
 
 
-class TagSerializer(serializers.Serializer):
+class DirectRepresentation(serializers.Serializer):
+    """A serializer whose declared fields are rendered by ``represent`` in plain Python.
+
+    The declared fields stay what the OpenAPI schema documents; rendering them through DRF's
+    generic field machinery (an attribute walk and a ``to_representation`` call per field)
+    cost more than the database on the hot reads (docs/performance.md). Fields a subclass
+    declares on top are rendered the usual way. ``tests/registry/apis/test_representation.py``
+    checks that each ``represent`` gives exactly the declared fields, as DRF would render them.
+    """
+
+    @classmethod
+    def represent(cls, instance: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = self.represent(instance)
+        for field in self._readable_fields:
+            if field.field_name not in data:
+                attribute = field.get_attribute(instance)
+                data[field.field_name] = (
+                    None if attribute is None else field.to_representation(attribute)
+                )
+        return data
+
+
+class TagSerializer(DirectRepresentation):
     key = serializers.CharField()
     value = serializers.CharField()
 
+    @classmethod
+    def represent(cls, instance: Any) -> dict[str, Any]:
+        return {"key": instance.key, "value": instance.value}
 
-class RegisteredModelAliasSerializer(serializers.Serializer):
+
+def _tags(manager: Any) -> list[dict[str, Any]]:
+    return [{"key": tag.key, "value": tag.value} for tag in manager.all()]
+
+
+class RegisteredModelAliasSerializer(DirectRepresentation):
     alias = serializers.CharField()
     version = serializers.CharField(source="model_version.version")
 
+    @classmethod
+    def represent(cls, instance: Any) -> dict[str, Any]:
+        return {"alias": instance.alias, "version": str(instance.model_version.version)}
 
-class ModelVersionSummarySerializer(serializers.Serializer):
+
+class ModelVersionSummarySerializer(DirectRepresentation):
     """A model version as the protocol nests it in ``latest_versions`` (no aliases)."""
 
     name = serializers.CharField(source="registered_model.name")
@@ -68,6 +109,24 @@ class ModelVersionSummarySerializer(serializers.Serializer):
     status_message = serializers.CharField()
     tags = TagSerializer(many=True, source="tags.all")
 
+    @classmethod
+    def represent(cls, instance: Any) -> dict[str, Any]:
+        return {
+            "name": instance.registered_model.name,
+            "version": str(instance.version),
+            "creation_timestamp": _milliseconds(instance.created_at),
+            "last_updated_timestamp": _milliseconds(instance.updated_at),
+            # str(): a service may just have set a TextChoices member.
+            "current_stage": str(instance.current_stage),
+            "description": instance.description,
+            "source": instance.source,
+            "run_id": instance.run_id,
+            "run_link": instance.run_link,
+            "status": str(instance.status),
+            "status_message": instance.status_message,
+            "tags": _tags(instance.tags),
+        }
+
 
 class ModelVersionSerializer(ModelVersionSummarySerializer):
     aliases = serializers.SerializerMethodField()
@@ -75,8 +134,14 @@ class ModelVersionSerializer(ModelVersionSummarySerializer):
     def get_aliases(self, obj: ModelVersion) -> list[str]:
         return [alias.alias for alias in obj.aliases.all()]
 
+    @classmethod
+    def represent(cls, instance: Any) -> dict[str, Any]:
+        data = super().represent(instance)
+        data["aliases"] = [alias.alias for alias in instance.aliases.all()]
+        return data
 
-class RegisteredModelSerializer(serializers.Serializer):
+
+class RegisteredModelSerializer(DirectRepresentation):
     name = serializers.CharField()
     creation_timestamp = MillisecondsField(source="created_at")
     last_updated_timestamp = MillisecondsField(source="updated_at")
@@ -84,6 +149,23 @@ class RegisteredModelSerializer(serializers.Serializer):
     latest_versions = ModelVersionSummarySerializer(many=True)
     tags = TagSerializer(many=True, source="tags.all")
     aliases = RegisteredModelAliasSerializer(many=True, source="aliases.all")
+
+    @classmethod
+    def represent(cls, instance: Any) -> dict[str, Any]:
+        return {
+            "name": instance.name,
+            "creation_timestamp": _milliseconds(instance.created_at),
+            "last_updated_timestamp": _milliseconds(instance.updated_at),
+            "description": instance.description,
+            "latest_versions": [
+                ModelVersionSummarySerializer.represent(model_version)
+                for model_version in instance.latest_versions
+            ],
+            "tags": _tags(instance.tags),
+            "aliases": [
+                RegisteredModelAliasSerializer.represent(alias) for alias in instance.aliases.all()
+            ],
+        }
 
 
 def _registered_model(actor: Any, name: str) -> dict[str, Any]:

@@ -254,40 +254,43 @@ def model_version_get(*, actor: Any, name: Any, version: Any) -> ModelVersion:
     """A version prepared for output (tags, aliases), if the actor may read its model."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
-    registered_model = registered_model_get(actor=actor, name=name)
-    try:
-        model_version = _model_version_queryset().get(
-            registered_model=registered_model, version=number
-        )
-    except ModelVersion.DoesNotExist:
-        raise RegistryError.not_found(
-            f"Model Version (name={name}, version={number}) not found"
-        ) from None
-    return _with_tags_and_aliases([model_version])[0]
+    # The usual case, the version exists: fetched with its model in one query, and shown only
+    # once the model's permission passed. Otherwise the model alone decides 404 or 403 first.
+    model_version = (
+        _model_version_queryset().filter(registered_model__name=name, version=number).first()
+    )
+    if model_version is not None:
+        _readable(actor, model_version.registered_model)
+        return _with_tags_and_aliases([model_version])[0]
+    registered_model_get(actor=actor, name=name)
+    raise RegistryError.not_found(f"Model Version (name={name}, version={number}) not found")
 
 
 def model_version_get_by_alias(*, actor: Any, name: Any, alias: Any) -> ModelVersion:
     """The version an alias points at; ``latest`` (any case) is the highest version."""
     name = validation.require_string(name, "name")
     alias = validation.alias_name(alias, for_set=False)
-    registered_model = registered_model_get(actor=actor, name=name)
-    queryset = _model_version_queryset().filter(registered_model=registered_model)
-    if alias.lower() == "latest":
+    queryset = _model_version_queryset().filter(registered_model__name=name)
+    is_latest = alias.lower() == "latest"
+    if is_latest:
         model_version = queryset.order_by("-version").first()
-        if model_version is None:
-            raise RegistryError.invalid(f"Registered model '{name}' has no versions.")
+    else:
+        # The alias row by its unique (model, alias) key, so the lookup is one index probe
+        # rather than a scan of every alias of that name across the registry.
+        model_version = queryset.filter(
+            pk__in=RegisteredModelAlias.objects.filter(
+                registered_model__name=name, alias=alias
+            ).values("model_version_id")
+        ).first()
+    if model_version is not None:
+        # As in model_version_get: nothing is shown before the model's permission passed.
+        _readable(actor, model_version.registered_model)
         return _with_tags_and_aliases([model_version])[0]
-    # The alias row by its unique (model, alias) key, so the lookup is one index probe rather
-    # than a scan of every alias of that name across the registry.
-    model_version = queryset.filter(
-        pk__in=RegisteredModelAlias.objects.filter(
-            registered_model=registered_model, alias=alias
-        ).values("model_version_id")
-    ).first()
-    if model_version is None:
-        # The reference server answers 400 here, not 404; clients match on the message.
-        raise RegistryError.invalid(f"Registered model alias {alias} not found.")
-    return _with_tags_and_aliases([model_version])[0]
+    registered_model_get(actor=actor, name=name)
+    if is_latest:
+        raise RegistryError.invalid(f"Registered model '{name}' has no versions.")
+    # The reference server answers 400 here, not 404; clients match on the message.
+    raise RegistryError.invalid(f"Registered model alias {alias} not found.")
 
 
 def model_version_latest(*, actor: Any, name: Any, stages: Any = None) -> list[ModelVersion]:
