@@ -86,10 +86,12 @@ def main() -> int:
     sent: Counter[str] = Counter()
     failures: dict[tuple[str, str], list[str]] = defaultdict(list)  # a few examples of each
     counts: Counter[tuple[str, str]] = Counter()  # failing responses
+    statuses: Counter[int] = Counter()
     started = time.monotonic()
 
     def record(operation: Any, case: Any, response: Any) -> None:
         sent[operation.label] += 1
+        statuses[response.status_code] += 1
         for name, message in fuzzing.failed_checks(case, response):
             counts[(name, operation.label)] += 1
             found = failures[(name, operation.label)]
@@ -125,6 +127,7 @@ def main() -> int:
     _say(f"seed: {seed}")
     _say(f"operations: {len(sent)}")
     _say(f"requests sent: {sum(sent.values())} in {elapsed:.0f} s")
+    _say("answers by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
     _say(f"failing responses: {total_failures} (a response may fail several checks)")
     _say(f"failing (check, operation) pairs: {len(failures)}")
     for (check, label), found in sorted(failures.items()):
