@@ -63,7 +63,7 @@ class ApiTokenListApi(RegistryApi):
             name="ListApiTokensResponse",
             fields={
                 "tokens": ApiTokenSerializer(many=True),
-                "next_page_token": serializers.CharField(),
+                "next_page_token": serializers.CharField(required=False),
             },
         ),
     )

@@ -348,7 +348,10 @@ def _search_schema(name: str, result_key: str, serializer: serializers.Serialize
         parameters=[SearchInputSerializer],
         responses=inline_serializer(
             name=name,
-            fields={result_key: serializer, "next_page_token": serializers.CharField()},
+            fields={
+                result_key: serializer,
+                "next_page_token": serializers.CharField(required=False),
+            },
         ),
     )
 

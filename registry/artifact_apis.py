@@ -40,7 +40,8 @@ class ArtifactListApi(RegistryApi):
     @extend_schema(
         parameters=[InputSerializer],
         responses=inline_serializer(
-            name="ListArtifactsResponse", fields={"files": _FileSerializer(many=True)}
+            name="ListArtifactsResponse",
+            fields={"files": _FileSerializer(many=True, required=False)},
         ),
     )
     def get(self, request: Request) -> Response:

@@ -64,7 +64,7 @@ class RegistryWebhookOutputSerializer(serializers.Serializer):
     creation_timestamp = MillisecondsField(source="created_at")
     last_updated_timestamp = MillisecondsField(source="updated_at")
     http_url_spec = serializers.SerializerMethodField()
-    payload_template = serializers.CharField()
+    payload_template = serializers.CharField(required=False)
 
     def get_id(self, obj: Webhook) -> str:
         return services.webhook_public_id(obj)
@@ -163,7 +163,7 @@ class RegistryWebhookListApi(RegistryApi):
             name="RegistryWebhookListResponse",
             fields={
                 "webhooks": RegistryWebhookOutputSerializer(many=True),
-                "next_page_token": serializers.CharField(),
+                "next_page_token": serializers.CharField(required=False),
             },
         ),
     )
@@ -236,7 +236,10 @@ class RegistryWebhookTestApi(RegistryApi):
         request=InputSerializer,
         responses=inline_serializer(
             name="RegistryWebhookTestResponse",
-            fields={"status_code": serializers.IntegerField(), "body": serializers.CharField()},
+            fields={
+                "status_code": serializers.IntegerField(required=False),
+                "body": serializers.CharField(),
+            },
         ),
     )
     def post(self, request: Request) -> Response:
@@ -322,7 +325,7 @@ class MlflowWebhookCollectionApi(RegistryApi):
             name="MlflowWebhookListResponse",
             fields={
                 "webhooks": MlflowWebhookOutputSerializer(many=True),
-                "next_page_token": serializers.CharField(),
+                "next_page_token": serializers.CharField(required=False),
             },
         ),
     )
@@ -473,7 +476,7 @@ class WebhookDeliveryListApi(RegistryApi):
             name="WebhookDeliveryListResponse",
             fields={
                 "deliveries": DeliveryOutputSerializer(many=True),
-                "next_page_token": serializers.CharField(),
+                "next_page_token": serializers.CharField(required=False),
             },
         ),
     )
