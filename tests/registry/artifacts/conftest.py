@@ -11,6 +11,7 @@ registry's API with a token.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,17 @@ from tests.processes import (  # noqa: F401 - re-exported for the tests of this 
     RegistryStack,
     wait_for,
 )
+
+
+@pytest.fixture
+def store(settings, tmp_path) -> Path:
+    """The registry's store in a local folder, and ``<tmp>/sources`` allowed as file sources."""
+    root = tmp_path / "store"
+    root.mkdir()
+    (tmp_path / "sources").mkdir()
+    settings.ARTIFACT_STORE_URI = root.as_uri()
+    settings.ARTIFACTS = {**settings.ARTIFACTS, "FILE_SOURCE_ROOTS": [str(tmp_path / "sources")]}
+    return root
 
 
 @pytest.fixture

@@ -21,16 +21,6 @@ ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 
 @pytest.fixture
-def store(settings, tmp_path) -> Path:
-    root = tmp_path / "store"
-    root.mkdir()
-    (tmp_path / "sources").mkdir()
-    settings.ARTIFACT_STORE_URI = root.as_uri()
-    settings.ARTIFACTS = {**settings.ARTIFACTS, "FILE_SOURCE_ROOTS": [str(tmp_path / "sources")]}
-    return root
-
-
-@pytest.fixture
 def model_dir(tmp_path) -> Path:
     folder = tmp_path / "sources" / "fraud"
     (folder / "sub").mkdir(parents=True)

@@ -4,8 +4,6 @@ would; the end-to-end drill with S3 down is in tests/drills/)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from rest_framework.test import APIClient
 
@@ -18,16 +16,6 @@ from tests.conftest import PASSWORD, basic_auth
 pytestmark = [pytest.mark.django_db, pytest.mark.real_artifact_copy]
 
 RETRY = "/api/2.0/registry/model-versions/retry-registration"
-
-
-@pytest.fixture
-def store(settings, tmp_path) -> Path:
-    root = tmp_path / "store"
-    root.mkdir()
-    (tmp_path / "sources").mkdir()
-    settings.ARTIFACT_STORE_URI = root.as_uri()
-    settings.ARTIFACTS = {**settings.ARTIFACTS, "FILE_SOURCE_ROOTS": [str(tmp_path / "sources")]}
-    return root
 
 
 @pytest.fixture
