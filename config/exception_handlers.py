@@ -12,6 +12,7 @@ logged and answered as INTERNAL_ERROR in the same envelope.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -125,13 +126,35 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 _API_PREFIXES = ("/api/", "/ajax-api/")
 
 
+# MLflow's tracking API (runs, experiments, logged models, traces, ...) under the prefixes the
+# clients use: a client whose MLFLOW_TRACKING_URI names this registry calls these first.
+_TRACKING_ROUTE = re.compile(
+    r"^/(?:ajax-)?api/[23]\.0/(?:preview/)?mlflow/"
+    r"(?:runs|experiments|metrics|logged-models|traces|datasets|scorers|artifacts)(?:/|$)"
+)
+
+
+def _tracking_message(request: HttpRequest) -> str:
+    registry = request.build_absolute_uri("/").rstrip("/")
+    return (
+        f"No API endpoint at {request.path}: this server is a model registry, not an MLflow "
+        "tracking server (runs, experiments, metrics and logged models live there). Point "
+        "MLFLOW_TRACKING_URI at your MLflow tracking server and MLFLOW_REGISTRY_URI at this "
+        f"registry ({registry}), or call mlflow.set_tracking_uri(<tracking server>) and "
+        f"mlflow.set_registry_uri('{registry}')."
+    )
+
+
 def api_aware_404(request: HttpRequest, exception: Exception | None = None) -> Any:
-    """Unknown API routes answer in the envelope; the rest gets Django's page."""
+    """Unknown API routes answer in the envelope, tracking routes with how to point the client
+    at a tracking server; the rest gets Django's page."""
     if request.path.startswith(_API_PREFIXES):
         return JsonResponse(
             {
                 "error_code": ErrorCode.ENDPOINT_NOT_FOUND,
-                "message": f"No API endpoint at {request.path}.",
+                "message": _tracking_message(request)
+                if _TRACKING_ROUTE.match(request.path)
+                else f"No API endpoint at {request.path}.",
             },
             status=404,
         )

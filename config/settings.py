@@ -304,12 +304,29 @@ def _file_source_roots() -> list[str]:
     return [str(Path(root).resolve()) for root in roots]
 
 
-# Managed artifacts (DESIGN D5; README "Artifacts"). Sizes in bytes, times in seconds.
+def _artifact_mode() -> str:
+    mode = env_str("ARTIFACT_MODE", "copy").strip().lower()
+    if mode not in ("copy", "reference"):
+        raise ImproperlyConfigured(
+            f"ARTIFACT_MODE={mode!r} is not supported: use copy (the registry keeps a verified "
+            "copy of every version) or reference (versions point at their sources)."
+        )
+    return mode
+
+
+# Managed artifacts (docs/architecture.md "Artifacts"). Sizes in bytes, times in seconds.
 ARTIFACTS = {
+    # copy: every version's files are copied into the store (digest, immutable); reference:
+    # versions keep their source as a pointer and their download URI, as mlflow server does.
+    "MODE": _artifact_mode(),
     "FILE_SOURCE_ROOTS": _file_source_roots(),
-    # runs:/<run_id>/<path> sources: the MLflow tracking server that knows the runs.
+    # runs:/, models:/<logged model id> and mlflow-artifacts:/<path> sources: the MLflow tracking
+    # server that knows the runs, logged models and their files.
     "MLFLOW_TRACKING_SERVER_URL": env_str("MLFLOW_TRACKING_SERVER_URL", ""),
     "MLFLOW_TRACKING_SERVER_TOKEN": env_str("MLFLOW_TRACKING_SERVER_TOKEN", ""),
+    # model-versions/create waits this long for the copy, so that a quick copy answers READY
+    # (the mlflow client otherwise sleeps 3 s before it looks again). 0: answer at once.
+    "REGISTRATION_WAIT": env_float("ARTIFACT_REGISTRATION_WAIT_SECONDS", 2.0, minimum=0.0),
     # Transient storage errors retry with base * 2**n seconds (capped) up to MAX_RETRIES times.
     "COPY_MAX_RETRIES": env_int("ARTIFACT_COPY_MAX_RETRIES", 8, minimum=0),
     "COPY_RETRY_BACKOFF": env_float("ARTIFACT_COPY_RETRY_BACKOFF", 5.0, minimum=0.0),

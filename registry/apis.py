@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -25,6 +26,7 @@ from rest_framework.views import APIView
 
 from accounts import permissions
 from registry import selectors, services
+from registry.artifacts import selectors as artifact_selectors
 from registry.errors import RegistryError
 from registry.models import ModelVersion
 
@@ -108,6 +110,11 @@ class ModelVersionSummarySerializer(DirectRepresentation):
     status = serializers.CharField()
     status_message = serializers.CharField()
     tags = TagSerializer(many=True, source="tags.all")
+    model_id = serializers.CharField()
+    artifact_digest = serializers.CharField(
+        help_text="sha256:<hex> of the managed copy's manifest (an extension of the protocol); "
+        "empty until READY and for versions registered in reference mode."
+    )
 
     @classmethod
     def represent(cls, instance: Any) -> dict[str, Any]:
@@ -125,6 +132,10 @@ class ModelVersionSummarySerializer(DirectRepresentation):
             "status": str(instance.status),
             "status_message": instance.status_message,
             "tags": _tags(instance.tags),
+            "model_id": instance.model_id,
+            # Not in MLflow's protocol (both clients skip fields they do not know): the digest
+            # of the managed copy, "" for references and until READY.
+            "artifact_digest": instance.artifact_digest,
         }
 
 
@@ -460,10 +471,15 @@ class ModelVersionCreateApi(RegistryApi):
         run_link = _optional_text()
         description = _optional_text()
         tags = TagInputSerializer(many=True, required=False)
+        model_id = _optional_text()
 
     @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
     def post(self, request: Request) -> Response:
         model_version = services.model_version_create(actor=request.user, **self.input(request))
+        # A quick copy answers READY (ARTIFACT_REGISTRATION_WAIT_SECONDS; docs/architecture.md).
+        artifact_selectors.model_version_registration_wait(
+            model_version=model_version, timeout=settings.ARTIFACTS["REGISTRATION_WAIT"]
+        )
         return Response(_written_model_version(request.user, model_version))
 
 

@@ -128,7 +128,8 @@ class ModelVersionManifestApi(RegistryApi):
                 "version": serializers.CharField(),
                 "status": serializers.CharField(),
                 "status_message": serializers.CharField(),
-                "artifact_path": serializers.CharField(),
+                "artifact_path": serializers.CharField(required=False),
+                "storage_location": serializers.CharField(required=False),
                 "manifest": inline_serializer(
                     name="Manifest",
                     required=False,
@@ -149,12 +150,18 @@ class ModelVersionManifestApi(RegistryApi):
             "version": str(model_version.version),
             "status": model_version.status,
             "status_message": model_version.status_message,
-            "artifact_path": selectors.model_version_artifacts_path(model_version=model_version),
         }
+        if model_version.is_reference:
+            # Reference mode: the registry holds no copy, hence no manifest (docs/architecture.md).
+            body["storage_location"] = model_version.storage_location
+        else:
+            body["artifact_path"] = selectors.model_version_artifacts_path(
+                model_version=model_version
+            )
         manifest = model_version.manifest_or_none
         if manifest is not None:
             body["manifest"] = {
-                "digest": manifest.digest,
+                "digest": model_version.artifact_digest,
                 "total_size": manifest.total_size,
                 "file_count": manifest.file_count,
                 "files": manifest.files,

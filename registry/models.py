@@ -38,6 +38,8 @@ DESCRIPTION_MAX_LENGTH = 100_000
 SOURCE_MAX_LENGTH = 4096
 RUN_ID_MAX_LENGTH = 256
 RUN_LINK_MAX_LENGTH = 4096
+MODEL_ID_MAX_LENGTH = 256
+DIGEST_MAX_LENGTH = 71  # "sha256:" and 64 hex digits
 
 #: Tag values up to this many characters are in the (key, value) search indexes. A B-tree entry
 #: must stay under about 2,700 bytes: a key (250 characters) and a value this long take at most
@@ -120,6 +122,19 @@ class ModelVersion(models.Model):
         max_length=24, choices=ModelVersionStatus.choices, default=ModelVersionStatus.READY
     )
     status_message = models.TextField(blank=True, default="")
+    # MLflow 3's logged model the version was registered from (``models:/<model_id>``).
+    model_id = models.CharField(max_length=MODEL_ID_MAX_LENGTH, blank=True, default="")
+    # ``sha256:<hex>`` of the managed copy's manifest, set when the copy makes the version READY;
+    # empty while pending and for references (docs/architecture.md, "Artifacts").
+    artifact_digest = models.CharField(max_length=DIGEST_MAX_LENGTH, blank=True, default="")
+    # Reference mode: where the files are (the download URI); the registry holds no copy.
+    # Empty for a managed copy, which lives in the store under models/<model code>/<version>.
+    storage_location = models.TextField(blank=True, default="")
+    # A copy of another version of this registry (``models:/<name>/<version>`` sources): the
+    # version its files come from, kept even if that model is renamed; null once it is deleted.
+    copied_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -154,10 +169,21 @@ class ModelVersion(models.Model):
                 fields=["registered_model", "current_stage", "-version"], name="mv_model_stage"
             ),
             models.Index(fields=["run_id"], name="mv_run_id"),
+            # artifact_digest = 'sha256:…': which versions hold exactly these files.
+            models.Index(
+                fields=["artifact_digest"],
+                name="mv_artifact_digest",
+                condition=~models.Q(artifact_digest=""),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.registered_model.name} v{self.version}"
+
+    @property
+    def is_reference(self) -> bool:
+        """Reference mode: the files stay at ``storage_location``; the registry holds no copy."""
+        return bool(self.storage_location)
 
 
 class ModelVersionTag(models.Model):
@@ -284,21 +310,21 @@ class Activity(models.Model):
 class ModelVersionManifest(models.Model):
     """What the registry's managed copy of a version holds, written once when it became READY.
 
-    ``files`` lists ``{"path", "size", "sha256"}`` sorted by path; ``digest`` is
-    ``sha256:<hex>`` of that list written as ``sha256sum`` writes it (``<sha256>  <path>\\n``).
+    ``files`` lists ``{"path", "size", "sha256"}`` sorted by path; the version's
+    ``artifact_digest`` is ``sha256:<hex>`` of that list written as ``sha256sum`` writes it
+    (``<sha256>  <path>\\n``).
     """
 
     model_version = models.OneToOneField(
         ModelVersion, on_delete=models.CASCADE, related_name="manifest"
     )
-    digest = models.CharField(max_length=71)
     total_size = models.PositiveBigIntegerField()
     file_count = models.PositiveIntegerField()
     files = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
-        return f"{self.model_version}: {self.digest}"
+        return f"{self.model_version}: {self.model_version.artifact_digest}"
 
 
 class TransitionRequestStatus(models.TextChoices):

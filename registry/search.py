@@ -15,7 +15,8 @@ The grammar (protocol reference §5.1): ``clause [AND clause]*`` with ``AND`` in
 ``OR``, ``NOT`` prefix or parentheses. A clause is ``identifier comparator value``:
 
 * identifiers: ``name`` / ``attribute.name`` (and, for model versions, ``run_id``,
-  ``source_path`` and ``version_number``), or a tag as ``tags.<key>`` / ``tag.<key>``. An
+  ``source_path``, ``version_number``, ``model_id`` and, an extension of MLflow's grammar,
+  ``artifact_digest``), or a tag as ``tags.<key>`` / ``tag.<key>``. An
   unquoted key may contain letters, digits, ``_``, ``-`` and dots (``tags.a.b`` is the key
   ``a.b``); any other key goes in backticks or double quotes (``tags.`x y` ``);
 * values: strings in single or double quotes (a doubled quote inside stands for one quote;
@@ -136,6 +137,9 @@ _ATTRIBUTES: Final[Mapping[str, Mapping[str, _Attribute]]] = {
         "run_id": _Attribute("run_id", _STRING_COMPARATORS + _LIST_COMPARATORS),
         "source_path": _Attribute("source", _STRING_COMPARATORS),
         "version_number": _Attribute("version", _NUMERIC_COMPARATORS, numeric=True),
+        "model_id": _Attribute("model_id", _STRING_COMPARATORS + _LIST_COMPARATORS),
+        # An extension of MLflow's grammar: versions whose managed copy has this digest.
+        "artifact_digest": _Attribute("artifact_digest", _STRING_COMPARATORS + _LIST_COMPARATORS),
     },
 }
 
@@ -483,9 +487,10 @@ def parse_filter(filter_string: str | None, *, entity: Entity) -> list[Clause]:
     """Parse an MLflow registry search filter into clauses that are all AND-ed together.
 
     ``entity`` selects the searchable attributes: ``"registered_model"`` (``name``) or
-    ``"model_version"`` (``name``, ``run_id``, ``source_path``, ``version_number``). An empty or
-    blank filter (or ``None``) gives ``[]``. Anything else that does not fit the grammar raises
-    ``RegistryError`` with ``INVALID_PARAMETER_VALUE``.
+    ``"model_version"`` (``name``, ``run_id``, ``source_path``, ``version_number``,
+    ``model_id``, ``artifact_digest``). An empty or blank filter (or ``None``) gives ``[]``.
+    Anything else that does not fit the grammar raises ``RegistryError`` with
+    ``INVALID_PARAMETER_VALUE``.
     """
     _check_entity(entity)
     if filter_string is None:

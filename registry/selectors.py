@@ -342,10 +342,14 @@ def model_version_download_uri(
 ) -> str:
     """The absolute URL of the version's managed copy under the service's artifact endpoints
     (``artifacts_base_url`` is ``http(s)://<host>/api/2.0/mlflow-artifacts/artifacts``), so
-    clients need no storage credentials. Only READY versions have one."""
+    clients need no storage credentials. Only READY versions have one. A reference's is its
+    ``storage_location``, which the client reads itself."""
     from registry.artifacts.services import version_folder
 
     model_version = model_version_get(actor=actor, name=name, version=version)
+    if model_version.is_reference:
+        # Reference mode: the source is where the files are, as mlflow server answers.
+        return model_version.storage_location
     if model_version.status != ModelVersionStatus.READY:
         raise RegistryError.invalid(
             f"Model version {model_version.version} of '{model_version.registered_model.name}' "

@@ -44,6 +44,9 @@ from registry.models import (
 )
 from registry.selectors import (
     model_version_by_number,
+    model_version_get,
+    model_version_get_by_alias,
+    model_version_latest,
     registered_model_by_name,
     stage_policy_effective,
 )
@@ -250,6 +253,20 @@ def registered_model_alias_delete(*, actor: User | None, name: Any, alias: Any) 
 # --- Model versions ---------------------------------------------------------------------------
 
 
+def _version_to_copy(actor: User | None, ref: artifact_sources.RegistryVersionRef) -> ModelVersion:
+    """The version a ``models:/<name>/...`` source names, if the actor may read its model."""
+    if ref.version is not None:
+        return model_version_get(actor=actor, name=ref.name, version=ref.version)
+    if ref.alias is not None or (ref.stage or "").lower() == "latest":
+        return model_version_get_by_alias(actor=actor, name=ref.name, alias=ref.alias or "latest")
+    found = model_version_latest(actor=actor, name=ref.name, stages=[ref.stage])
+    if not found:
+        raise RegistryError.invalid(
+            f"No versions of model with name '{ref.name}' and stage '{ref.stage}' found."
+        )
+    return found[0]
+
+
 def model_version_create(
     *,
     actor: User | None,
@@ -259,16 +276,48 @@ def model_version_create(
     run_link: Any = None,
     description: Any = None,
     tags: Any = None,
+    model_id: Any = None,
 ) -> ModelVersion:
-    """A new version of an existing registered model, numbered one past the highest ever given."""
+    """A new version of an existing registered model, numbered one past the highest ever given.
+
+    Where its files come from (docs/architecture.md, "Artifacts"): a copy into the store, made
+    by a task queued on commit (the version is PENDING_REGISTRATION until then), or, for a
+    reference, nowhere (READY at once; the source is where the files are). A copy of another
+    version (``models:/<name>/<version|@alias|stage>``, what ``copy_model_version`` sends) needs
+    CAN_READ on that model, is recorded as ``models:/<name>/<version>``, and keeps the kind of
+    the version it copies: a managed copy is copied again (same digest), a reference stays one.
+    """
     name = validation.require_string(name, "name")
-    source = artifact_sources.validate_source(validation.source(source))
+    source = validation.source(source)
     run_id = validation.run_id(run_id)
     run_link = validation.run_link(run_link)
     description = validation.description(description)
+    model_id = validation.model_id(model_id)
     cleaned_tags = validation.tags(tags, key=validation.version_tag_key)
+    copy_of = artifact_sources.registry_version_ref(source)
+    if copy_of is None:
+        reference = artifact_sources.is_reference(source)
+        artifact_sources.validate_source(source, reference=reference)
+        storage_location = source if reference else ""
+        logged_model = artifact_sources.logged_model_id(source)
+        if logged_model is not None:
+            if model_id and model_id != logged_model:
+                raise RegistryError.invalid(
+                    f"model_id '{model_id}' does not match the source '{source}'."
+                )
+            model_id = logged_model
     now = timezone.now()
     with transaction.atomic():
+        copied_from = None
+        if copy_of is not None:
+            copied_from = _version_to_copy(actor, copy_of)
+            source = f"models:/{copied_from.registered_model.name}/{copied_from.version}"
+            storage_location = copied_from.storage_location
+            if copied_from.status != ModelVersionStatus.READY:
+                raise RegistryError.invalid(
+                    f"Cannot copy {source}: it is {copied_from.status}; versions are copied "
+                    "once they are READY."
+                )
         # Under the row lock this read-modify-write cannot race with another creator.
         registered_model = _lock_registered_model(name)
         permissions.require_level(
@@ -284,8 +333,15 @@ def model_version_create(
             run_id=run_id,
             run_link=run_link,
             description=description,
-            # The copy into the registry's store (DESIGN D5) makes it READY, queued on commit.
-            status=ModelVersionStatus.PENDING_REGISTRATION,
+            model_id=model_id,
+            storage_location=storage_location,
+            copied_from=copied_from,
+            # A copy makes the version READY, queued on commit; a reference has nothing to copy.
+            status=(
+                ModelVersionStatus.READY
+                if storage_location
+                else ModelVersionStatus.PENDING_REGISTRATION
+            ),
             created_by=_actor_or_none(actor),
             created_at=now,
             updated_at=now,
@@ -306,7 +362,8 @@ def model_version_create(
             },
             actor=actor,
         )
-        artifact_services.model_version_copy_schedule(model_version=model_version)
+        if not model_version.is_reference:
+            artifact_services.model_version_copy_schedule(model_version=model_version)
     return model_version
 
 
@@ -333,9 +390,10 @@ def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None
         registered_model, model_version = _lock_model_version(
             name, number, actor=actor, level=Level.CAN_MANAGE, action="delete versions of"
         )
-        artifact_services.artifacts_delete_schedule(
-            folder=artifact_services.version_folder(model_version)
-        )
+        if not model_version.is_reference:
+            artifact_services.artifacts_delete_schedule(
+                folder=artifact_services.version_folder(model_version)
+            )
         model_version.delete()  # aliases and tags go with it; the number stays used
         registered_model.updated_at = timezone.now()
         registered_model.save(update_fields=["updated_at"])
@@ -368,7 +426,9 @@ def model_version_registration_retry(
                 f"Model version {number} of '{name}' is {model_version.status}: only "
                 "FAILED_REGISTRATION versions can retry their registration."
             )
-        artifact_sources.validate_source(model_version.source)
+        if model_version.copied_from_id is None:
+            # A copy of another version reads that version's copy, whatever the settings.
+            artifact_sources.validate_source(model_version.source)
         now = timezone.now()
         failure = model_version.status_message
         # Conditional, like every other change of status (the copy task's claims).

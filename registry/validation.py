@@ -15,6 +15,7 @@ from registry.errors import RegistryError
 from registry.models import (
     ALIAS_MAX_LENGTH,
     DESCRIPTION_MAX_LENGTH,
+    MODEL_ID_MAX_LENGTH,
     NAME_MAX_LENGTH,
     RUN_ID_MAX_LENGTH,
     RUN_LINK_MAX_LENGTH,
@@ -112,9 +113,10 @@ def tag_value(value: Any) -> str:
     return text
 
 
-# Version tags under this prefix are written by the registry itself (the artifact digest,
-# ``registry.artifacts.digest``): everyone may read them, nobody may set or delete them, so a
-# digest a deployment checks is always the one the registry computed.
+# Version tags under this prefix stay reserved although the registry writes none any more (the
+# artifact digest moved from the tag ``registry.artifacts.digest`` to the version's
+# ``artifact_digest``): a deployment script that still reads the old tag must never find one
+# that a user wrote.
 RESERVED_VERSION_TAG_PREFIX = "registry."
 
 
@@ -225,6 +227,10 @@ def source(value: Any) -> str:
 
 def run_id(value: Any) -> str:
     return bounded_text(value, "run_id", RUN_ID_MAX_LENGTH)
+
+
+def model_id(value: Any) -> str:
+    return bounded_text(value, "model_id", MODEL_ID_MAX_LENGTH)
 
 
 def run_link(value: Any) -> str:

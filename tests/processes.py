@@ -123,6 +123,89 @@ class MotoServer:
         assert self.process.poll() is None, "the S3 server died"
 
 
+MLFLOW_VENV = ROOT / ".venv-mlflow"  # installed by `make test` from requirements-mlflow.lock
+
+
+@dataclass
+class MlflowServer:
+    """``mlflow server`` (the pinned version in ``.venv-mlflow``) as the tracking server the
+    registry registers from: a SQLite store, and either its default artifact proxy (files under
+    ``mlflow-artifacts:/``, served by the server itself) or, with ``s3_root``, an ``s3://``
+    artifact root on the test S3 server that clients write to directly."""
+
+    workdir: Path
+    s3_root: str = ""
+    moto: MotoServer | None = None
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def s3_env(self) -> dict[str, str]:
+        """What a client needs to write to the ``s3://`` artifact root (none for the proxy)."""
+        if not self.s3_root:
+            return {}
+        assert self.moto is not None
+        return {**CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": self.moto.url}
+
+    def start(self) -> None:
+        executable = MLFLOW_VENV / "bin" / "mlflow"
+        assert executable.exists(), "mlflow server is missing: run `make .venv-mlflow/.installed`"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(executable),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{self.workdir / 'mlflow.db'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
+        if self.s3_root:
+            command += ["--default-artifact-root", self.s3_root, "--no-serve-artifacts"]
+        else:
+            command += ["--artifacts-destination", str(self.workdir / "artifacts")]
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AWS_", "MLFLOW_", "DJANGO_", "PYTHON"))
+        }
+        env.update(self.s3_env())
+        env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+        log = (self.workdir / "mlflow.log").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for(self._healthy, 120, "mlflow server")
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        assert self.process.poll() is None, self.log()
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:  # noqa: S310
+                return response.status == 200
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        path = self.workdir / "mlflow.log"
+        return path.read_text(errors="replace")[-6000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+
 WORKER_COMMAND = [
     sys.executable,
     "-m",

@@ -10,6 +10,7 @@ Artifact paths name one of two areas of the store:
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import IO, Any
@@ -121,3 +122,23 @@ def model_version_manifest(*, actor: Any, name: Any, version: Any) -> ModelVersi
         model_version=model_version
     ).first()
     return model_version
+
+
+def model_version_registration_wait(*, model_version: ModelVersion, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for a pending version's copy to end (READY or FAILED),
+    looking at its row at growing intervals (10 ms up to 100 ms).
+
+    ``model-versions/create`` calls this after its commit, so that a quick copy answers READY:
+    the ``mlflow`` client sleeps 3 s before it looks at a PENDING_REGISTRATION version again."""
+    if model_version.status != ModelVersionStatus.PENDING_REGISTRATION or timeout <= 0:
+        return
+    deadline = time.monotonic() + timeout
+    pause = 0.01
+    pending = ModelVersion.objects.filter(
+        pk=model_version.pk, status=ModelVersionStatus.PENDING_REGISTRATION
+    )
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.1)
+        if not pending.exists():
+            return

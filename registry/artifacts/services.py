@@ -23,22 +23,18 @@ from config.metrics import ARTIFACT_COPY_SECONDS
 from registry.artifacts import paths
 from registry.artifacts.copy import copy_tree
 from registry.artifacts.errors import SourceError, TransientError
-from registry.artifacts.sources import UPLOADS, open_source
+from registry.artifacts.sources import UPLOADS, Opened, open_source, store_folder_source
 from registry.artifacts.storage import get_store
 from registry.models import (
     ModelVersion,
     ModelVersionManifest,
     ModelVersionStatus,
-    ModelVersionTag,
     RegisteredModel,
 )
 from webhooks.models import EventType
 from webhooks.services import webhook_event_emit
 
 logger = logging.getLogger(__name__)
-
-# The version tag the ``mlflow`` client can read (``MlflowClient().get_model_version(...).tags``).
-DIGEST_TAG = "registry.artifacts.digest"
 
 
 def version_folder(model_version: ModelVersion) -> str:
@@ -133,11 +129,16 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
     folder = version_folder(model_version)
     store = get_store()
     try:
-        source = open_source(model_version.source)
+        opened, expected_digest = _open(model_version)
         # Files an earlier, interrupted attempt left are not part of this copy.
         store.delete_prefix(folder)
         with ARTIFACT_COPY_SECONDS.time():
-            manifest = copy_tree(source, store, folder)
+            manifest = copy_tree(opened.source, store, folder)
+        if expected_digest and manifest.digest != expected_digest:
+            raise SourceError(
+                f"the files of {model_version.source} no longer match its digest "
+                f"({manifest.digest}, recorded {expected_digest}): its copy in the store changed."
+            )
     except SourceError as exc:
         _fail(model_version_id, f"Copy failed: {exc.message}")
         _delete_quietly(store, folder)
@@ -166,22 +167,27 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
         _fail(model_version_id, f"Copy failed with an internal error ({type(exc).__name__}).")
         raise
 
+    # What the lookup learnt fills in what the client did not send (MLflow records the run
+    # and the logged model of a version too).
+    learnt = {
+        name: value
+        for name, value in (("run_id", opened.run_id), ("model_id", opened.model_id))
+        if value and not getattr(model_version, name)
+    }
     with transaction.atomic():
         ready = _pending(model_version_id).update(
-            status=ModelVersionStatus.READY, status_message="", updated_at=timezone.now()
+            status=ModelVersionStatus.READY,
+            status_message="",
+            artifact_digest=manifest.digest,
+            updated_at=timezone.now(),
+            **learnt,
         )
         if ready:
             ModelVersionManifest.objects.create(
                 model_version_id=model_version_id,
-                digest=manifest.digest,
                 total_size=manifest.total_size,
                 file_count=len(manifest.files),
                 files=manifest.as_json(),
-            )
-            ModelVersionTag.objects.update_or_create(
-                model_version_id=model_version_id,
-                key=DIGEST_TAG,
-                defaults={"value": manifest.digest},
             )
             webhook_event_emit(
                 event=EventType.MODEL_VERSION_READY,
@@ -194,6 +200,22 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
         # Deleted (or failed by someone else) while we copied: leave nothing behind.
         if not ModelVersion.objects.filter(pk=model_version_id).exists():
             _delete_quietly(store, folder)
+
+
+def _open(model_version: ModelVersion) -> tuple[Opened, str]:
+    """The source to copy from, and the digest its files must have ("" where none is known).
+
+    A copy of another version reads that version's managed copy in the store, which must still
+    hold exactly what its digest says; anything else is looked up from ``source``."""
+    if model_version.copied_from_id is not None:
+        copied = (
+            ModelVersion.objects.select_related("registered_model")
+            .filter(pk=model_version.copied_from_id)
+            .first()
+        )
+        if copied is not None:
+            return Opened(store_folder_source(version_folder(copied))), copied.artifact_digest
+    return open_source(model_version.source), ""
 
 
 def _delete_quietly(store: Any, folder: str) -> None:

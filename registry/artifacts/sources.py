@@ -1,16 +1,32 @@
 """What a new model version may name as its ``source``, and how each kind is read.
 
-Supported (anything else is ``INVALID_PARAMETER_VALUE`` when the version is created):
+Where the files of a version come from (docs/architecture.md, "Artifacts"; anything else is
+``INVALID_PARAMETER_VALUE`` when the version is created):
 
 - ``s3://bucket/path``: any bucket the service's own credentials can read, except the
-  registry's store itself (its copies are served only through the permission-checked API).
-- ``mlflow-artifacts:/uploads/<path>``: files uploaded through the service's artifact
-  endpoints (``PUT /api/2.0/mlflow-artifacts/artifacts/uploads/<path>``).
+  registry's store itself, in either direction (a source neither inside the store nor holding
+  it: its copies are served only through the permission-checked API).
+- ``mlflow-artifacts:/uploads/<path>``: files uploaded to this registry
+  (``PUT /api/2.0/mlflow-artifacts/artifacts/uploads/<path>``).
+- ``mlflow-artifacts:/<path>``, any other path: the MLflow tracking server's artifact proxy
+  (``MLFLOW_TRACKING_SERVER_URL``). The first segment tells the two apart: ``uploads`` is always
+  this registry's, and the tracking server's paths start with an experiment id.
+- ``runs:/<run_id>/<path>``: the run's artifact location, looked up on the tracking server;
+  where the run's folder holds nothing at ``<path>`` (MLflow 3 keeps a model logged in a run
+  outside the run's folder), the logged model of that run named ``<path>``.
+- ``models:/<logged model id>``: MLflow 3's logged model, its ``artifact_uri`` looked up on the
+  tracking server.
+- ``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``models:/<name>/<stage>`` and
+  ``models:/<name>/latest``: a version of this registry (a copy between models); the service
+  resolves it to a concrete version and checks the caller may read it
+  (:func:`registry_version_ref`).
 - ``file:///path``: only under a root listed in ``ARTIFACT_FILE_SOURCE_ROOTS`` (none by
   default, ``<data dir>/sources`` in the embedded mode); symlinks are refused.
-- ``runs:/<run_id>/<path>``: when ``MLFLOW_TRACKING_SERVER_URL`` is set, the run's artifact
-  location is looked up through that server's REST API and copied from there (``s3://`` or the
-  tracking server's own ``mlflow-artifacts`` proxy).
+
+Locations found through the tracking server are checked against the registry's store like
+``s3://`` sources are. In reference mode (``ARTIFACT_MODE=reference``) a source other than an
+upload or a copy is a pointer that the registry never reads: any URI with a scheme but
+``file:`` is taken as it is (:func:`is_reference`).
 
 :func:`validate_source` runs in the request (no network I/O); :func:`open_source` runs in
 the Celery task and does the lookups.
@@ -43,7 +59,9 @@ from registry.errors import RegistryError
 
 UPLOADS = "uploads"
 UPLOADS_URI_PREFIX = "mlflow-artifacts:/uploads/"
-_RUN_ID = re.compile(r"^[\w-]{1,256}$")
+MODELS_URI_PREFIX = "models:/"
+_ID = re.compile(r"^[\w-]{1,256}$")  # run ids and logged model ids
+_VERSION = re.compile(r"^[1-9][0-9]{0,9}$")
 
 
 def supported_sources() -> str:
@@ -52,12 +70,22 @@ def supported_sources() -> str:
         "s3://<bucket>/<path>",
         f"{UPLOADS_URI_PREFIX}<path> (files uploaded through "
         "/api/2.0/mlflow-artifacts/artifacts/uploads/<path>)",
+        "models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/<stage> "
+        "(a version of this registry)",
     ]
     roots = settings.ARTIFACTS["FILE_SOURCE_ROOTS"]
     if roots:
         kinds.append(f"file:// paths under {', '.join(str(root) for root in roots)}")
     if settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"]:
-        kinds.append("runs:/<run_id>/<path>")
+        kinds.append(
+            "runs:/<run_id>/<path>, models:/<logged model id> and mlflow-artifacts:/<path> "
+            "of the MLflow tracking server"
+        )
+    else:
+        kinds.append(
+            "runs:/, models:/<logged model id> and the tracking server's mlflow-artifacts:/ "
+            "paths once MLFLOW_TRACKING_SERVER_URL names the MLflow tracking server"
+        )
     return "Supported sources: " + "; ".join(kinds) + "."
 
 
@@ -67,24 +95,120 @@ def _invalid(source: str, why: str) -> RegistryError:
     )
 
 
+# --- models:/ URIs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryVersionRef:
+    """``models:/<name>/...`` naming a version of this registry: exactly one of ``version``,
+    ``alias`` and ``stage`` (``stage`` may be ``latest``, any case: the highest version)."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+    stage: str | None = None
+
+
+def _models_rest(source: str) -> str | None:
+    return source[len(MODELS_URI_PREFIX) :] if source.startswith(MODELS_URI_PREFIX) else None
+
+
+def logged_model_id(source: str) -> str | None:
+    """The id in ``models:/<logged model id>`` (one segment, no alias), else None."""
+    rest = _models_rest(source)
+    if rest is None or "/" in rest or "@" in rest:
+        return None
+    return rest
+
+
+def registry_version_ref(source: str) -> RegistryVersionRef | None:
+    """The version of this registry a ``models:/<name>/<version|stage|latest>`` or
+    ``models:/<name>@<alias>`` source names; None for any other source."""
+    rest = _models_rest(source)
+    if rest is None:
+        return None
+    if "/" not in rest:
+        if "@" not in rest:
+            return None  # models:/<logged model id>
+        name, alias = rest.rsplit("@", 1)
+        if not name or not alias:
+            raise _invalid(source, "expected models:/<name>@<alias>.")
+        return RegistryVersionRef(name=name, alias=alias)
+    name, suffix = rest.split("/", 1)
+    if not name or not suffix:
+        raise _invalid(source, "expected models:/<name>/<version or stage>.")
+    if "/" in suffix.rstrip("/"):
+        raise _invalid(
+            source, "a copy takes a whole version: models:/<name>/<version> without a sub-path."
+        )
+    suffix = suffix.rstrip("/")
+    if suffix.isdigit():
+        if not _VERSION.match(suffix):
+            raise _invalid(source, f"'{suffix}' is not a version number.")
+        return RegistryVersionRef(name=name, version=int(suffix))
+    return RegistryVersionRef(name=name, stage=suffix)
+
+
 # --- Validation at create time ------------------------------------------------------------------
 
 
-def validate_source(source: str) -> str:
-    """``source`` if this registry can copy from it, else INVALID_PARAMETER_VALUE."""
+def is_reference(source: str) -> bool:
+    """Whether a new version from ``source`` is a reference (nothing copied): under
+    ``ARTIFACT_MODE=reference``, for every source but files uploaded to the registry itself (they
+    are already in its store, and always copied). Copies between versions keep their source
+    version's kind; the service decides those."""
+    return settings.ARTIFACTS["MODE"] == "reference" and not source.startswith(UPLOADS_URI_PREFIX)
+
+
+def validate_source(source: str, *, reference: bool = False) -> str:
+    """``source`` if this registry can copy from it (or, for a ``reference``, point at it),
+    else INVALID_PARAMETER_VALUE. ``models:/<name>/...`` copies are the service's."""
     parsed = urlparse(source)
     scheme = parsed.scheme.lower()
+    if reference:
+        # A pointer the registry never reads; a local path would name a file on whichever
+        # machine reads it.
+        if len(scheme) < 2 or scheme == "file":
+            raise _invalid(
+                source,
+                "in reference mode a source is a URI the clients can read (s3://, runs:/, "
+                "models:/, mlflow-artifacts:/, https://, ...), not a local path.",
+            )
+        return source
     if scheme == "s3":
         _validate_s3(source, parsed.netloc, parsed.path)
     elif scheme == "mlflow-artifacts":
-        upload_path(source)
+        if source.startswith(UPLOADS_URI_PREFIX):
+            upload_path(source)
+        else:
+            _tracking_artifact_path(source)
     elif scheme == "file":
         file_source_path(source)
     elif scheme == "runs":
         _runs_parts(source)
+    elif scheme == "models" and logged_model_id(source) is not None:
+        _logged_model_parts(source)
     else:
         raise _invalid(source, "this kind of source is not supported.")
     return source
+
+
+def _overlaps_store(bucket: str, key: str) -> bool:
+    """Whether ``s3://bucket/key`` lies inside the registry's store or holds it (the bucket
+    root, or a folder above the store's prefix): either way it would read the store."""
+    store = get_store()
+    if not isinstance(store, S3Store) or bucket != store.bucket:
+        return False
+    inside, prefix = key.strip("/"), store.prefix
+    if not prefix or not inside:
+        return True
+    return inside == prefix or inside.startswith(prefix + "/") or prefix.startswith(inside + "/")
+
+
+_STORE_REFUSAL = (
+    "it lies inside the registry's own artifact store, or holds it. Register uploads as "
+    f"{UPLOADS_URI_PREFIX}<path>, and copies of versions as models:/<name>/<version>."
+)
 
 
 def _validate_s3(source: str, bucket: str, key: str) -> None:
@@ -95,19 +219,12 @@ def _validate_s3(source: str, bucket: str, key: str) -> None:
             paths.clean_relative_path(key.lstrip("/").rstrip("/"), what="source path")
         except RegistryError as exc:
             raise _invalid(source, exc.message) from None
-    store = get_store()
-    if isinstance(store, S3Store) and bucket == store.bucket:
-        inside = key.strip("/")
-        if not store.prefix or inside == store.prefix or inside.startswith(store.prefix + "/"):
-            raise _invalid(
-                source,
-                "it lies inside the registry's own artifact store. Register uploads as "
-                f"{UPLOADS_URI_PREFIX}<path>.",
-            )
+    if _overlaps_store(bucket, key):
+        raise _invalid(source, _STORE_REFUSAL)
 
 
 def upload_path(source: str) -> str:
-    """The store key (``uploads/...``) that a ``mlflow-artifacts:`` source names."""
+    """The store key (``uploads/...``) that a ``mlflow-artifacts:/uploads/`` source names."""
     parsed = urlparse(source)
     if parsed.netloc or not source.startswith(UPLOADS_URI_PREFIX):
         raise _invalid(source, f"uploaded files are registered as {UPLOADS_URI_PREFIX}<path>.")
@@ -115,6 +232,39 @@ def upload_path(source: str) -> str:
         return paths.clean_relative_path(parsed.path.lstrip("/"), what="source path")
     except RegistryError as exc:
         raise _invalid(source, exc.message) from None
+
+
+def _require_tracking_server(source: str, kind: str) -> None:
+    if not settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"]:
+        raise _invalid(
+            source,
+            f"{kind} sources are read through an MLflow tracking server, and none is configured "
+            "(MLFLOW_TRACKING_SERVER_URL).",
+        )
+
+
+def _tracking_artifact_path(source: str) -> str:
+    """The path of a tracking server's ``mlflow-artifacts:/<path>`` (not an upload)."""
+    _require_tracking_server(source, "mlflow-artifacts:/")
+    parsed = urlparse(source)
+    if parsed.netloc:
+        raise _invalid(
+            source,
+            "expected mlflow-artifacts:/<path> (the tracking server is the one the registry is "
+            "configured with, not a host in the URI).",
+        )
+    try:
+        return paths.clean_relative_path(parsed.path.lstrip("/"), what="source path")
+    except RegistryError as exc:
+        raise _invalid(source, exc.message) from None
+
+
+def _logged_model_parts(source: str) -> str:
+    _require_tracking_server(source, "models:/<logged model id>")
+    model_id = logged_model_id(source) or ""
+    if not _ID.match(model_id):
+        raise _invalid(source, "expected models:/<logged model id>, for example models:/m-1a2b.")
+    return model_id
 
 
 def file_source_path(source: str) -> Path:
@@ -146,12 +296,9 @@ def file_source_path(source: str) -> Path:
 
 
 def _runs_parts(source: str) -> tuple[str, str]:
-    if not settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"]:
-        raise _invalid(
-            source, "runs:/ sources need an MLflow tracking server (MLFLOW_TRACKING_SERVER_URL)."
-        )
+    _require_tracking_server(source, "runs:/")
     match = re.match(r"^runs:/([^/]+)(?:/(.*))?$", source)
-    if not match or not _RUN_ID.match(match.group(1)):
+    if not match or not _ID.match(match.group(1)):
         raise _invalid(source, "expected runs:/<run_id>/<path>.")
     try:
         sub = paths.clean_relative_path(match.group(2) or "", what="source path", allow_empty=True)
@@ -180,6 +327,21 @@ class Source(Protocol):
         """A stream of the file's bytes (exactly the version listed, where the store can tell)."""
 
 
+class _Listed:
+    """A source lists its files once: a run's source is listed to see whether it holds anything
+    before the copy lists it again."""
+
+    _listed: list[SourceFile] | None = None
+
+    def files(self) -> list[SourceFile]:
+        if self._listed is None:
+            self._listed = self._list_files()
+        return self._listed
+
+    def _list_files(self) -> list[SourceFile]:
+        raise NotImplementedError
+
+
 def _clean_member(description: str, relative: str) -> str:
     try:
         return paths.clean_relative_path(relative, what="file name")
@@ -189,14 +351,14 @@ def _clean_member(description: str, relative: str) -> str:
         ) from None
 
 
-class S3Source:
+class S3Source(_Listed):
     def __init__(self, bucket: str, prefix: str) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.description = f"s3://{bucket}/{self.prefix}"
         self._single_object = False  # the source names one object, not a folder
 
-    def files(self) -> list[SourceFile]:
+    def _list_files(self) -> list[SourceFile]:
         client = s3_client()
         found: list[SourceFile] = []
         list_prefix = f"{self.prefix}/" if self.prefix else ""
@@ -239,7 +401,7 @@ class S3Source:
         return _StreamingBody(response["Body"], what)
 
 
-class LocalFolderSource:
+class LocalFolderSource(_Listed):
     """A folder (or one file) on this machine: the local store's uploads, or a ``file://``
     source. Symlinks are refused, and files are opened without following one."""
 
@@ -247,7 +409,7 @@ class LocalFolderSource:
         self.path = path
         self.description = description
 
-    def files(self) -> list[SourceFile]:
+    def _list_files(self) -> list[SourceFile]:
         path = self.path
         if path.is_symlink():
             raise SourceError(f"Source {self.description} is a symlink; symlinks are refused.")
@@ -286,7 +448,7 @@ class LocalFolderSource:
         return os.fdopen(fd, "rb")
 
 
-class HttpArtifactsSource:
+class HttpArtifactsSource(_Listed):
     """Files behind an MLflow tracking server's ``mlflow-artifacts`` proxy."""
 
     def __init__(self, base_url: str, root: str, headers: dict[str, str]) -> None:
@@ -304,7 +466,7 @@ class HttpArtifactsSource:
         finally:
             response.release_conn()
 
-    def files(self) -> list[SourceFile]:
+    def _list_files(self) -> list[SourceFile]:
         found: list[SourceFile] = []
         pending = [""]
         while pending:
@@ -371,11 +533,27 @@ def _http_get(url: str, headers: dict[str, str], *, what: str, stream: bool = Fa
         raise TransientError(f"{what}: tracking server unreachable ({exc}).") from exc
     if response.status >= 500 or response.status in (408, 429):
         raise TransientError(f"{what}: tracking server answered {response.status}, will retry.")
-    if response.status == 404:
-        raise SourceError(f"{what}: not found on the tracking server (404).")
     if response.status >= 300:
-        raise SourceError(f"{what}: tracking server answered {response.status}.")
+        said = _error_message(response)
+        response.release_conn()
+        if response.status == 404:
+            raise SourceError(f"{what}: not found on the tracking server (404{said}).")
+        raise SourceError(f"{what}: the tracking server answered {response.status}{said}.")
     return response
+
+
+def _error_message(response: Any) -> str:
+    """``: <message>`` of an MLflow error answer (``{"error_code", "message"}``), else ""."""
+    try:
+        body = json.loads(response.data[:10_000] or b"{}")
+        message = str(body.get("message") or body.get("error_code") or "")
+    except (ValueError, AttributeError, TypeError):
+        return ""
+    return f": {message[:500]}" if message else ""
+
+
+def _tracking_base() -> str:
+    return settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"].rstrip("/")
 
 
 def _tracking_headers() -> dict[str, str]:
@@ -383,55 +561,158 @@ def _tracking_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _run_source(source: str) -> Source:
-    run_id, sub = _runs_parts(source)
-    base = settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"].rstrip("/")
-    headers = _tracking_headers()
-    response = _http_get(
-        f"{base}/api/2.0/mlflow/runs/get?{urlencode({'run_id': run_id})}",
-        headers,
-        what=f"Run {run_id}",
-    )
+def _tracking_json(path: str, *, what: str) -> dict[str, Any]:
+    """GET ``path`` of the tracking server's REST API, as JSON."""
+    response = _http_get(f"{_tracking_base()}{path}", _tracking_headers(), what=what)
     try:
-        artifact_uri = json.loads(response.data)["run"]["info"]["artifact_uri"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SourceError(
-            f"Run {run_id}: the tracking server's answer has no artifact_uri."
-        ) from exc
-    location = artifact_uri.rstrip("/") + (f"/{sub}" if sub else "")
+        return json.loads(response.data or b"{}")
+    except ValueError as exc:
+        raise SourceError(f"{what}: the tracking server's answer is not JSON.") from exc
+    finally:
+        response.release_conn()
+
+
+@dataclass
+class Opened:
+    """A source ready to read, with what the lookup learnt on the way: the run a logged model
+    came from and the logged model a ``runs:/`` path named, for the version's ``run_id`` and
+    ``model_id`` where the client sent none."""
+
+    source: Source
+    run_id: str = ""
+    model_id: str = ""
+
+
+def _location_source(location: str, *, what: str) -> Source:
+    """The readable source of an artifact location the tracking server answered with."""
     parsed = urlparse(location)
     if parsed.scheme == "s3":
+        if _overlaps_store(parsed.netloc, parsed.path):
+            raise SourceError(
+                f"{what} keeps its artifacts at {location}, inside the registry's own store: "
+                "refused (the store is never a source)."
+            )
         return S3Source(parsed.netloc, parsed.path)
+    base, headers = _tracking_base(), _tracking_headers()
     if parsed.scheme == "mlflow-artifacts":
+        # mlflow-artifacts://host:port/<path> names the same proxy as mlflow-artifacts:/<path>;
+        # the registry only ever asks the tracking server it is configured with.
         return HttpArtifactsSource(base, parsed.path, headers)
     marker = "/api/2.0/mlflow-artifacts/artifacts/"
     if parsed.scheme in ("http", "https") and location.startswith(base) and marker in location:
         return HttpArtifactsSource(base, location.split(marker, 1)[1], headers)
     raise SourceError(
-        f"Run {run_id} keeps its artifacts at {location}, which the registry cannot read: "
-        "supported run artifact locations are s3:// and the tracking server's "
-        "mlflow-artifacts proxy."
+        f"{what} keeps its artifacts at {location}, which the registry cannot read: "
+        "supported artifact locations are s3:// and the tracking server's mlflow-artifacts "
+        "proxy."
     )
 
 
-def open_source(source: str) -> Source:
+def _logged_model_source(model_id: str) -> Opened:
+    what = f"Logged model {model_id}"
+    body = _tracking_json(f"/api/2.0/mlflow/logged-models/{quote(model_id, safe='')}", what=what)
+    try:
+        info = body["model"]["info"]
+        location = info["artifact_uri"]
+    except (KeyError, TypeError) as exc:
+        raise SourceError(f"{what}: the tracking server's answer has no artifact_uri.") from exc
+    status = info.get("status", "")
+    if status == "LOGGED_MODEL_PENDING":
+        # Its files are still being uploaded (log_model finishes them before it registers).
+        raise TransientError(f"{what} is still LOGGED_MODEL_PENDING on the tracking server.")
+    if status == "LOGGED_MODEL_UPLOAD_FAILED":
+        raise SourceError(f"{what}: its upload failed (LOGGED_MODEL_UPLOAD_FAILED).")
+    return Opened(
+        _location_source(location, what=what),
+        run_id=info.get("source_run_id") or "",
+        model_id=model_id,
+    )
+
+
+def _has_files(source: Source) -> bool:
+    try:
+        return bool(source.files())
+    except SourceError:
+        return False
+
+
+def _run_logged_model(run: dict[str, Any], run_id: str, name: str) -> str | None:
+    """The id of the model logged in the run under ``name`` (MLflow 3's ``log_model(...,
+    name=...)``): the run's model outputs, each looked up for its name."""
+    outputs = (run.get("outputs") or {}).get("model_outputs") or []
+    for output in outputs:
+        model_id = str(output.get("model_id") or "")
+        if not _ID.match(model_id):
+            continue
+        body = _tracking_json(
+            f"/api/2.0/mlflow/logged-models/{quote(model_id, safe='')}",
+            what=f"Logged model {model_id} of run {run_id}",
+        )
+        if ((body.get("model") or {}).get("info") or {}).get("name") == name:
+            return model_id
+    return None
+
+
+def _run_source(source: str) -> Opened:
+    run_id, sub = _runs_parts(source)
+    what = f"Run {run_id}"
+    body = _tracking_json(f"/api/2.0/mlflow/runs/get?{urlencode({'run_id': run_id})}", what=what)
+    try:
+        run = body["run"]
+        artifact_uri = run["info"]["artifact_uri"]
+    except (KeyError, TypeError) as exc:
+        raise SourceError(f"{what}: the tracking server's answer has no artifact_uri.") from exc
+    location = artifact_uri.rstrip("/") + (f"/{sub}" if sub else "")
+    primary = _location_source(location, what=what)
+    if sub and not _has_files(primary):
+        model_id = _run_logged_model(run, run_id, sub)
+        if model_id:
+            return _logged_model_source(model_id)
+        raise SourceError(f"{what} has no artifacts at '{sub}' and logged no model named '{sub}'.")
+    return Opened(primary, run_id=run_id)
+
+
+def store_folder_source(folder: str) -> Source:
+    """A folder of the registry's own store (a managed copy), read by the copy of one version
+    into another. Only the task builds this; no user-given source reaches the store."""
+    store = get_store()
+    if isinstance(store, S3Store):
+        return S3Source(store.bucket, store.key(folder))
+    assert isinstance(store, LocalStore)
+    return LocalFolderSource(store.path(folder), f"the managed copy {folder}")
+
+
+def open_source(source: str) -> Opened:
     """The readable source a version names (network lookups happen here, in the task)."""
     parsed = urlparse(source)
     scheme = parsed.scheme.lower()
     try:
         if scheme == "s3":
-            return S3Source(parsed.netloc, parsed.path)
+            if _overlaps_store(parsed.netloc, parsed.path):
+                raise SourceError(f"Source {source}: {_STORE_REFUSAL}")
+            return Opened(S3Source(parsed.netloc, parsed.path))
         if scheme == "mlflow-artifacts":
+            if not source.startswith(UPLOADS_URI_PREFIX):
+                path = _tracking_artifact_path(source)
+                return Opened(HttpArtifactsSource(_tracking_base(), path, _tracking_headers()))
             key = upload_path(source)
             store = get_store()
             if isinstance(store, S3Store):
-                return S3Source(store.bucket, store.key(key))
+                return Opened(S3Source(store.bucket, store.key(key)))
             assert isinstance(store, LocalStore)
-            return LocalFolderSource(store.path(key), source)
+            return Opened(LocalFolderSource(store.path(key), source))
         if scheme == "file":
-            return LocalFolderSource(file_source_path(source), source)
+            return Opened(LocalFolderSource(file_source_path(source), source))
         if scheme == "runs":
             return _run_source(source)
+        if scheme == "models":
+            if logged_model_id(source) is not None:
+                return _logged_model_source(_logged_model_parts(source))
+            # models:/<name>/<version> copies read the source version's managed copy
+            # (:func:`store_folder_source`); reaching here means that version is gone.
+            raise SourceError(
+                f"Source {source}: the version it copies was deleted before its files were copied."
+            )
     except RegistryError as exc:
         # Settings changed since the version was created (for example a root removed).
         raise SourceError(exc.message) from None

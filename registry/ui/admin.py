@@ -247,11 +247,12 @@ class ModelVersionAdmin(RegistryAdminOnly):
     list_display = ["registered_model", "version", "current_stage", "status", "created_by",
                     "created_at"]  # fmt: skip
     list_filter = ["current_stage", "status"]
-    search_fields = ["registered_model__name", "run_id"]
+    search_fields = ["registered_model__name", "run_id", "model_id", "=artifact_digest"]
     list_select_related = ["registered_model", "created_by"]
     readonly_fields = [
         "code", "registered_model", "version", "current_stage", "status", "status_message",
-        "source", "run_id", "run_link", "description", "created_by", "created_at", "updated_at",
+        "source", "run_id", "run_link", "model_id", "artifact_digest", "storage_location",
+        "copied_from", "description", "created_by", "created_at", "updated_at",
     ]  # fmt: skip
     inlines = [ModelVersionTagInline]
     actions = [
@@ -287,9 +288,14 @@ class ModelVersionTagAdmin(RegistryAdminOnly):
 @admin.register(ModelVersionManifest)
 class ModelVersionManifestAdmin(RegistryAdminOnly):
     list_display = ["model_version", "digest", "file_count", "total_size", "created_at"]
-    search_fields = ["model_version__registered_model__name", "digest"]
+    list_select_related = ["model_version__registered_model"]
+    search_fields = ["model_version__registered_model__name", "=model_version__artifact_digest"]
     readonly_fields = ["model_version", "digest", "file_count", "total_size", "files",
                        "created_at"]  # fmt: skip
+
+    @admin.display(description="digest", ordering="model_version__artifact_digest")
+    def digest(self, manifest: ModelVersionManifest) -> str:
+        return manifest.model_version.artifact_digest
 
 
 # --- The approval workflow --------------------------------------------------------------------

@@ -168,9 +168,7 @@ def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, A
     registered_model = selectors.registered_model_detail(actor=request.user, name=name)
     level = permissions.effective_level(request.user, registered_model)
     versions = list(
-        registered_model.versions.select_related("created_by", "manifest").order_by("-version")[
-            :200
-        ]
+        registered_model.versions.select_related("created_by").order_by("-version")[:200]
     )
     context: dict[str, Any] = {
         "model": registered_model,

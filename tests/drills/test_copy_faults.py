@@ -82,7 +82,8 @@ def _assert_ready_with(s3, expected: dict[str, str]) -> None:
     assert (version.status, version.status_message) == ("READY", "")
     (manifest,) = ModelVersionManifest.objects.filter(model_version=version)
     assert {f["path"]: f["sha256"] for f in manifest.files} == expected
-    assert version.tags.get(key="registry.artifacts.digest").value == manifest.digest
+    assert version.artifact_digest.startswith("sha256:")
+    assert not version.tags.exists()
     # The store holds exactly the version's files: no second copy, no partial upload left.
     folder = f"models-store/models/{version.registered_model.code}/1/"
     assert stored_objects(s3, STORE_BUCKET, "models-store/") == {

@@ -175,7 +175,7 @@ NO_OR = "Invalid clause(s) in filter string: "
             MV,
             "current_stage = 'Production'",
             "Invalid attribute key 'current_stage' specified. Valid keys are "
-            "'{'name', 'run_id', 'source_path', 'version_number'}'",
+            "'{'name', 'run_id', 'source_path', 'version_number', 'model_id', 'artifact_digest'}'",
         ),
         (
             RM,

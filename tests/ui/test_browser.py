@@ -73,9 +73,10 @@ def _add_manifest(number: int) -> None:
         {"path": "model.pkl", "size": 1_204_311, "sha256": "a9" * 32},
         {"path": "requirements.txt", "size": 58, "sha256": "0c" * 32},
     ]
+    model_version.artifact_digest = "sha256:" + "7e" * 32
+    model_version.save(update_fields=["artifact_digest"])
     ModelVersionManifest.objects.create(
         model_version=model_version,
-        digest="sha256:" + "7e" * 32,
         total_size=sum(item["size"] for item in files),
         file_count=len(files),
         files=files,

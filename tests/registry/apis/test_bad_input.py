@@ -319,8 +319,8 @@ def test_over_long_comments(api):
     ],
 )
 def test_reserved_version_tags_cannot_be_written(api, path, payload):
-    """The registry writes the artifact digest tag itself; a user rewriting it could make a
-    deployment trust other bytes."""
+    """Tags under ``registry.`` stay the registry's (the digest was one): a deployment script
+    that still reads the old digest tag must never find one a user wrote."""
     models.ModelVersionTag.objects.create(
         model_version=models.ModelVersion.objects.get(registered_model__name="m", version=1),
         key="registry.artifacts.digest",

@@ -106,7 +106,14 @@ def test_register_from_s3_then_load_from_production(client_env, moto_server, tra
     expected = _files(folder)
     assert {f["path"]: f["sha256"] for f in manifest["manifest"]["files"]} == expected
     assert manifest["manifest"]["file_count"] == len(expected)
-    assert version.tags["registry.artifacts.digest"] == manifest["manifest"]["digest"]
+    # The digest is the registry's fact, not a tag: the client's tags are what users set.
+    assert version.tags == {}
+    assert (
+        _api_get(client_env, "/api/2.0/mlflow/model-versions/get?name=fraud&version=1")[
+            "model_version"
+        ]["artifact_digest"]
+        == manifest["manifest"]["digest"]
+    )
     sha256sum = "".join(f"{sha}  {path}\n" for path, sha in sorted(expected.items()))
     assert (
         manifest["manifest"]["digest"] == "sha256:" + hashlib.sha256(sha256sum.encode()).hexdigest()

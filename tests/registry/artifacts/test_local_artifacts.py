@@ -11,7 +11,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from registry import services
-from registry.artifacts.services import DIGEST_TAG, model_version_artifacts_copy
+from registry.artifacts.copy import Manifest, ManifestEntry
+from registry.artifacts.services import model_version_artifacts_copy
 from registry.models import ModelVersion, ModelVersionManifest
 from tests.conftest import basic_auth
 
@@ -61,7 +62,13 @@ def test_copy_of_a_file_source_makes_the_version_ready_with_its_manifest(
     expected = {path: _sha(model_dir / path) for path in ("MLmodel", "model.bin", "sub/notes.txt")}
     assert {f["path"]: f["sha256"] for f in manifest.files} == expected
     assert manifest.total_size == sum((model_dir / p).stat().st_size for p in expected)
-    assert model_version.tags.get(key=DIGEST_TAG).value == manifest.digest
+    assert (
+        model_version.artifact_digest
+        == Manifest(
+            tuple(ManifestEntry(f["path"], f["size"], f["sha256"]) for f in manifest.files)
+        ).digest
+    )
+    assert not model_version.tags.exists()
     assert _files_in(store) == [f"{folder}/{path}" for path in sorted(expected)]
     # Written once, read-only afterwards.
     assert (store / folder / "model.bin").stat().st_mode & 0o222 == 0
@@ -80,7 +87,7 @@ def test_copy_of_a_file_source_makes_the_version_ready_with_its_manifest(
     assert b"".join(response.streaming_content) == (model_dir / "model.bin").read_bytes()
 
     manifest_api = api.get("/api/2.0/registry/model-versions/manifest?name=fraud&version=1")
-    assert manifest_api.json()["manifest"]["digest"] == manifest.digest
+    assert manifest_api.json()["manifest"]["digest"] == model_version.artifact_digest
     assert manifest_api.json()["artifact_path"] == folder
 
 
