@@ -1,25 +1,39 @@
-"""Keep the deployment files (Dockerfile, docker-compose.yml, .env.example) in step with the
-settings module, and check the start-up guards that deployments rely on.
+"""Keep the deployment files (Dockerfile, docker-compose.yml, .env.example, the MLflow tracking
+server's deploy/mlflow/Dockerfile) in step with the settings module, with each other and with
+the README, and check the start-up guards that deployments rely on.
 
 No database is used: the files are parsed, and the service is started in subprocesses.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+MLFLOW_DOCKERFILE = REPO / "deploy" / "mlflow" / "Dockerfile"
+MLFLOW_LOCK = REPO / "requirements-mlflow.lock"
 
 APP_SERVICES = ("migrate", "web", "worker", "beat")
 LONG_RUNNING_APP_SERVICES = ("web", "worker", "beat")
-LONG_RUNNING_SERVICES = ("postgres", "redis", "minio", *LONG_RUNNING_APP_SERVICES)
+# The registry services that call the MLflow tracking server (runs:/, models:/ sources).
+MLFLOW_CLIENT_SERVICES = ("web", "worker")
+LONG_RUNNING_SERVICES = (
+    "postgres",
+    "redis",
+    "minio",
+    "mlflow-postgres",
+    "mlflow",
+    *LONG_RUNNING_APP_SERVICES,
+)
 ONE_SHOT_SERVICES = ("minio-init", "migrate")
 
 # env_str("NAME", ...), env_bool("NAME", ...) and so on in config/settings.py.
@@ -44,6 +58,11 @@ def _compose() -> dict:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
 
 
+def _default(value: str) -> str:
+    """``value`` as compose fills it in when no variable is set: ${NAME:-default} -> default."""
+    return re.sub(r"(?<!\$)\$\{[A-Z][A-Z0-9_]*:-([^}]*)\}", r"\1", value)
+
+
 def _environment(service: dict) -> dict[str, str]:
     """A service's environment as a mapping, whichever of the two compose forms it uses."""
     env = service.get("environment") or {}
@@ -56,11 +75,11 @@ def _env_example_variables() -> set[str]:
     return set(_ENV_EXAMPLE_LINE.findall((REPO / ".env.example").read_text(encoding="utf-8")))
 
 
-def _dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs of the Dockerfile, continuation lines joined."""
+def _dockerfile_instructions(path: Path = REPO / "Dockerfile") -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs of a Dockerfile, continuation lines joined."""
     lines = [
         line
-        for line in (REPO / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        for line in path.read_text(encoding="utf-8").splitlines()
         if not line.lstrip().startswith("#")
     ]
     text = re.sub(r"\\\n", " ", "\n".join(lines))
@@ -117,7 +136,18 @@ def test_settings_scan_finds_the_known_variables():
 
 def test_compose_has_every_service():
     services = _compose()["services"]
-    expected = {"postgres", "redis", "minio", "minio-init", "migrate", "web", "worker", "beat"}
+    expected = {
+        "postgres",
+        "redis",
+        "minio",
+        "minio-init",
+        "mlflow-postgres",
+        "mlflow",
+        "migrate",
+        "web",
+        "worker",
+        "beat",
+    }
     assert expected <= set(services)
 
 
@@ -266,7 +296,186 @@ def test_dockerfile_bakes_no_secret_key_into_the_image():
 
 def test_dockerignore_keeps_local_state_and_secrets_out():
     patterns = set((REPO / ".dockerignore").read_text(encoding="utf-8").split())
-    assert {".venv", ".git", ".env", "var/", "staticfiles/"} <= patterns
+    assert {".venv", ".venv-mlflow", ".git", ".env", "var/", "staticfiles/"} <= patterns
+
+
+# --- The MLflow tracking server (docker-compose.yml's mlflow service) ---------------------------
+
+
+def _mlflow_service() -> dict:
+    return _compose()["services"]["mlflow"]
+
+
+def _locked_version(package: str) -> str:
+    """The version requirements-mlflow.lock pins ``package`` to."""
+    name = re.escape(package)
+    match = re.search(rf"^{name}==(\S+)$", MLFLOW_LOCK.read_text("utf-8"), re.MULTILINE | re.I)
+    assert match, f"requirements-mlflow.lock does not pin {package}"
+    return match.group(1)
+
+
+def _mlflow_options() -> dict[str, str | bool]:
+    """The options of the mlflow service's `mlflow server` command: --name value, --name=value
+    and bare flags (True)."""
+    command = _mlflow_service()["command"]
+    assert isinstance(command, list), "keep the mlflow command in list form"
+    assert command[:2] == ["mlflow", "server"]
+    options: dict[str, str | bool] = {}
+    rest = [str(item) for item in command[2:]]
+    while rest:
+        item = rest.pop(0)
+        assert item.startswith("--"), f"unexpected argument {item!r}"
+        name, equals, value = item.partition("=")
+        if equals:
+            options[name] = value
+        elif rest and not rest[0].startswith("--"):
+            options[name] = rest.pop(0)
+        else:
+            options[name] = True
+    return options
+
+
+def _mlflow_port() -> int:
+    return int(_mlflow_options()["--port"])
+
+
+def _host_allowed(host: str, patterns: list[str]) -> bool:
+    """How `mlflow server` checks a Host header against MLFLOW_SERVER_ALLOWED_HOSTS."""
+    return "*" in patterns or any(
+        fnmatch.fnmatch(host, pattern) if "*" in pattern else host == pattern
+        for pattern in patterns
+    )
+
+
+def test_mlflow_image_is_built_from_its_dockerfile_at_the_repository_root():
+    build = _mlflow_service()["build"]
+    # The root, so the build can read requirements-mlflow.lock.
+    assert build["context"] == "."
+    assert REPO / build["dockerfile"] == MLFLOW_DOCKERFILE
+    assert MLFLOW_DOCKERFILE.is_file()
+    assert _mlflow_service()["image"] != _compose()["x-app"]["image"]
+
+
+def test_mlflow_image_installs_the_locked_mlflow_with_postgres_and_s3_support():
+    instructions = _dockerfile_instructions(MLFLOW_DOCKERFILE)
+    copies = [arguments for keyword, arguments in instructions if keyword == "COPY"]
+    assert any(copy.split()[0] == "requirements-mlflow.lock" for copy in copies)
+    installs = [
+        arguments
+        for keyword, arguments in instructions
+        if keyword == "RUN" and "pip install" in arguments
+    ]
+    assert len(installs) == 1, installs
+    install = installs[0]
+    # Constrained by the lock, so every package (drivers and transitive ones too) is pinned.
+    assert re.search(r"(?:-c|--constraint)[ =]\S*requirements-mlflow\.lock\b", install)
+    # mlflow itself pinned exactly, to the version the tests run `mlflow server` at.
+    assert re.findall(r"(?<![\w-])mlflow==(\S+)", install) == [_locked_version("mlflow")]
+    for package in ("mlflow-skinny", "mlflow-tracing"):
+        assert _locked_version(package) == _locked_version("mlflow")
+    # What the official image lacks: the PostgreSQL driver and boto3 (S3 artifacts).
+    for package in ("psycopg2-binary", "boto3"):
+        assert re.search(rf"(?<![\w-]){re.escape(package)}(?![\w-])", install), package
+        _locked_version(package)
+
+
+def test_mlflow_image_runs_as_a_non_root_user_and_checks_its_health():
+    instructions = _dockerfile_instructions(MLFLOW_DOCKERFILE)
+    users = [arguments for keyword, arguments in instructions if keyword == "USER"]
+    assert users
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    healthchecks = [arguments for keyword, arguments in instructions if keyword == "HEALTHCHECK"]
+    assert healthchecks
+    assert f"127.0.0.1:{_mlflow_port()}/health" in healthchecks[-1]
+
+
+def test_mlflow_server_listens_for_the_other_containers_and_serves_its_artifacts():
+    options = _mlflow_options()
+    assert options["--host"] == "0.0.0.0"
+    assert "--no-serve-artifacts" not in options
+    assert options.get("--serve-artifacts") is True
+    destination = urlparse(_default(str(options["--artifacts-destination"])))
+    assert destination.scheme == "s3"
+    # The compose health check calls the server's /health on its own port.
+    assert f"127.0.0.1:{_mlflow_port()}/health" in " ".join(
+        _mlflow_service()["healthcheck"]["test"]
+    )
+
+
+def test_mlflow_keeps_its_runs_in_its_own_postgres():
+    services = _compose()["services"]
+    mlflow = _mlflow_service()
+    # In the environment, not on the command line that `ps` and compose print.
+    assert "--backend-store-uri" not in _mlflow_options()
+    uri = _environment(mlflow)["MLFLOW_BACKEND_STORE_URI"]
+    parsed = urlparse(_default(uri))
+    assert parsed.scheme in {"postgresql", "postgresql+psycopg2"}
+    database = services[parsed.hostname]
+    assert parsed.hostname != "postgres", "the registry's database is not the tracking server's"
+    db_env = _environment(database)
+    assert parsed.port == 5432
+    assert parsed.username == db_env["POSTGRES_USER"]
+    assert parsed.path.lstrip("/") == db_env["POSTGRES_DB"]
+    # The raw strings, so a password set in .env reaches both.
+    assert f":{db_env['POSTGRES_PASSWORD']}@" in uri
+    assert database["volumes"] != services["postgres"]["volumes"]
+    assert mlflow["depends_on"][parsed.hostname]["condition"] == "service_healthy"
+
+
+def test_mlflow_artifacts_go_to_a_bucket_of_their_own_that_minio_init_creates():
+    services = _compose()["services"]
+    mlflow_env = _environment(_mlflow_service())
+    bucket = urlparse(_default(str(_mlflow_options()["--artifacts-destination"]))).netloc
+    init = services["minio-init"]
+    init_env = _environment(init)
+    assert _default(init_env["MLFLOW_BUCKET"]) == bucket
+    assert bucket != _default(init_env["REGISTRY_BUCKET"])
+    assert '"local/$$MLFLOW_BUCKET"' in init["command"][0]
+    assert "mc mb --ignore-existing" in init["command"][0]
+    assert _mlflow_service()["depends_on"]["minio-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+    # The same MinIO, with the same credentials as the registry's.
+    assert mlflow_env["MLFLOW_S3_ENDPOINT_URL"] == _compose()["x-app-env"]["AWS_ENDPOINT_URL_S3"]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert mlflow_env[name] == _compose()["x-app-env"][name]
+
+
+@pytest.mark.parametrize("name", MLFLOW_CLIENT_SERVICES)
+def test_registry_calls_the_mlflow_service(name):
+    service = _compose()["services"][name]
+    url = urlparse(_default(_environment(service)["MLFLOW_TRACKING_SERVER_URL"]))
+    assert url.scheme == "http"
+    assert url.hostname == "mlflow"
+    assert url.port == _mlflow_port()
+    assert service["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    # The server refuses (403) a Host it does not know; its /health is exempt, so the health
+    # check would not notice.
+    allowed = _default(_environment(_mlflow_service())["MLFLOW_SERVER_ALLOWED_HOSTS"]).split(",")
+    assert _host_allowed(url.netloc, allowed), f"{url.netloc} is not in {allowed}"
+
+
+def test_mlflow_is_published_on_this_machine_only():
+    # It has no authentication.
+    (port,) = _mlflow_service()["ports"]
+    address, host_port, container_port = _default(port).split(":")
+    assert address == "127.0.0.1"
+    assert int(container_port) == _mlflow_port()
+    allowed = _default(_environment(_mlflow_service())["MLFLOW_SERVER_ALLOWED_HOSTS"]).split(",")
+    for host in ("localhost", "127.0.0.1"):
+        assert _host_allowed(f"{host}:{host_port}", allowed)
+
+
+def test_readme_gives_the_compose_addresses_of_both_servers():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (mlflow_port,) = _mlflow_service()["ports"]
+    mlflow_host_port = _default(mlflow_port).split(":")[-2]
+    (web_port,) = _compose()["services"]["web"]["ports"]
+    web_host_port = _default(web_port).split(":")[-2]
+    assert f'mlflow.set_tracking_uri("http://localhost:{mlflow_host_port}")' in readme
+    assert f'mlflow.set_registry_uri("http://localhost:{web_host_port}")' in readme
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_TOKEN"):
+        assert f"`{name}`" in readme or f"{name}:" in readme or f'"{name}"' in readme, name
 
 
 # --- Start-up -----------------------------------------------------------------------------------
