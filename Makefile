@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate manage services browser migrations-check audit lock soak bench
+.PHONY: help run test lint migrate manage services browser migrations-check audit lock soak bench bench-register
 
 help:  ## list the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,18 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml requirements.lock
 	$(PIP) install --quiet -c requirements.lock -e ".[test]"
 	touch $@
 
+# `mlflow server`, the tracking server the tests and the benchmark run beside the registry, in
+# a virtualenv of its own: its pins (gunicorn<27, its own Flask stack) clash with the service's.
+# requirements-mlflow.lock pins it and everything it pulls in (boto3 for s3:// artifact roots,
+# psycopg2-binary for a PostgreSQL store).
+MLFLOW_VENV ?= .venv-mlflow
+$(MLFLOW_VENV)/.installed: requirements-mlflow.lock
+	$(PYTHON_BOOTSTRAP) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip --disable-pip-version-check install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/python -m pip --disable-pip-version-check install --quiet \
+		-r requirements-mlflow.lock
+	touch $@
+
 run: export DJANGO_DEBUG ?= true
 run: $(VENV)/.installed  ## install, migrate, create an admin if none, run web + worker + beat
 	$(PY) manage.py migrate --noinput
@@ -39,7 +51,7 @@ services:  ## start PostgreSQL and Redis on this machine if they are not running
 browser:  ## install Debian's Chromium for the browser tests if it is missing (as root)
 	@.ci/browser
 
-test: $(VENV)/.installed-test services browser audit  ## install test dependencies and run the whole suite
+test: $(VENV)/.installed-test $(MLFLOW_VENV)/.installed services browser audit  ## install test dependencies and run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 audit: $(VENV)/.installed-test  ## pip-audit the locked dependencies (skipped, saying so, if PyPI's API is unreachable)
@@ -67,5 +79,8 @@ manage: $(VENV)/.installed  ## run a manage.py command: make manage ARGS="create
 soak: $(VENV)/.installed services  ## 10 min of mixed load on the production setup: make soak SOAK_ARGS="--minutes 2"
 	$(PY) bench/soak.py $(SOAK_ARGS)
 
-bench: $(VENV)/.installed services  ## side-by-side benchmark against mlflow server (bench/compare.py; ARGS="--scale")
+bench: $(VENV)/.installed $(MLFLOW_VENV)/.installed services  ## side-by-side benchmark against mlflow server (bench/compare.py; ARGS="--scale")
 	$(PY) bench/compare.py $(ARGS)
+
+bench-register: $(VENV)/.installed-test $(MLFLOW_VENV)/.installed services  ## mlflow.register_model end to end, the registry beside mlflow server (bench/register.py; ARGS="--count 5")
+	$(PY) bench/register.py $(ARGS)

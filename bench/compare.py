@@ -5,9 +5,9 @@
 
 What it does, from a fresh clone (no input asked):
 
-1. Installs what is missing: ``wrk`` (Debian's package, as root), and MLflow with
-   psycopg2-binary in its own virtualenv ``bench/.venv-mlflow`` (the newest that installs).
-   The project's own venv comes from the Makefile.
+1. Installs what is missing: ``wrk`` (Debian's package, as root). MLflow and psycopg2-binary
+   come from the Makefile's virtualenv ``.venv-mlflow`` (pinned by ``requirements-mlflow.lock``),
+   the project's own venv from the Makefile too.
 2. Creates two databases on one PostgreSQL cluster (``BENCH_PG_URL``, default
    ``postgres://postgres@127.0.0.1:5432``): ``bench_registry`` and ``bench_mlflow``. MLflow's
    schema is made by MLflow itself, this registry's by its migrations. Both get the same data by
@@ -53,7 +53,7 @@ from cryptography.fernet import Fernet
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-MLFLOW_VENV = BENCH / ".venv-mlflow"
+MLFLOW_VENV = ROOT / ".venv-mlflow"
 RESULTS = BENCH / "results"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
@@ -114,19 +114,15 @@ def ensure_wrk() -> str:
 
 
 def ensure_mlflow() -> tuple[Path, str]:
-    """MLflow in its own venv (its dependencies must not meet the project's)."""
+    """MLflow in its own venv (its dependencies must not meet the project's): the Makefile's
+    ``.venv-mlflow``, pinned by ``requirements-mlflow.lock`` (``make bench`` installs it)."""
     python = MLFLOW_VENV / "bin" / "python"
     marker = MLFLOW_VENV / ".installed"
     if not marker.exists():
-        log(f"installing MLflow into {MLFLOW_VENV.relative_to(ROOT)} (a few minutes, once)")
-        base = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([base, "-m", "venv", str(MLFLOW_VENV)], check=True)
-        pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
-        subprocess.run([*pip, "--upgrade", "pip"], check=True, stdin=subprocess.DEVNULL)
-        subprocess.run(
-            [*pip, "--upgrade", "mlflow", "psycopg2-binary"], check=True, stdin=subprocess.DEVNULL
+        sys.exit(
+            f"MLflow's virtualenv {MLFLOW_VENV.relative_to(ROOT)} is missing: run "
+            "`make .venv-mlflow/.installed` (or `make bench`, which installs it)."
         )
-        marker.touch()
     version = subprocess.run(
         [str(python), "-c", "import mlflow; print(mlflow.__version__)"],
         check=True,
