@@ -74,6 +74,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from processes import Processes
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
@@ -93,56 +95,6 @@ def log(message: str) -> None:
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-# --- Processes --------------------------------------------------------------------------------
-
-
-class Processes:
-    """Every long-running process the benchmark starts, each in its own session so that its
-    whole tree can be signalled (and Ctrl-C reaches only this script, which stops them)."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str], log_path: Path, **kw):
-        with log_path.open("ab") as out:
-            process = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=env,
-                stdin=kw.pop("stdin", subprocess.DEVNULL),
-                stdout=kw.pop("stdout", out),
-                stderr=out,
-                start_new_session=True,
-                **kw,
-            )
-        self.started.append((name, process))
-        return process
-
-    def stop_all(self, grace: float = 15.0) -> None:
-        started, self.started = self.started, []
-        for _name, process in started:
-            if process.poll() is None:
-                _signal_group(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for _name, process in started:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # The group may outlive its leader (mlflow server's CLI outlives its uvicorn, or the
-            # other way round): KILL what is left.
-            _signal_group(process.pid, signal.SIGKILL)
-            if process.poll() is None:
-                process.wait(5)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def free_port() -> int:

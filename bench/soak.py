@@ -74,6 +74,7 @@ from typing import Any
 import psycopg2
 import redis
 import urllib3
+from processes import Processes
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -97,57 +98,6 @@ def _free_port() -> int:
 
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-# --- Processes ------------------------------------------------------------------------------
-
-
-class Processes:
-    """Every process the soak starts, each in its own session so its whole tree can be
-    signalled; ``stop_all`` ends them (TERM, then KILL after a grace period)."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.lock = threading.Lock()
-
-    def start(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-        with log.open("ab") as out:
-            process = subprocess.Popen(  # noqa: S603
-                argv,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        with self.lock:
-            self.started.append((name, process))
-        return process
-
-    def stop_all(self, grace: float = 20.0) -> None:
-        with self.lock:
-            started, self.started = self.started, []
-        for _name, process in started:
-            if process.poll() is None:
-                _signal_group(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for _name, process in started:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # The group may outlive its leader (a worker still stopping): KILL what is left.
-            _signal_group(process.pid, signal.SIGKILL)
-            if process.poll() is None:
-                process.wait(5)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _run(argv: list[str], env: dict[str, str], log: Path, timeout: float = 300) -> str:
