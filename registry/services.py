@@ -426,9 +426,15 @@ def model_version_registration_retry(
                 f"Model version {number} of '{name}' is {model_version.status}: only "
                 "FAILED_REGISTRATION versions can retry their registration."
             )
-        if model_version.copied_from_id is None:
-            # A copy of another version reads that version's copy, whatever the settings.
+        if artifact_sources.registry_version_ref(model_version.source) is None:
             artifact_sources.validate_source(model_version.source)
+        elif model_version.copied_from_id is None:
+            # A copy of another version reads that version's copy, whatever the settings;
+            # with that version deleted there is nothing left to copy.
+            raise RegistryError.invalid(
+                f"Model version {number} of '{name}' copies {model_version.source}, which was "
+                "deleted: register the files again from another source."
+            )
         now = timezone.now()
         failure = model_version.status_message
         # Conditional, like every other change of status (the copy task's claims).

@@ -261,6 +261,10 @@ class RegistryStack:
                 # Short backoff so that the retry tests finish in seconds: 1, 2, 4, 8, 16 s.
                 "ARTIFACT_COPY_RETRY_BACKOFF": "1",
                 "ARTIFACT_COPY_MAX_RETRIES": "5",
+                # create answers at once: the drills and the retry tests watch a copy while it
+                # runs (its first failed attempt, its parts in the store). The tests of the
+                # wait itself set it (test_tracking_server.py).
+                "ARTIFACT_REGISTRATION_WAIT_SECONDS": "0",
                 "PYTHONUNBUFFERED": "1",
             }
         )

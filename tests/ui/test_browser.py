@@ -224,3 +224,40 @@ def _webhook_with_deliveries(owner) -> None:
         delivery=delivery, number=2, outcome="SUCCESS", response_status=200, duration_ms=37,
         started_at=now,
     )  # fmt: skip
+
+
+def test_where_the_files_are_is_shown_before_anyone_decides(browser, live_server, story, settings):
+    """A version the registry copied shows its files digest; one registered in reference mode
+    says in its header, where an approver looks first, that its files were not copied, and why
+    that matters; the model's table tells the kinds apart."""
+    _add_manifest(2)
+    settings.ARTIFACTS = {**settings.ARTIFACTS, "MODE": "reference"}
+    long_source = "s3://training-artifacts/" + "/".join(["experiments-2026"] * 10) + "/model"
+    services.model_version_create(actor=story.owner, name=MODEL, source=long_source)
+    services.registered_model_alias_set(actor=story.owner, name=MODEL, alias="ref", version="3")
+    services.model_version_create(actor=story.owner, name=MODEL, source=f"models:/{MODEL}@ref")
+    pending = services.model_version_create(
+        actor=story.owner, name=MODEL, source="mlflow-artifacts:/uploads/olivia/model"
+    )
+    ModelVersion.objects.filter(pk=pending.pk).update(status="PENDING_REGISTRATION")
+    page = _sign_in(browser, live_server, "bob")
+
+    page.goto(_version_url(live_server, 2))
+    assert page.get_by_test_id("digest").inner_text() == "sha256:" + "7e" * 32
+    assert page.get_by_test_id("not-copied").count() == 0
+    screenshot_each_width(page, "version-copied")
+
+    page.goto(_version_url(live_server, 3))
+    assert page.get_by_test_id("not-copied").inner_text() == "Files not copied"
+    assert "the registry cannot tell" in page.get_by_test_id("reference").inner_text()
+    assert page.get_by_test_id("digest").count() == 0
+    screenshot_each_width(page, "version-reference")
+
+    # A copy of a reference names where the files are, since its source is another version.
+    page.goto(_version_url(live_server, 4))
+    assert long_source in page.get_by_test_id("reference").inner_text()
+
+    page.goto(f"{live_server.url}/models/{MODEL}/")
+    files = page.locator("[data-testid=version-table] td[data-label=Files]").all_inner_texts()
+    assert files == ["copying…", "not copied", "not copied", "copied 7e7e7e7e7e7e", "—"]
+    screenshot_each_width(page, "model-files-column")

@@ -362,3 +362,74 @@ def test_an_unreachable_broker_does_not_fail_the_write(
     assert response.status_code == 200, response.json()
     assert response.json()["model_version"]["status"] == "PENDING_REGISTRATION"
     assert deleted.status_code == 200
+
+
+# --- Copies between versions (models:/<name>/<version>) ---------------------------------------
+
+
+def _ready_copy_of(user, model_dir) -> ModelVersion:
+    source = _create(user, "fraud", model_dir.as_uri())
+    model_version_artifacts_copy(model_version_id=source.pk)
+    source.refresh_from_db()
+    assert source.status == "READY"
+    services.registered_model_create(actor=user, name="fraud-prod")
+    return source
+
+
+def test_a_copy_of_a_version_copies_its_managed_copy_with_the_same_digest(
+    user, api, store, model_dir
+):
+    source = _ready_copy_of(user, model_dir)
+    # What the first copy read is gone: the second copy reads the registry's own copy.
+    for path in sorted(model_dir.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+
+    copy = services.model_version_create(actor=user, name="fraud-prod", source="models:/fraud/1")
+    model_version_artifacts_copy(model_version_id=copy.pk)
+
+    copy.refresh_from_db()
+    assert (copy.status, copy.status_message) == ("READY", "")
+    assert copy.artifact_digest == source.artifact_digest
+    folder = f"models/{copy.registered_model.code}/1"
+    response = api.get(f"{ARTIFACTS}/{folder}/model.bin")
+    source_folder = store / f"models/{source.registered_model.code}/1"
+    assert b"".join(response.streaming_content) == (source_folder / "model.bin").read_bytes()
+
+
+def test_a_copy_fails_when_the_copied_files_no_longer_match_their_digest(user, store, model_dir):
+    source = _ready_copy_of(user, model_dir)
+    tampered = store / f"models/{source.registered_model.code}/1/sub/notes.txt"
+    tampered.chmod(0o644)
+    tampered.write_text("changed behind the registry's back")
+
+    copy = services.model_version_create(actor=user, name="fraud-prod", source="models:/fraud/1")
+    model_version_artifacts_copy(model_version_id=copy.pk)
+
+    copy.refresh_from_db()
+    assert copy.status == "FAILED_REGISTRATION"
+    assert "no longer match its digest" in copy.status_message
+    assert not (store / f"models/{copy.registered_model.code}/1").exists()
+
+
+def test_a_copy_of_a_version_deleted_before_the_copy_fails_naming_it(
+    user, api, store, model_dir, django_capture_on_commit_callbacks
+):
+    _ready_copy_of(user, model_dir)
+    copy = services.model_version_create(actor=user, name="fraud-prod", source="models:/fraud/1")
+    with django_capture_on_commit_callbacks(execute=False):
+        services.model_version_delete(actor=user, name="fraud", version="1")
+
+    model_version_artifacts_copy(model_version_id=copy.pk)
+
+    copy.refresh_from_db()
+    assert copy.status == "FAILED_REGISTRATION"
+    assert "models:/fraud/1" in copy.status_message
+    assert "deleted" in copy.status_message
+    # Nothing to retry from: said so, not "unsupported source".
+    response = api.post(
+        "/api/2.0/registry/model-versions/retry-registration",
+        {"name": "fraud-prod", "version": "1"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "which was deleted" in response.json()["message"]
