@@ -1,4 +1,4 @@
-"""Every permission decision of the registry, in one place (DESIGN D3).
+"""Every permission decision of the registry, in one place (docs/architecture.md, "Accounts").
 
 Services call these functions before they change or reveal anything, so the API, the web UI,
 the admin and Celery tasks obey the same rules. The rules are the Databricks Workspace Model

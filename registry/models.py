@@ -1,8 +1,9 @@
 """The registry's data: registered models, their versions, tags, aliases and the activity trail.
 
-Invariants live in database constraints (DESIGN D7): unique names, unique (model, version) and
-(model, alias), stage and status values checked, version numbers never reused (a counter on the
-registered model that only grows), and an activity trail that the database refuses to change.
+Invariants live in database constraints (docs/architecture.md, "Decisions"): unique names, unique
+(model, version) and (model, alias), stage and status values checked, version numbers never reused
+(a counter on the registered model that only grows), and an activity trail that the database refuses
+to change.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Every change to the registry goes through one of these functions (DESIGN D2).
+"""Every change to the registry goes through one of these functions (docs/architecture.md,
+"Layers").
 
 Each takes the acting user first (``actor=``) and keyword-only arguments, validates its input,
 and does its writes in one transaction. Changes of stage for one registered model serialise on
@@ -582,7 +583,7 @@ def _apply_stage_change(
     checked permissions and policy.
     """
     if model_version.status != ModelVersionStatus.READY:
-        # DESIGN D5: what moves to a stage is a verified, immutable copy.
+        # Only READY versions move: a verified copy, or a reference (docs/architecture.md).
         raise RegistryError.invalid(
             f"Model version {model_version.version} of '{registered_model.name}' is "
             f"{model_version.status}: only READY versions move between stages."

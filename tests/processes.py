@@ -1,6 +1,7 @@
-"""Real servers in their own processes, for the tests that need them (DESIGN D8): an
-S3-compatible server (moto), the registry's web server and Celery worker, and private Redis and
-PostgreSQL servers that fault drills may stop and start without touching the machine's own.
+"""Real servers in their own processes, for the tests that need them (docs/architecture.md,
+"Decisions"): an S3-compatible server (moto), the registry's web server and Celery worker, and
+private Redis and PostgreSQL servers that fault drills may stop and start without touching the
+machine's own.
 
 Every class starts its process in a new session (process group) and stops the whole group, so a
 test leaves nothing running behind it.

@@ -1,4 +1,5 @@
-"""Webhooks: the endpoints, and an outbox of events, deliveries and attempts (DESIGN D4).
+"""Webhooks: the endpoints, and an outbox of events, deliveries and attempts (docs/architecture.md,
+"Webhooks").
 
 A service that changes the registry writes one :class:`WebhookEvent` per event type and one
 :class:`WebhookDelivery` (``PENDING``) per subscribed webhook in the same transaction as the

@@ -1,6 +1,6 @@
 """Every write of the webhooks app: managing hooks, emitting events, delivering them.
 
-Delivery follows DESIGN D4 (a transactional outbox):
+Delivery is a transactional outbox (docs/architecture.md, "Webhooks"):
 
 1. :func:`webhook_event_emit`, called by a registry service inside its transaction, writes a
    :class:`WebhookEvent` per event type and a ``PENDING`` :class:`WebhookDelivery` per matching

@@ -1,4 +1,4 @@
-"""The two signature schemes (DESIGN D4).
+"""The two signature schemes (docs/architecture.md, "Webhooks").
 
 - Hooks made through the Databricks API: ``X-Databricks-Signature``, the lowercase hex
   HMAC-SHA256 of the exact body bytes keyed with the hook's secret (as Databricks sends it).

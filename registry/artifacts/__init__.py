@@ -1,4 +1,5 @@
-"""Managed artifacts (DESIGN D5): every model version's files copied into the registry's store.
+"""Managed artifacts (docs/architecture.md, "Artifacts"): every model version's files copied into
+the registry's store.
 
 - ``paths``: the one check for user-given artifact paths (no traversal in any form).
 - ``storage``: the store behind one interface, S3-compatible (boto3) or a local folder.

@@ -1,4 +1,5 @@
-"""The registry's artifact store behind one interface, with two backends (DESIGN D5).
+"""The registry's artifact store behind one interface, with two backends (docs/architecture.md,
+"Artifacts").
 
 ``ARTIFACT_STORE_URI`` picks the backend: ``s3://bucket/prefix`` (any S3-compatible server;
 boto3 reads the endpoint, region and credentials from the standard AWS variables such as

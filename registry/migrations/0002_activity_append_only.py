@@ -1,4 +1,4 @@
-"""Make the activity trail append-only in the database itself (DESIGN D7).
+"""Make the activity trail append-only in the database itself (docs/architecture.md, "Decisions").
 
 Row triggers refuse UPDATE and DELETE on ``registry_activity`` whatever the client: the ORM,
 the admin, a shell or raw SQL. (TRUNCATE, an operator's tool, is not a row operation.)

@@ -2,8 +2,8 @@
 
 Nothing here writes a row itself: the change forms are read-only, and the actions (approve,
 reject, cancel, transition, delete) call the same services as the API and the web UI, so an
-admin click obeys the same permission and stage-policy rules (DESIGN D2). A refusal becomes an
-error message on the change list. Imported by ``registry/admin.py``.
+admin click obeys the same permission and stage-policy rules (docs/architecture.md, "Layers"). A
+refusal becomes an error message on the change list. Imported by ``registry/admin.py``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Forms of the web UI. They only parse what was typed; every rule is the services' (DESIGN D2),
-so the forms accept what the services decide about and keep the values for a redisplay."""
+"""Forms of the web UI. They only parse what was typed; every rule is the services'
+(docs/architecture.md, "Layers"), so the forms accept what the services decide about and keep the
+values for a redisplay."""
 
 from __future__ import annotations
 

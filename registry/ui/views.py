@@ -1,5 +1,6 @@
 """Pages of the web UI. Each view reads through a selector and writes through a service with
-``actor=request.user``, so the UI can do exactly what the API would allow (DESIGN D2).
+``actor=request.user``, so the UI can do exactly what the API would allow (docs/architecture.md,
+"Layers").
 
 A POST that a service refuses re-renders its page with the refusal as a message and the form
 as it was typed, with the status the API would answer; a POST that succeeds redirects (so a

@@ -1,5 +1,5 @@
 """Real things for the webhook tests: an HTTP receiver on 127.0.0.1, a Celery worker process on
-Redis, and the test process publishing to that Redis (DESIGN D8)."""
+Redis, and the test process publishing to that Redis (docs/architecture.md, "Decisions")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Delivery end to end with a real Celery worker on Redis and a real receiver on 127.0.0.1:
-every event type under both signature schemes, and the fault cases of DESIGN D4."""
+every event type under both signature schemes, and the fault cases of docs/architecture.md,
+"Webhooks"."""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ def test_core_registry_calls(workspace, live_server):
     assert [(v.version, v.current_stage) for v in versions] == [("1", "None")]
     latest = registry.get_latest_versions(name="dbx-model")
     assert [v.version for v in latest] == ["1"]
-    # The managed copy under the service's artifact endpoints, not the source (DESIGN D5).
+    # The managed copy under the service's artifact endpoints, not the source (docs/architecture.md,
+    # "Artifacts").
     code = RegisteredModel.objects.get(name="dbx-model").code
     assert registry.get_model_version_download_uri(name="dbx-model", version="1").artifact_uri == (
         f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/models/{code}/1"

@@ -120,7 +120,8 @@ def test_model_versions_tags_and_download_uri(client):
     fetched = client.get_model_version("churn", "1")
     assert fetched.description == "first, retrained"
     assert fetched.tags == {"validation_status": "passed"}
-    # The managed copy under the service's artifact endpoints, not the source (DESIGN D5).
+    # The managed copy under the service's artifact endpoints, not the source (docs/architecture.md,
+    # "Artifacts").
     code = RegisteredModel.objects.get(name="churn").code
     assert client.get_model_version_download_uri("churn", "1") == (
         f"{client._registry_uri}/api/2.0/mlflow-artifacts/artifacts/models/{code}/1"

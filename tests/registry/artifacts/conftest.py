@@ -1,6 +1,6 @@
-"""The real things for artifact tests (DESIGN D8): an S3-compatible server (moto) in its own
-process, a Celery worker on Redis, and the registry's web server in its own process
-(``tests/processes.py``; the fixtures ``moto_server`` and ``registry_stack`` are in
+"""The real things for artifact tests (docs/architecture.md, "Decisions"): an S3-compatible server
+(moto) in its own process, a Celery worker on Redis, and the registry's web server in its own
+process (``tests/processes.py``; the fixtures ``moto_server`` and ``registry_stack`` are in
 ``tests/conftest.py``, shared with the fault drills).
 
 The web server and the worker get the storage credentials in their environment; the test

@@ -1,4 +1,5 @@
-"""The invariants the database itself keeps (DESIGN D7), checked below the services."""
+"""The invariants the database itself keeps (docs/architecture.md, "Decisions"), checked below the
+services."""
 
 from __future__ import annotations
 
