@@ -77,6 +77,20 @@ def test_sources_that_hold_or_lie_in_the_store_are_refused(api, model, settings,
     assert not ModelVersion.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "location", ["s3://registry", "s3://registry/models-store/models/x/1/model"]
+)
+def test_locations_a_tracking_server_answers_are_checked_against_the_store(settings, location):
+    """A run or logged model whose artifact_uri points into the store (or holds it) is refused
+    in the copy task, like an s3:// source is in the request."""
+    from registry.artifacts.errors import SourceError
+    from registry.artifacts.sources import _location_source
+
+    settings.ARTIFACT_STORE_URI = "s3://registry/models-store"
+    with pytest.raises(SourceError, match="inside the registry's own store"):
+        _location_source(location, what="Run abc")
+
+
 def test_a_sibling_folder_of_the_store_is_a_source(api, model, settings):
     settings.ARTIFACT_STORE_URI = "s3://registry/models-store"
     assert _create(api, source="s3://registry/training/run-1").status_code == 200
