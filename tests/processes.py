@@ -58,6 +58,15 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def healthy(base_url: str) -> bool:
+    """Whether a server answers 200 at ``<base_url>/health`` (the registry and mlflow server)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     """Signal the process's whole group and wait for it; SIGKILL if it lingers."""
     if process.poll() is None:
@@ -192,11 +201,7 @@ class MlflowServer:
     def _healthy(self) -> bool:
         assert self.process is not None
         assert self.process.poll() is None, self.log()
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:  # noqa: S310
-                return response.status == 200
-        except OSError:
-            return False
+        return healthy(self.url)
 
     def log(self) -> str:
         path = self.workdir / "mlflow.log"
@@ -323,11 +328,7 @@ class RegistryStack:
     def _healthy(self) -> bool:
         assert self.web is not None
         assert self.web.poll() is None, (self.workdir / "web.log").read_text(errors="replace")
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:  # noqa: S310
-                return response.status == 200
-        except OSError:
-            return False
+        return healthy(self.url)
 
     def stop(self) -> None:
         for process in (self.web, self.worker):
