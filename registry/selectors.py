@@ -9,6 +9,7 @@ services use before their own, stricter checks.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -362,21 +363,36 @@ def model_version_download_uri(
 # --- Approval workflow ----------------------------------------------------------------------
 
 
+def _with_floor(own: StagePolicy | None, floor: StagePolicy | None, stage: str) -> StagePolicy:
+    """The policy in force: the model's own tightened, term by term, to the registry-wide one,
+    which is a floor a model's policy cannot relax (docs/architecture.md, "The approval
+    workflow"): the larger number of approvals, self-approval and direct moves only where both
+    allow them, the tags of both (the registry-wide value where both name a tag), the shorter
+    expiry. Without a policy of its own, the registry-wide one; without either, Databricks'
+    behaviour (an unsaved policy with the defaults). The result is for reading only: a merged
+    policy keeps the model's row identity and carries ``floor``, and is never saved."""
+    if own is None or floor is None:
+        return own or floor or StagePolicy(registered_model=None, stage=stage)
+    merged = copy.copy(own)
+    merged.required_approvals = max(own.required_approvals, floor.required_approvals)
+    merged.allow_self_approval = own.allow_self_approval and floor.allow_self_approval
+    merged.allow_direct_transition = own.allow_direct_transition and floor.allow_direct_transition
+    merged.required_version_tags = {**own.required_version_tags, **floor.required_version_tags}
+    ttls = [ttl for ttl in (own.request_ttl, floor.request_ttl) if ttl is not None]
+    merged.request_ttl = min(ttls) if ttls else None
+    merged.floor = floor
+    return merged
+
+
 def stage_policy_effective(*, registered_model: RegisteredModel, stage: str) -> StagePolicy:
-    """The policy for moves of this model into ``stage``: its own, else the registry-wide
-    default for the stage, else Databricks' behaviour (an unsaved policy with the defaults:
-    one approval, self-approval and direct transitions allowed, no tags, no expiry)."""
+    """The policy for moves of this model into ``stage`` (:func:`_with_floor`)."""
     policies = {
         policy.registered_model_id: policy
         for policy in StagePolicy.objects.filter(
             Q(registered_model=registered_model) | Q(registered_model__isnull=True), stage=stage
         )
     }
-    return (
-        policies.get(registered_model.pk)
-        or policies.get(None)
-        or StagePolicy(registered_model=None, stage=stage)
-    )
+    return _with_floor(policies.get(registered_model.pk), policies.get(None), stage)
 
 
 def stage_policies_effective(*, registered_model: RegisteredModel) -> dict[str, StagePolicy]:
@@ -389,9 +405,7 @@ def stage_policies_effective(*, registered_model: RegisteredModel) -> dict[str, 
             policy.registered_model = registered_model
         found[(policy.registered_model_id, policy.stage)] = policy
     return {
-        stage: found.get((registered_model.pk, stage))
-        or found.get((None, stage))
-        or StagePolicy(registered_model=None, stage=stage)
+        stage: _with_floor(found.get((registered_model.pk, stage)), found.get((None, stage)), stage)
         for stage in Stage.values
     }
 

@@ -539,11 +539,15 @@ def _record_activity(
 def _policy_refusal(
     policy: StagePolicy, registered_model: RegisteredModel, rule: str
 ) -> RegistryError:
-    scope = (
-        f"the registry-wide {policy.stage} stage policy"
-        if policy.registered_model_id is None
-        else f"the {policy.stage} stage policy of model '{registered_model.name}'"
-    )
+    if policy.registered_model_id is None:
+        scope = f"the registry-wide {policy.stage} stage policy"
+    elif getattr(policy, "floor", None) is not None:
+        scope = (
+            f"the {policy.stage} stage policy of model '{registered_model.name}' with the "
+            "registry-wide one as its floor"
+        )
+    else:
+        scope = f"the {policy.stage} stage policy of model '{registered_model.name}'"
     return RegistryError(ErrorCode.PERMISSION_DENIED, f"Refused by {scope}: {rule}")
 
 

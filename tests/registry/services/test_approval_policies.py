@@ -196,7 +196,7 @@ def test_a_move_closes_the_requests_it_made_moot(team):
     assert "reached Staging another way" in closing.system_comment
 
 
-def test_the_registry_default_policy_applies_unless_the_model_has_its_own(team, django_user_model):
+def test_the_registry_default_policy_applies_when_the_model_has_none(team):
     StagePolicy.objects.create(
         registered_model=None, stage="Production", allow_direct_transition=False
     )
@@ -208,10 +208,67 @@ def test_the_registry_default_policy_applies_unless_the_model_has_its_own(team, 
         version="1",
         stage="Production",
     )
-    policy(allow_direct_transition=True)
-    services.model_version_stage_transition(
+
+
+def test_a_models_own_policy_cannot_relax_the_registry_wide_one(team, django_user_model):
+    """The admin's registry-wide Production policy (two approvals, no direct moves, a required
+    tag, a day's expiry) is a floor: the owner's laxer policy for their model tightens nothing
+    away. The model's policy may still be stricter where it says so (three approvals)."""
+    admin = django_user_model.objects.create_superuser("admin", password="admin-password-1")
+    services.stage_policy_set(
+        actor=admin,
+        stage="Production",
+        required_approvals=2,
+        allow_direct_transition=False,
+        required_version_tags=[{"key": "validation", "value": "passed"}],
+        request_ttl_seconds=86400,
+    )
+    services.stage_policy_set(
+        actor=team["owner"],
+        name="m",
+        stage="Production",
+        required_approvals=1,
+        allow_direct_transition=True,
+        allow_self_approval=True,
+        required_version_tags=[{"key": "owner_ok", "value": "yes"}],
+        request_ttl_seconds=7 * 86400,
+    )
+
+    refused(
+        services.model_version_stage_transition,
+        "with the registry-wide one as its floor",
+        actor=team["owner"],
+        name="m",
+        version="1",
+        stage="Production",
+    )
+    services.model_version_tag_set(
+        actor=team["owner"], name="m", version="1", key="owner_ok", value="yes"
+    )
+    services.model_version_tag_set(
+        actor=team["owner"], name="m", version="1", key="validation", value="passed"
+    )
+    request = services.transition_request_create(
         actor=team["owner"], name="m", version="1", stage="Production"
     )
+    assert request.expires_at - request.created_at == timedelta(days=1)
+    approve(team["alice"])
+    assert ModelVersion.objects.get(version=1).current_stage == "None"  # one of two
+    approve(team["carol"])
+    assert ModelVersion.objects.get(version=1).current_stage == "Production"
+
+    # Stricter than the floor where the model says so.
+    services.stage_policy_set(
+        actor=team["owner"], name="m", stage="Production", required_approvals=3
+    )
+    effective = services.stage_policy_effective(
+        registered_model=RegisteredModel.objects.get(name="m"), stage="Production"
+    )
+    assert (effective.required_approvals, effective.allow_direct_transition) == (3, False)
+    assert effective.required_version_tags == {"owner_ok": "yes", "validation": "passed"}
+    # Reading the policy in force changed neither stored policy.
+    assert StagePolicy.objects.get(registered_model__name="m").allow_direct_transition is True
+    assert StagePolicy.objects.get(registered_model=None).required_approvals == 2
 
 
 def test_only_admins_set_registry_defaults_and_managers_model_policies(team, django_user_model):
