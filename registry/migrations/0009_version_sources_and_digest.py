@@ -73,6 +73,13 @@ class Migration(migrations.Migration):
             field=models.TextField(blank=True, default=""),
         ),
         migrations.RunPython(digest_to_column, digest_to_tag),
+        # A default, so that unapplying the removal can add the column back to existing rows
+        # (digest_to_tag then fills it in).
+        migrations.AlterField(
+            model_name="modelversionmanifest",
+            name="digest",
+            field=models.CharField(default="", max_length=71),
+        ),
         migrations.RemoveField(
             model_name="modelversionmanifest",
             name="digest",
