@@ -298,6 +298,7 @@ class StagePolicySerializer(serializers.Serializer):
     required_version_tags = serializers.SerializerMethodField()
     request_ttl_seconds = serializers.SerializerMethodField()
     source = serializers.SerializerMethodField()
+    registry_floor = serializers.SerializerMethodField()
 
     def get_name(self, obj: Any) -> str | None:
         return obj.registered_model.name if obj.registered_model_id else None
@@ -313,6 +314,11 @@ class StagePolicySerializer(serializers.Serializer):
         if obj.pk is None:
             return "BUILT_IN"
         return "MODEL" if obj.registered_model_id else "REGISTRY_DEFAULT"
+
+    def get_registry_floor(self, obj: Any) -> bool:
+        """True when a model's own policy was tightened by the registry-wide one, a floor it
+        cannot relax: the terms shown are then the stricter of the two, term by term."""
+        return getattr(obj, "floor", None) is not None
 
 
 _POLICY_RESPONSE = inline_serializer(

@@ -227,6 +227,14 @@ ENDPOINTS = [
         {"name": "m", "stage": "Staging"},
         Level.CAN_MANAGE,
     ),
+    # The registry-wide policies are floors under every model's own: only an admin sets them.
+    Endpoint(
+        "post",
+        "/api/2.0/registry/stage-policies/set",
+        {"stage": "Archived", "required_approvals": 1, "allow_direct_transition": True},
+        ADMIN,
+    ),
+    Endpoint("delete", "/api/2.0/registry/stage-policies/delete", {"stage": "Archived"}, ADMIN),
     # Webhooks: a model's hooks need CAN_MANAGE on it; registry-wide (all MLflow) hooks an admin.
     Endpoint(
         "post",
@@ -492,6 +500,52 @@ def test_authorization(world, endpoint: Endpoint, caller: str):
         assert (response.status_code, body["error_code"]) == (403, "PERMISSION_DENIED"), body
         assert endpoint.needs.name in body["message"]
         assert snapshot() == before
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_the_policy_floor_holds_for_every_caller(world, caller: str):
+    """Policy floor: the registry-wide Production policy forbids direct moves and asks for two
+    approvals; model "m"'s own policy allows both. No caller, admins included, moves a version
+    straight to Production or approves it in alone; each is refused by the level they lack or
+    by the floor, and nothing changes."""
+    StagePolicy.objects.create(
+        registered_model=None,
+        stage="Production",
+        required_approvals=2,
+        allow_direct_transition=False,
+    )
+    StagePolicy.objects.create(
+        registered_model=world,
+        stage="Production",
+        required_approvals=1,
+        allow_direct_transition=True,
+        allow_self_approval=True,
+    )
+    before = snapshot()
+    client = _client(caller)
+    moved = client.post(
+        MLFLOW + "databricks/model-versions/transition-stage",
+        {"name": "m", "version": "1", "stage": "Production", "archive_existing_versions": False},
+        format="json",
+    )
+    body = moved.json()
+    if caller == "anonymous":
+        assert (moved.status_code, body["error_code"]) == (401, "UNAUTHENTICATED")
+    elif _held(caller) < Level.CAN_MANAGE_PRODUCTION_VERSIONS:
+        assert (moved.status_code, body["error_code"]) == (403, "PERMISSION_DENIED"), body
+        assert "CAN_MANAGE_PRODUCTION_VERSIONS" in body["message"]
+    else:
+        assert (moved.status_code, body["error_code"]) == (403, "PERMISSION_DENIED"), body
+        assert "registry-wide one as its floor" in body["message"]
+        assert "allow_direct_transition is off" in body["message"], body
+    assert snapshot() == before
+
+    listed = client.get("/api/2.0/registry/stage-policies/list", {"name": "m"})
+    if _held(caller) >= Level.CAN_READ:
+        production = next(p for p in listed.json()["policies"] if p["stage"] == "Production")
+        assert production["registry_floor"] is True
+        assert production["required_approvals"] == 2
+        assert production["allow_direct_transition"] is False
 
 
 def test_the_matrix_covers_every_api_endpoint():
