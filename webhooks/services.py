@@ -440,9 +440,10 @@ def webhook_event_emit(
 
     Call it inside the transaction of the change it reports, so the event exists exactly when
     the change does. The deliveries hold no body yet: the worker renders it from the event, so
-    a hook's template, however large its result, never slows down or fails the change. ``payload_data`` holds the event's own fields (``to_stage``, ``key``,
-    ...); the model name and version come from the objects. A stage event also fires its
-    per-stage variant. Returns the ids of the deliveries written.
+    a hook's template, however large its result, never slows down or fails the change.
+    ``payload_data`` holds the event's own fields (``to_stage``, ``key``, ...); the model name
+    and version come from the objects. A stage event also fires its per-stage variant. Returns
+    the ids of the deliveries written.
     """
     if not webhook_settings().enabled:
         return []
