@@ -207,9 +207,7 @@ def is_header_value(value: str) -> bool:
     """Whether ``value`` can be sent as an HTTP header value as it is: Latin-1, with no
     control characters but the tab (RFC 9110 field-value; a CR or LF would start a new header
     or end the head, and ``http.client`` refuses them and anything outside Latin-1)."""
-    return all(
-        char == "\t" or (" " <= char <= "~") or ("\xa0" <= char <= "\xff") for char in value
-    )
+    return all(char == "\t" or (" " <= char <= "~") or ("\xa0" <= char <= "\xff") for char in value)
 
 
 def _retryable_status(status: int) -> bool:

@@ -152,9 +152,7 @@ def test_a_co_manager_who_changes_only_the_url_gets_no_credentials(
 
     # The owner sees it too.
     listed = owner_api.get(DBX + "list", {"model_name": "m"}).json()["webhooks"]
-    assert [(h["id"], h["http_url_spec"]["has_secret"]) for h in listed] == [
-        (created["id"], False)
-    ]
+    assert [(h["id"], h["http_url_spec"]["has_secret"]) for h in listed] == [(created["id"], False)]
     assert listed[0]["http_url_spec"]["has_authorization"] is False
 
 
