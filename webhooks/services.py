@@ -651,6 +651,8 @@ def _build_and_send(attempt: _Try) -> tuple[_Try, http.HttpResult]:
         if attempt.source is not None:
             body = attempt.source.render(attempt.code)
             attempt = replace(attempt, body=body, source=None, rendered=True)
+        else:  # rendered by an earlier try, perhaps under a larger limit
+            payloads.check_size(attempt.body, webhook_settings().max_body_bytes)
         return attempt, _send(attempt)
     except payloads.RenderError as exc:
         return attempt, _not_sent(f"{exc}.")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import PermissionLevel, RegisteredModelGrant
@@ -154,6 +156,11 @@ def test_a_co_manager_who_changes_only_the_url_gets_no_credentials(
     listed = owner_api.get(DBX + "list", {"model_name": "m"}).json()["webhooks"]
     assert [(h["id"], h["http_url_spec"]["has_secret"]) for h in listed] == [(created["id"], False)]
     assert listed[0]["http_url_spec"]["has_authorization"] is False
+    page = Client()
+    page.force_login(owner)
+    detail = page.get(reverse("ui:webhook-detail", args=[created["id"]])).content.decode()
+    assert "<dt>Signing secret</dt><dd>none</dd>" in detail
+    assert "<dt>Authorization header</dt><dd>none</dd>" in detail
 
 
 def test_credentials_stay_when_the_url_stays_or_are_set_again_with_it(owner, receiver):
@@ -300,6 +307,15 @@ def test_a_body_over_the_cap_is_rendered_by_the_worker_and_fails(
     small.refresh_from_db()
     assert request.body == small.body.encode()
     assert json.loads(request.body)["v"][0] == "small 0"
+
+    # A body kept from an earlier try is held to the limit as it is now.
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "MAX_BODY_BYTES": 100}
+    base = f"/api/2.0/registry/webhooks/{created['id']}/deliveries/{small.code}"
+    assert owner_api.post(base + "/redeliver").status_code == 200
+    assert services.webhook_delivery_send(delivery_id=small.pk) == AttemptOutcome.FAILED
+    small.refresh_from_db()
+    assert "over WEBHOOKS_MAX_BODY_BYTES (100)" in small.last_error
+    assert len(receiver.received) == 1
 
 
 @pytest.mark.django_db(transaction=True)
