@@ -412,6 +412,9 @@ WEBHOOKS = {
     "SWEEP_INTERVAL": env_float("WEBHOOKS_SWEEP_INTERVAL", 30.0, minimum=1.0),
     "SWEEP_GRACE": env_float("WEBHOOKS_SWEEP_GRACE", 15.0, minimum=0.0),
     "CLAIM_LEASE": env_float("WEBHOOKS_CLAIM_LEASE", 120.0, minimum=1.0),
+    # The largest body a delivery may send, in bytes. A payload template can repeat large event
+    # fields; a delivery whose body would be larger fails (with the reason) instead of being sent.
+    "MAX_BODY_BYTES": env_int("WEBHOOKS_MAX_BODY_BYTES", 1_048_576, minimum=1024),
 }
 # Other apps may have put their own periodic tasks in the schedule already; add to it.
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})

@@ -49,8 +49,19 @@ def _event_types(webhook: Webhook) -> list[str]:
 
 
 class HttpUrlSpecOutputSerializer(serializers.Serializer):
+    """Databricks' HttpUrlSpecWithoutSecret, plus whether a secret and an authorization value
+    are set (they are dropped when the URL changes; the values themselves are write-only)."""
+
     url = serializers.CharField()
     enable_ssl_verification = serializers.BooleanField()
+    has_secret = serializers.SerializerMethodField()
+    has_authorization = serializers.SerializerMethodField()
+
+    def get_has_secret(self, obj: Webhook) -> bool:
+        return bool(obj.secret)
+
+    def get_has_authorization(self, obj: Webhook) -> bool:
+        return bool(obj.authorization)
 
 
 class RegistryWebhookOutputSerializer(serializers.Serializer):
@@ -268,9 +279,15 @@ class MlflowWebhookOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     creation_timestamp = MillisecondsField(source="created_at")
     last_updated_timestamp = MillisecondsField(source="updated_at")
+    # Not in MLflow's Webhook (its clients ignore it): whether a secret is set, since a URL
+    # change drops it.
+    has_secret = serializers.SerializerMethodField()
 
     def get_webhook_id(self, obj: Webhook) -> str:
         return services.webhook_public_id(obj)
+
+    def get_has_secret(self, obj: Webhook) -> bool:
+        return bool(obj.secret)
 
     def get_events(self, obj: Webhook) -> list[dict[str, str]]:
         pairs = sorted(

@@ -25,6 +25,7 @@ class WebhookSettings:
     sweep_interval: float
     sweep_grace: float
     claim_lease: float
+    max_body_bytes: int
 
 
 _DEFAULTS = {
@@ -40,6 +41,7 @@ _DEFAULTS = {
     "SWEEP_INTERVAL": 30.0,
     "SWEEP_GRACE": 15.0,
     "CLAIM_LEASE": 120.0,
+    "MAX_BODY_BYTES": 1_048_576,
 }
 
 
@@ -90,4 +92,5 @@ def _parse(raw: dict) -> WebhookSettings:
         sweep_interval=float(raw["SWEEP_INTERVAL"]),
         sweep_grace=float(raw["SWEEP_GRACE"]),
         claim_lease=float(raw["CLAIM_LEASE"]),
+        max_body_bytes=int(raw["MAX_BODY_BYTES"]),
     )

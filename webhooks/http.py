@@ -12,6 +12,8 @@ user-supplied URL goes through :func:`post`.
   NAT64 prefix ``64:ff9b:1::/48`` and Teredo. ``WEBHOOKS_ALLOWED_NETWORKS`` lets chosen
   networks through.
 - TLS certificates are verified unless the hook turned it off.
+- Header values that HTTP cannot carry (line breaks, control characters, characters outside
+  Latin-1) are not sent; the result says which header, never its value.
 - Proxies from the environment are not used; the User-Agent is fixed.
 """
 
@@ -201,6 +203,13 @@ def sanitize_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+def is_header_value(value: str) -> bool:
+    """Whether ``value`` can be sent as an HTTP header value as it is: Latin-1, with no
+    control characters but the tab (RFC 9110 field-value; a CR or LF would start a new header
+    or end the head, and ``http.client`` refuses them and anything outside Latin-1)."""
+    return all(char == "\t" or (" " <= char <= "~") or ("\xa0" <= char <= "\xff") for char in value)
+
+
 def _retryable_status(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
@@ -223,6 +232,16 @@ def post(
     scheme = urlsplit(url).scheme.lower()
     if scheme not in config.allowed_schemes:
         return HttpResult(None, "", f"URL scheme {scheme!r} is not allowed", elapsed(), False)
+    for name, value in headers.items():
+        if not is_header_value(value):
+            return HttpResult(
+                None,
+                "",
+                f"Not sent: the {name} header value holds a line break, another control "
+                "character or a character outside Latin-1; set it again.",
+                elapsed(),
+                False,
+            )
     try:
         response = _manager(config, verify_tls).request(
             "POST",
@@ -236,6 +255,8 @@ def post(
         )
     except AddressRefused as exc:
         return HttpResult(None, "", str(exc), elapsed(), False)
+    except urllib3.exceptions.LocationValueError as exc:  # a URL urllib3 cannot use: never will
+        return HttpResult(None, "", _describe(exc), elapsed(), False)
     except (Urllib3Error, OSError) as exc:
         return HttpResult(None, "", _describe(exc), elapsed(), True)
     try:

@@ -163,7 +163,8 @@ class WebhookDelivery(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
-    # The exact bytes sent (as UTF-8 text), rendered once so every retry sends the same body.
+    # The exact bytes sent (as UTF-8 text). Rendered by the worker on the first try and kept, so
+    # every retry sends the same body; empty until then, and when it could not be built.
     body = models.TextField()
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from registry.errors import RegistryError
@@ -261,6 +261,11 @@ def example_data(event_type: str, model_name: str | None) -> dict[str, Any]:
 # --- Payload templates ------------------------------------------------------------------------
 
 TEMPLATE_MAX_LENGTH = 65_536
+#: Each placeholder may stand for a large field (a description, a tag value, the whole payload),
+#: so their number bounds what one event can make a body grow to.
+TEMPLATE_MAX_PLACEHOLDERS = 64
+#: Deeper documents cannot be parsed and filled without running out of stack.
+TEMPLATE_MAX_DEPTH = 32
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 #: What a template may refer to: the flat event fields plus a few envelope values.
@@ -291,8 +296,15 @@ TEMPLATE_FIELDS = frozenset(
 )
 
 
-def validate_template(template: Any) -> str:
-    """A payload template: a JSON document whose strings may hold ``${field}`` placeholders."""
+class RenderError(Exception):
+    """A body that cannot be built from its event and its hook's settings. The message says
+    why, in words fit for the delivery log (it never holds a secret)."""
+
+
+def validate_template(template: Any, *, max_body_bytes: int) -> str:
+    """A payload template: a JSON document whose string values may hold ``${field}``
+    placeholders. Refused unless it renders, for an example event, to a JSON body within
+    ``max_body_bytes``: what passes here cannot fail later for its shape."""
     if template in (None, ""):
         return ""
     if not isinstance(template, str):
@@ -303,28 +315,80 @@ def validate_template(template: Any) -> str:
         )
     try:
         document = json.loads(template)
+    except RecursionError:
+        raise RegistryError.invalid(_too_deep()) from None
     except ValueError as exc:
         raise RegistryError.invalid(f"payload_template is not valid JSON: {exc}") from None
-    unknown = sorted(_placeholders(document) - TEMPLATE_FIELDS)
+    names = _placeholders(document)
+    if len(names) > TEMPLATE_MAX_PLACEHOLDERS:
+        raise RegistryError.invalid(
+            f"payload_template has {len(names)} placeholders; the limit is "
+            f"{TEMPLATE_MAX_PLACEHOLDERS}."
+        )
+    unknown = sorted(set(names) - TEMPLATE_FIELDS)
     if unknown:
         raise RegistryError.invalid(
             f"payload_template refers to unknown field(s) {', '.join(unknown)}; known: "
             + ", ".join(sorted(TEMPLATE_FIELDS))
         )
+    try:
+        render_template(template, _example_fields(), max_bytes=max_body_bytes)
+    except RenderError as exc:
+        raise RegistryError.invalid(f"payload_template cannot be used: {exc}") from None
     return template
 
 
-def _placeholders(node: Any) -> set[str]:
-    if isinstance(node, str):
-        return set(_PLACEHOLDER.findall(node))
-    if isinstance(node, dict):
-        found: set[str] = set()
-        for key, value in node.items():
-            found |= _placeholders(key) | _placeholders(value)
-        return found
-    if isinstance(node, list):
-        return set().union(*(_placeholders(item) for item in node)) if node else set()
-    return set()
+def _too_deep() -> str:
+    return f"payload_template is nested more than {TEMPLATE_MAX_DEPTH} levels deep."
+
+
+def _placeholders(document: Any) -> list[str]:
+    """Every placeholder of the document, in order (repeats included). Refuses documents too
+    deep to fill and placeholders in object keys: a key must be a string, and a placeholder
+    standing for an object or a number cannot be one."""
+    found: list[str] = []
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:  # iterative: the depth is what is being checked
+        node, depth = stack.pop()
+        if depth > TEMPLATE_MAX_DEPTH:
+            raise RegistryError.invalid(_too_deep())
+        if isinstance(node, str):
+            found.extend(_PLACEHOLDER.findall(node))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if _PLACEHOLDER.search(key):
+                    shown = key if len(key) <= 80 else key[:77] + "..."
+                    raise RegistryError.invalid(
+                        f"payload_template has a placeholder in the object key '{shown}': "
+                        "placeholders may stand only in string values, not in an object key."
+                    )
+                stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+    return found
+
+
+def _example_fields() -> dict[str, Any]:
+    """The fields of a made-up event with every field set, to try a template on."""
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    data = example_data(E.MODEL_VERSION_CREATED, None)
+    webhook_id = "0" * 32
+    payload = databricks_payload(
+        event_type=E.MODEL_VERSION_CREATED,
+        data=data,
+        webhook_id=webhook_id,
+        at=at,
+        actor="example_user",
+    )
+    return template_fields(
+        event_type=E.MODEL_VERSION_CREATED,
+        data=data,
+        webhook_id=webhook_id,
+        delivery_id="00000000-0000-0000-0000-000000000000",
+        at=at,
+        actor="example_user",
+        payload=payload,
+    )
 
 
 def _as_text(value: Any) -> str:
@@ -335,24 +399,80 @@ def _as_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def _fill(node: Any, fields: dict[str, Any]) -> Any:
+class _Budget:
+    """Counts what the placeholders put into a body, so a template that repeats a large field
+    is stopped before the body is built, not after (a JSON body is at least that long)."""
+
+    def __init__(self, fields: dict[str, Any], max_bytes: int) -> None:
+        self.fields = fields
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._sizes: dict[str, int] = {}
+
+    def take(self, name: str, *, whole: bool) -> Any:
+        value = self.fields.get(name)
+        key = f"{name}/{whole}"
+        if key not in self._sizes:
+            self._sizes[key] = len(json.dumps(value) if whole else _as_text(value))
+        self.used += self._sizes[key]
+        if self.used > self.max_bytes:
+            raise RenderError(too_large(None, self.max_bytes))
+        return value
+
+
+def too_large(size: int | None, max_bytes: int) -> str:
+    what = f"{size} bytes" if size is not None else f"more than {max_bytes} bytes"
+    return (
+        f"the body would be {what}, over WEBHOOKS_MAX_BODY_BYTES ({max_bytes}); shorten the "
+        "payload template or the event's fields"
+    )
+
+
+def _fill(node: Any, budget: _Budget) -> Any:
     if isinstance(node, str):
         whole = _PLACEHOLDER.fullmatch(node)
         if whole:  # "${payload}" keeps the value's JSON type
-            return fields.get(whole.group(1))
-        return _PLACEHOLDER.sub(lambda m: _as_text(fields.get(m.group(1))), node)
+            return budget.take(whole.group(1), whole=True)
+        return _PLACEHOLDER.sub(lambda m: _as_text(budget.take(m.group(1), whole=False)), node)
     if isinstance(node, dict):
-        return {_fill(key, fields): _fill(value, fields) for key, value in node.items()}
+        filled = {}
+        for key, value in node.items():
+            if _PLACEHOLDER.search(key):  # refused at save; a template stored before that
+                raise RenderError(
+                    "the payload template has a placeholder in an object key; placeholders "
+                    "may stand only in string values (update the template)"
+                )
+            filled[key] = _fill(value, budget)
+        return filled
     if isinstance(node, list):
-        return [_fill(item, fields) for item in node]
+        return [_fill(item, budget) for item in node]
     return node
 
 
-def render_template(template: str, fields: dict[str, Any]) -> str:
+def render_template(template: str, fields: dict[str, Any], *, max_bytes: int) -> str:
     """Fill a template. Substitution happens on the parsed document and the result is
     serialised by ``json.dumps``, so an event field can never break out of its string (quotes,
-    backslashes and control characters in a model name are escaped, not interpreted)."""
-    return json.dumps(_fill(json.loads(template), fields))
+    backslashes and control characters in a model name are escaped, not interpreted).
+
+    Raises :class:`RenderError` if the body cannot be built or would exceed ``max_bytes``.
+    """
+    try:
+        body = json.dumps(_fill(json.loads(template), _Budget(fields, max_bytes)))
+    except RecursionError:
+        raise RenderError(
+            f"the payload template is nested more than {TEMPLATE_MAX_DEPTH} levels deep "
+            "(update the template)"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise RenderError(f"the payload template cannot be rendered ({exc})") from None
+    return check_size(body, max_bytes)
+
+
+def check_size(body: str, max_bytes: int) -> str:
+    size = len(body.encode("utf-8"))
+    if size > max_bytes:
+        raise RenderError(too_large(size, max_bytes))
+    return body
 
 
 def template_fields(

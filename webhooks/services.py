@@ -4,11 +4,15 @@ Delivery is a transactional outbox (docs/architecture.md, "Webhooks"):
 
 1. :func:`webhook_event_emit`, called by a registry service inside its transaction, writes a
    :class:`WebhookEvent` per event type and a ``PENDING`` :class:`WebhookDelivery` per matching
-   ``ACTIVE`` hook, and queues one task per delivery when the transaction commits.
+   ``ACTIVE`` hook, and queues one task per delivery when the transaction commits. It renders
+   nothing: a body (which a payload template can make large) is built by the worker.
 2. :func:`webhook_delivery_send` (the task) claims the delivery with a conditional UPDATE,
+   renders its body on the first try (then keeps it, so every retry sends the same bytes),
    sends it outside any transaction, writes a :class:`WebhookDeliveryAttempt`, and either marks
    it delivered, schedules a retry (capped exponential backoff with jitter) or marks it
-   ``FAILED``. A hook whose deliveries fail ``DISABLE_AFTER_FAILURES`` times in a row is
+   ``FAILED``. A delivery that cannot be built or sent because of its hook's settings (a body
+   over ``WEBHOOKS_MAX_BODY_BYTES``, a template or header that cannot be used) fails at once,
+   with the reason. A hook whose deliveries fail ``DISABLE_AFTER_FAILURES`` times in a row is
    disabled, and a ``WEBHOOK_DISABLED`` event says so.
 3. :func:`webhook_deliveries_sweep` (Celery beat) re-queues what is due but was never picked
    up (broker down at commit, lost message) and takes back claims whose worker died.
@@ -21,10 +25,11 @@ import logging
 import re
 import secrets
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -68,7 +73,11 @@ _CLOCK_SLACK = timedelta(seconds=1)
 
 def webhook_public_id(webhook: Webhook) -> str:
     """Databricks ids are 32 hex digits; MLflow's are UUID4 strings. Both parse as the code."""
-    return webhook.code.hex if webhook.flavor == WebhookFlavor.DATABRICKS else str(webhook.code)
+    return _public_id(webhook.flavor, webhook.code)
+
+
+def _public_id(flavor: str, code: uuid.UUID) -> str:
+    return code.hex if flavor == WebhookFlavor.DATABRICKS else str(code)
 
 
 def require_can_manage_webhook(actor: Any, registered_model: RegisteredModel | None) -> None:
@@ -94,6 +103,11 @@ def _url(value: Any) -> str:
     value = value.strip()
     if len(value) > URL_MAX_LENGTH:
         raise RegistryError.invalid(f"Webhook URL is longer than {URL_MAX_LENGTH} characters.")
+    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in value):
+        # Sent as they are, they would be escaped in the path but break the host name.
+        raise RegistryError.invalid(
+            "Webhook URL must not contain spaces or control characters: percent-encode them."
+        )
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -117,6 +131,23 @@ def _text(value: Any, field: str, max_length: int) -> str:
     if len(value) > max_length:
         raise RegistryError.invalid(f"'{field}' is longer than {max_length} characters.")
     return value
+
+
+def _authorization(value: Any) -> str:
+    """The ``Authorization`` header's value: refused unless it can be sent as one, so a line
+    break can neither add headers nor make every delivery fail later."""
+    value = _text(value, "authorization", 4000)
+    if not http.is_header_value(value):
+        raise RegistryError.invalid(
+            "Invalid value for parameter 'authorization': it is sent as an HTTP header, so it "
+            "may not hold line breaks or other control characters, nor characters outside "
+            "Latin-1."
+        )
+    return value
+
+
+def _template(value: Any) -> str:
+    return payloads.validate_template(value, max_body_bytes=webhook_settings().max_body_bytes)
 
 
 def _status(value: Any, flavor: str) -> str:
@@ -249,11 +280,11 @@ def webhook_create(
         description=_text(description, "description", DESCRIPTION_MAX_LENGTH),
         url=_url(url),
         secret=_text(secret, "secret", 1000),
-        authorization=_text(authorization, "authorization", 4000),
+        authorization=_authorization(authorization),
         enable_ssl_verification=_bool(enable_ssl_verification, "enable_ssl_verification", True),
         status=_status(status, flavor),
         registered_model=registered_model,
-        payload_template=payloads.validate_template(payload_template),
+        payload_template=_template(payload_template),
         created_by=actor if actor is not None and actor.is_authenticated else None,
         created_at=now,
         updated_at=now,
@@ -279,16 +310,26 @@ def webhook_update(
     name: Any = None,
     payload_template: Any = None,
 ) -> Webhook:
-    """Change the fields given (``None``: leave as is). A secret or authorization left out is
-    kept, so changing a URL never silently stops signing; send ``""`` to remove one."""
+    """Change the fields given (``None``: leave as is; ``""`` removes a secret or an
+    authorization).
+
+    The secret and the authorization value belong to the receiver they were made for: a new
+    URL drops both unless the same request sets them again. Otherwise anyone who may manage
+    the hook (any co-manager of its model) could point it at their own receiver and be sent
+    the owner's CI token and signatures made with the owner's secret. The answer shows that
+    they are gone (``has_secret``, ``has_authorization``).
+    """
     require_can_manage_webhook(actor, webhook.registered_model)
     changes: dict[str, Any] = {}
     if url is not None:
         changes["url"] = _url(url)
+        if changes["url"] != webhook.url:
+            changes["secret"] = ""
+            changes["authorization"] = ""
     if secret is not None:
         changes["secret"] = _text(secret, "secret", 1000)
     if authorization is not None:
-        changes["authorization"] = _text(authorization, "authorization", 4000)
+        changes["authorization"] = _authorization(authorization)
     if enable_ssl_verification is not None:
         changes["enable_ssl_verification"] = _bool(
             enable_ssl_verification, "enable_ssl_verification", True
@@ -304,7 +345,7 @@ def webhook_update(
     if name is not None and webhook.flavor == WebhookFlavor.MLFLOW:
         changes["name"] = _name(name)
     if payload_template is not None:
-        changes["payload_template"] = payloads.validate_template(payload_template)
+        changes["payload_template"] = _template(payload_template)
     cleaned_events = None
     if events is not None:
         cleaned_events = (
@@ -313,12 +354,24 @@ def webhook_update(
             else _databricks_events(events, registry_wide=webhook.registered_model_id is None)
         )
     changes["updated_at"] = timezone.now()
+    dropped = [
+        field
+        for field in ("secret", "authorization")
+        if "url" in changes and getattr(webhook, field) and not changes.get(field)
+    ]
     with transaction.atomic():
         for field, value in changes.items():
             setattr(webhook, field, value)
         webhook.save(update_fields=list(changes))
         if cleaned_events is not None:
             _set_subscriptions(webhook, cleaned_events)
+    if dropped:
+        logger.info(
+            "Webhook %s now sends to %s; its %s cleared with the URL change",
+            webhook.code,
+            http.sanitize_url(webhook.url),
+            " and ".join(dropped) + (" were" if len(dropped) > 1 else " was"),
+        )
     return webhook
 
 
@@ -336,36 +389,43 @@ def _actor_name(actor: Any) -> str:
     return str(actor.get_username())
 
 
-def _render_body(
-    *,
-    webhook: Webhook,
-    event_type: str,
-    data: dict[str, Any],
-    delivery_code: uuid.UUID,
-    at: datetime,
-    actor: str,
-) -> str:
-    webhook_id = webhook_public_id(webhook)
-    payload = payloads.default_payload(
-        flavor=webhook.flavor,
-        event_type=event_type,
-        data=data,
-        webhook_id=webhook_id,
-        at=at,
-        actor=actor,
-    )
-    if webhook.payload_template:
+@dataclass(frozen=True)
+class _Source:
+    """What a delivery's body is rendered from: its stored event and its hook's settings."""
+
+    flavor: str
+    webhook_code: uuid.UUID
+    template: str
+    event_type: str
+    data: dict[str, Any]
+    at: datetime
+    actor: str
+
+    def render(self, delivery_code: uuid.UUID) -> str:
+        """The body, or :class:`payloads.RenderError` if it cannot be built or is larger than
+        ``WEBHOOKS_MAX_BODY_BYTES``."""
+        max_bytes = webhook_settings().max_body_bytes
+        webhook_id = _public_id(self.flavor, self.webhook_code)
+        payload = payloads.default_payload(
+            flavor=self.flavor,
+            event_type=self.event_type,
+            data=self.data,
+            webhook_id=webhook_id,
+            at=self.at,
+            actor=self.actor,
+        )
+        if not self.template:
+            return payloads.check_size(json.dumps(payload), max_bytes)
         fields = payloads.template_fields(
-            event_type=event_type,
-            data=data,
+            event_type=self.event_type,
+            data=self.data,
             webhook_id=webhook_id,
             delivery_id=str(delivery_code),
-            at=at,
-            actor=actor,
+            at=self.at,
+            actor=self.actor,
             payload=payload,
         )
-        return payloads.render_template(webhook.payload_template, fields)
-    return json.dumps(payload)
+        return payloads.render_template(self.template, fields, max_bytes=max_bytes)
 
 
 def webhook_event_emit(
@@ -379,9 +439,11 @@ def webhook_event_emit(
     """Record an event and a delivery per subscribed ACTIVE hook; send them after commit.
 
     Call it inside the transaction of the change it reports, so the event exists exactly when
-    the change does. ``payload_data`` holds the event's own fields (``to_stage``, ``key``,
-    ...); the model name and version come from the objects. A stage event also fires its
-    per-stage variant. Returns the ids of the deliveries written.
+    the change does. The deliveries hold no body yet: the worker renders it from the event, so
+    a hook's template, however large its result, never slows down or fails the change.
+    ``payload_data`` holds the event's own fields (``to_stage``, ``key``, ...); the model name
+    and version come from the objects. A stage event also fires its per-stage variant. Returns
+    the ids of the deliveries written.
     """
     if not webhook_settings().enabled:
         return []
@@ -426,14 +488,7 @@ def webhook_event_emit(
                     code=code,
                     webhook=subscription.webhook,
                     event=events[subscription.event_type],
-                    body=_render_body(
-                        webhook=subscription.webhook,
-                        event_type=subscription.event_type,
-                        data=data,
-                        delivery_code=code,
-                        at=now,
-                        actor=actor_name,
-                    ),
+                    body="",
                     next_attempt_at=now,
                     created_at=now,
                     updated_at=now,
@@ -504,10 +559,26 @@ class _Try:
     verify_tls: bool
     webhook_status: str
     consecutive_failures: int  # as read by the claim
+    # Set while the body is still to be rendered (the first try of a delivery).
+    source: _Source | None = None
+    # The body was rendered by this try: the record keeps it for the next ones.
+    rendered: bool = False
 
     @classmethod
     def of(cls, delivery: WebhookDelivery, *, token: uuid.UUID, at: datetime) -> _Try:
         webhook = delivery.webhook
+        event = delivery.event
+        source = None
+        if not delivery.body:
+            source = _Source(
+                flavor=webhook.flavor,
+                webhook_code=webhook.code,
+                template=webhook.payload_template,
+                event_type=event.event_type,
+                data=event.data,
+                at=event.created_at,
+                actor=event.actor_username,
+            )
         return cls(
             delivery_id=delivery.pk,
             code=delivery.code,
@@ -526,6 +597,7 @@ class _Try:
             verify_tls=webhook.enable_ssl_verification,
             webhook_status=webhook.status,
             consecutive_failures=webhook.consecutive_failures,
+            source=source,
         )
 
 
@@ -560,6 +632,33 @@ def _send(attempt: _Try) -> http.HttpResult:
         headers=_headers(attempt, body),
         verify_tls=attempt.verify_tls,
     )
+
+
+def _not_sent(reason: str) -> http.HttpResult:
+    """A final failure without a request: retrying cannot help until the hook is changed."""
+    return http.HttpResult(None, "", f"Not sent: {reason}", 0, False)
+
+
+def _build_and_send(attempt: _Try) -> tuple[_Try, http.HttpResult]:
+    """Render the body if this is the first try, then send it.
+
+    Never raises: a delivery that cannot be built or sent because of its hook's settings gets
+    a final failure with the reason. An exception here would leave the delivery ``SENDING``
+    for the sweep to take back and try again (the same failure, each time), and a test call
+    would answer 500.
+    """
+    try:
+        if attempt.source is not None:
+            body = attempt.source.render(attempt.code)
+            attempt = replace(attempt, body=body, source=None, rendered=True)
+        else:  # rendered by an earlier try, perhaps under a larger limit
+            payloads.check_size(attempt.body, webhook_settings().max_body_bytes)
+        return attempt, _send(attempt)
+    except payloads.RenderError as exc:
+        return attempt, _not_sent(f"{exc}.")
+    except Exception:
+        logger.exception("Webhook delivery %s could not be built or sent", attempt.code)
+        return attempt, _not_sent("the request could not be built (see the worker's log).")
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -610,7 +709,10 @@ claimed AS (
 )
 SELECT c.code, c.body, e.event_type, c.is_test, c.attempt_count, c.attempts_before,
        w.id, w.flavor, w.url, w.secret, w.authorization, w.enable_ssl_verification, w.status,
-       w.consecutive_failures
+       w.consecutive_failures,
+       -- what the body is rendered from, read only while there is none yet
+       CASE WHEN c.body = '' THEN w.code END, CASE WHEN c.body = '' THEN w.payload_template END,
+       CASE WHEN c.body = '' THEN e.data::text END, e.created_at, e.actor_username
   FROM claimed c
   JOIN webhooks_webhook w ON w.id = c.webhook_id
   JOIN webhooks_webhookevent e ON e.id = c.event_id{join_async_commit}
@@ -629,6 +731,7 @@ owned AS (
     UPDATE webhooks_webhookdelivery
        SET status = %(status)s, last_response_status = %(response_status)s,
            last_error = %(error)s, updated_at = %(now)s, claim_token = NULL,
+           body = COALESCE(%(body)s::text, body),
            delivered_at = COALESCE(%(delivered_at)s::timestamptz, delivered_at),
            next_attempt_at = COALESCE(%(next_attempt_at)s::timestamptz, next_attempt_at)
      WHERE id = %(id)s AND status = 'SENDING' AND claim_token = %(token)s
@@ -677,9 +780,24 @@ def _claim(delivery_id: int, *, now: datetime, token: uuid.UUID) -> _Try | None:
         if row is None:
             return None
         code, body, event_type, is_test, attempt_count, attempts_before = row[:6]
+        code = code if isinstance(code, uuid.UUID) else uuid.UUID(code)
+        source = None
+        if not body:
+            webhook_code, template, data, created_at, actor = row[14:19]
+            source = _Source(
+                flavor=row[7],
+                webhook_code=(
+                    webhook_code if isinstance(webhook_code, uuid.UUID) else uuid.UUID(webhook_code)
+                ),
+                template=template,
+                event_type=event_type,
+                data=json.loads(data),
+                at=created_at,
+                actor=actor,
+            )
         return _Try(
             delivery_id=delivery_id,
-            code=code if isinstance(code, uuid.UUID) else uuid.UUID(code),
+            code=code,
             body=body,
             event_type=event_type,
             is_test=is_test,
@@ -695,6 +813,7 @@ def _claim(delivery_id: int, *, now: datetime, token: uuid.UUID) -> _Try | None:
             verify_tls=row[11],
             webhook_status=row[12],
             consecutive_failures=row[13],
+            source=source,
         )
     with _bookkeeping():
         claimed = WebhookDelivery.objects.filter(
@@ -721,9 +840,9 @@ def webhook_delivery_send(*, delivery_id: int) -> str:
     if attempt is None:
         return "skipped"
     if attempt.webhook_status == WebhookStatus.DISABLED:
-        result = http.HttpResult(None, "", "Not sent: the webhook is disabled.", 0, False)
+        result = _not_sent("the webhook is disabled.")
     else:
-        result = _send(attempt)
+        attempt, result = _build_and_send(attempt)
     outcome = _record(attempt, result)
     WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
     return outcome
@@ -791,6 +910,7 @@ def _record_in_one_statement(
         "next_attempt_at": None if success else now + timedelta(seconds=retry_in),
         "token": attempt.token,
         "webhook_id": attempt.webhook_id,
+        "body": attempt.body if attempt.rendered else None,
         # A success ends a run of failures; the count as read by the claim saves a write.
         "reset_failures": success and not attempt.is_test and attempt.consecutive_failures > 0,
     }
@@ -809,6 +929,8 @@ def _record_in_a_transaction(
         "updated_at": now,
         "claim_token": None,
     }
+    if attempt.rendered:
+        fields["body"] = attempt.body
     if outcome == AttemptOutcome.SUCCESS:
         fields.update(status=DeliveryStatus.SUCCESS, delivered_at=now)
     elif outcome == AttemptOutcome.RETRY:
@@ -901,14 +1023,7 @@ def webhook_test(
             code=code,
             webhook=webhook,
             event=event,
-            body=_render_body(
-                webhook=webhook,
-                event_type=event_type,
-                data=data,
-                delivery_code=code,
-                at=now,
-                actor=actor_name,
-            ),
+            body="",
             status=DeliveryStatus.SENDING,
             is_test=True,
             attempt_count=1,
@@ -917,8 +1032,7 @@ def webhook_test(
             created_at=now,
             updated_at=now,
         )
-    attempt = _Try.of(delivery, token=token, at=now)
-    result = _send(attempt)
+    attempt, result = _build_and_send(_Try.of(delivery, token=token, at=now))
     _record(attempt, result)
     delivery.refresh_from_db()
     return delivery, result
