@@ -316,24 +316,29 @@ def webhook_update(
     The secret and the authorization value belong to the receiver they were made for: a new
     URL drops both unless the same request sets them again. Otherwise anyone who may manage
     the hook (any co-manager of its model) could point it at their own receiver and be sent
-    the owner's CI token and signatures made with the owner's secret. The answer shows that
-    they are gone (``has_secret``, ``has_authorization``).
+    the owner's CI token and signatures made with the owner's secret. Turning certificate
+    verification off drops them too (anyone between the registry and the receiver could then
+    read the token). The answer shows that they are gone (``has_secret``,
+    ``has_authorization``).
     """
     require_can_manage_webhook(actor, webhook.registered_model)
     changes: dict[str, Any] = {}
     if url is not None:
         changes["url"] = _url(url)
-        if changes["url"] != webhook.url:
-            changes["secret"] = ""
-            changes["authorization"] = ""
-    if secret is not None:
-        changes["secret"] = _text(secret, "secret", 1000)
-    if authorization is not None:
-        changes["authorization"] = _authorization(authorization)
     if enable_ssl_verification is not None:
         changes["enable_ssl_verification"] = _bool(
             enable_ssl_verification, "enable_ssl_verification", True
         )
+    retargeted = changes.get("url", webhook.url) != webhook.url or (
+        webhook.enable_ssl_verification and changes.get("enable_ssl_verification") is False
+    )
+    if retargeted:
+        changes["secret"] = ""
+        changes["authorization"] = ""
+    if secret is not None:
+        changes["secret"] = _text(secret, "secret", 1000)
+    if authorization is not None:
+        changes["authorization"] = _authorization(authorization)
     if status is not None:
         changes["status"] = _status(status, webhook.flavor)
         if changes["status"] != WebhookStatus.DISABLED:
@@ -357,7 +362,7 @@ def webhook_update(
     dropped = [
         field
         for field in ("secret", "authorization")
-        if "url" in changes and getattr(webhook, field) and not changes.get(field)
+        if retargeted and getattr(webhook, field) and not changes.get(field)
     ]
     with transaction.atomic():
         for field, value in changes.items():
@@ -367,7 +372,7 @@ def webhook_update(
             _set_subscriptions(webhook, cleaned_events)
     if dropped:
         logger.info(
-            "Webhook %s now sends to %s; its %s cleared with the URL change",
+            "Webhook %s now sends to %s; its %s cleared with the URL or TLS change",
             webhook.code,
             http.sanitize_url(webhook.url),
             " and ".join(dropped) + (" were" if len(dropped) > 1 else " was"),

@@ -163,6 +163,25 @@ def test_a_co_manager_who_changes_only_the_url_gets_no_credentials(
     assert "<dt>Authorization header</dt><dd>none</dd>" in detail
 
 
+def test_turning_certificate_checks_off_drops_the_credentials(owner, co_manager, receiver):
+    """Without certificate checks, anyone between the registry and the receiver reads the
+    token: a co-manager turning them off must not keep sending the owner's credentials."""
+    created = _create_dbx(_client(owner), receiver.url)
+    response = _client(co_manager).patch(
+        DBX + "update",
+        {
+            "id": created["id"],
+            "http_url_spec": {"url": receiver.url, "enable_ssl_verification": False},
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    spec = response.json()["webhook"]["http_url_spec"]
+    assert (spec["has_secret"], spec["has_authorization"]) == (False, False)
+    stored = _row(created["id"])
+    assert (stored["url"], stored["secret"], stored["authorization"]) == (receiver.url, "", "")
+
+
 def test_credentials_stay_when_the_url_stays_or_are_set_again_with_it(owner, receiver):
     owner_api = _client(owner)
     created = _create_dbx(owner_api, receiver.url)
@@ -170,7 +189,7 @@ def test_credentials_stay_when_the_url_stays_or_are_set_again_with_it(owner, rec
     # Other fields, or the same URL again: the credentials stay.
     for change in (
         {"description": "deploys"},
-        {"http_url_spec": {"url": receiver.url, "enable_ssl_verification": False}},
+        {"http_url_spec": {"url": receiver.url, "enable_ssl_verification": True}},
     ):
         response = owner_api.patch(DBX + "update", {"id": created["id"], **change}, format="json")
         assert response.status_code == 200, response.content
