@@ -114,8 +114,9 @@ def api_token_revoke(*, actor: Any, token_id: Any) -> ApiToken:
     return token
 
 
-def api_token_authenticate(*, token: str) -> Any:
-    """The active user a token belongs to, or None. Records when the token was last used."""
+def api_token_authenticate(*, token: str) -> ApiToken | None:
+    """The active token with this secret (its ``user`` loaded), or None. Records when the
+    token was last used."""
     if not tokens.looks_like_token(token):
         return None
     now = timezone.now()
@@ -129,7 +130,7 @@ def api_token_authenticate(*, token: str) -> Any:
         return None
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
-    return found.user
+    return found
 
 
 # --- Permission grants ------------------------------------------------------------------------
