@@ -136,9 +136,7 @@ def attempt(request: HttpRequest | None, username: str, verify: Callable[[], T |
             )
         else:
             wait = per_address.seconds_left()
-            message = (
-                f"Too many failed sign-ins from this address; try again in {wait} seconds."
-            )
+            message = f"Too many failed sign-ins from this address; try again in {wait} seconds."
         raise Locked(message, wait)
     result = verify()
     if result is None:

@@ -76,9 +76,7 @@ def forwarded_call(username: str, password: str, forwarded_for: str, remote: str
     return client.get(SEARCH)
 
 
-def test_rotating_the_client_chosen_x_forwarded_for_entry_does_not_reset_the_count(
-    user, settings
-):
+def test_rotating_the_client_chosen_x_forwarded_for_entry_does_not_reset_the_count(user, settings):
     """Behind one proxy, only the entry that proxy appended (the right-most) is the client's
     address; whatever the client put before it is its own choice."""
     settings.REGISTRY = {**settings.REGISTRY, "TRUST_X_FORWARDED_FOR": True}
