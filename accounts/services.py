@@ -208,10 +208,13 @@ class AccessControlEntry:
 
 
 def _parse_acl(access_control_list: Any) -> list[AccessControlEntry]:
+    """The entries with their users and groups, or a refusal that does not depend on who has an
+    account: every entry's form is checked before any name is looked up, and an unknown user
+    and an unknown group are refused with the same words. (A grant that succeeds still shows
+    that its grantee exists; naming grantees needs that.)"""
     if not isinstance(access_control_list, list):
         raise RegistryError.invalid("Parameter 'access_control_list' must be a list.")
-    entries = []
-    users = get_user_model()
+    named_entries = []
     for item in access_control_list:
         if not isinstance(item, dict):
             raise RegistryError.invalid("Each access control entry must be an object.")
@@ -235,18 +238,23 @@ def _parse_acl(access_control_list: Any) -> list[AccessControlEntry]:
         value = item[named[0]]
         if not isinstance(value, str):
             raise RegistryError.invalid(f"Parameter '{named[0]}' must be a string.")
-        if named[0] == "user_name":
-            try:
-                entries.append(
-                    AccessControlEntry(level=level, user=users.objects.get_by_natural_key(value))
+        named_entries.append((level, named[0], value))
+
+    users = get_user_model()
+    entries = []
+    for level, kind, value in named_entries:
+        try:
+            if kind == "user_name":
+                entry = AccessControlEntry(
+                    level=level, user=users.objects.get_by_natural_key(value)
                 )
-            except users.DoesNotExist:
-                raise RegistryError.invalid(f"User '{value}' does not exist.") from None
-        else:
-            try:
-                entries.append(AccessControlEntry(level=level, group=Group.objects.get(name=value)))
-            except Group.DoesNotExist:
-                raise RegistryError.invalid(f"Group '{value}' does not exist.") from None
+            else:
+                entry = AccessControlEntry(level=level, group=Group.objects.get(name=value))
+        except (users.DoesNotExist, Group.DoesNotExist):
+            raise RegistryError.invalid(
+                f"Cannot grant permissions to {value!r}: no such user or group."
+            ) from None
+        entries.append(entry)
     return entries
 
 
