@@ -26,6 +26,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "expires_at",
         "last_used_at",
         "revoked_at",
+        "created_with",
     ]
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix", "user__username"]

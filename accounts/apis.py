@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors, services
+from accounts.models import ApiToken
 from registry import search
 from registry.apis import MillisecondsField, RegistryApi
 
@@ -45,7 +46,11 @@ class ApiTokenCreateApi(RegistryApi):
         ),
     )
     def post(self, request: Request) -> Response:
-        created = services.api_token_create(actor=request.user, **self.input(request))
+        # Signed in with a token (HTTP Basic or Bearer): what it creates cannot outlive it.
+        credential = request.auth if isinstance(request.auth, ApiToken) else None
+        created = services.api_token_create(
+            actor=request.user, credential=credential, **self.input(request)
+        )
         # The only time the secret is ever shown.
         return Response(
             {"token": ApiTokenSerializer(created.token).data, "token_value": created.secret}

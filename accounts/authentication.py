@@ -2,39 +2,51 @@
 
 HTTP Basic comes first in ``DEFAULT_AUTHENTICATION_CLASSES`` so that an anonymous call gets a
 401 with a ``WWW-Authenticate`` challenge (what both clients expect), not a 403.
+
+A request authenticated with an API token carries the ``ApiToken`` as ``request.auth`` (None
+for a password or a session), so that what the token may do can depend on it (a token creates
+tokens that expire no later than itself, ``accounts.services.api_token_create``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import authenticate
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.backends import ModelBackend
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts import services, throttle
+from accounts import services, throttle, tokens
+from accounts.models import ApiToken
 
 
 class RegistryBasicAuthentication(authentication.BasicAuthentication):
+    """A password or one of the user's API tokens in the password field (what
+    ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` send), throttled like the
+    sign-in forms. It opens no session."""
+
     www_authenticate_realm = "model-registry"
 
     def authenticate_credentials(
         self, userid: str, password: str, request: Request | None = None
-    ) -> tuple[Any, None]:
-        wait = throttle.seconds_locked(request, userid)
-        if wait:
-            raise exceptions.AuthenticationFailed(
-                f"Too many failed sign-ins for '{userid}' from this client; try again in "
-                f"{wait} seconds."
-            )
+    ) -> tuple[Any, ApiToken | None]:
+        def verify() -> tuple[Any, ApiToken | None] | None:
+            user = ModelBackend().authenticate(request, username=userid, password=password)
+            if user is not None:
+                return (user, None)
+            if tokens.looks_like_token(password):
+                token = services.api_token_authenticate(token=password)
+                if token is not None and token.user.get_username() == userid:
+                    return (token.user, token)
+            return None
+
         try:
-            user = authenticate(request=request, username=userid, password=password)
-        except PermissionDenied:
-            user = None
-        if user is None or not user.is_active:
+            found = throttle.attempt(request, userid, verify)
+        except throttle.Locked as exc:
+            raise exceptions.AuthenticationFailed(exc.message) from None
+        if found is None or not found[0].is_active:
             raise exceptions.AuthenticationFailed("Invalid username, password or token.")
-        return (user, None)
+        return found
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -43,20 +55,20 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     keyword = "bearer"
 
-    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.encode():
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Invalid Bearer header: expected one token.")
         try:
-            token = header[1].decode("ascii")
+            secret = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid Bearer header.") from None
-        user = services.api_token_authenticate(token=token)
-        if user is None or not user.is_active:
+        token = services.api_token_authenticate(token=secret)
+        if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        return (user, token)
+        return (token.user, token)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="model-registry"'

@@ -1,8 +1,9 @@
-"""The authentication backend behind every sign-in: the web UI's form, the admin, and HTTP Basic.
+"""The authentication backend behind every sign-in form: the web UI's and the admin's.
 
-It accepts a user's password or one of the user's API tokens in the password field (what
-``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` send), and counts failures so that
-guessing is throttled (``accounts.throttle``).
+It accepts a user's password only. API tokens are for programs (HTTP Basic and Bearer in
+``accounts.authentication``); a token typed into a sign-in form is a wrong password, so a token
+can never open a browser session, which would outlive the token's expiry and its revocation.
+Failures are counted so that guessing is throttled (``accounts.throttle``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from accounts import services, throttle, tokens
+from accounts import throttle
 
 
 class RegistryBackend(ModelBackend):
@@ -26,16 +27,14 @@ class RegistryBackend(ModelBackend):
     ) -> Any:
         if not username or password is None:
             return None
-        if throttle.seconds_locked(request, username):
-            # Stops Django trying other backends; the caller reports the lockout.
-            raise PermissionDenied("too many failed sign-ins")
-        user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None and tokens.looks_like_token(password):
-            token_user = services.api_token_authenticate(token=password)
-            if token_user is not None and token_user.get_username() == username:
-                user = token_user
-        if user is None:
-            throttle.record_failure(request, username)
-            return None
-        throttle.record_success(request, username)
-        return user
+        try:
+            return throttle.attempt(
+                request,
+                username,
+                lambda: super(RegistryBackend, self).authenticate(
+                    request, username=username, password=password, **kwargs
+                ),
+            )
+        except throttle.Locked as exc:
+            # Stops Django trying other backends; the form shows its usual refusal.
+            raise PermissionDenied(exc.message) from None

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+# What a session's copy of the user's password hash is signed with. Django ends a session whose
+# copy no longer matches (the password changed). Changing the salt ends every session opened
+# before the change, once: sign-in forms used to accept API tokens, and a session opened with a
+# token must not outlive the token.
+SESSION_AUTH_HASH_SALT = "accounts.User.session_auth_hash.password-only-sign-in"
 
 
 class User(AbstractUser):
@@ -15,6 +23,18 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+    def get_session_auth_hash(self) -> str:
+        return self._session_auth_hash(settings.SECRET_KEY)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_auth_hash(secret)
+
+    def _session_auth_hash(self, secret: str) -> str:
+        return salted_hmac(
+            SESSION_AUTH_HASH_SALT, self.password, secret=secret, algorithm="sha256"
+        ).hexdigest()
 
 
 class PermissionLevel(models.TextChoices):
@@ -45,6 +65,16 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The token the creating request was signed in with (None: a password, a session or the
+    # host's command). Revoking a token revokes what it created, and deleting it deletes them:
+    # whoever stole a token cannot keep a way in by minting another before it is revoked.
+    created_with = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="created_tokens",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

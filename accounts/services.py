@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,9 +41,19 @@ def _require_signed_in(actor: Any) -> None:
 
 
 def api_token_create(
-    *, actor: Any, user: Any = None, name: Any, expires_in_days: Any = None
+    *,
+    actor: Any,
+    user: Any = None,
+    name: Any,
+    expires_in_days: Any = None,
+    credential: ApiToken | None = None,
 ) -> CreatedToken:
-    """A new token for ``user`` (default: the actor). Only admins create tokens for others."""
+    """A new token for ``user`` (default: the actor). Only admins create tokens for others.
+
+    ``credential`` is the API token the request was signed in with (None for a password or a
+    session). A token is then no stronger than a password only if what it creates cannot
+    outlive it: ``_lifetime_within`` refuses a longer or endless lifetime, and the new token
+    is linked to it, so revoking it revokes the new one too."""
     if actor is not None:
         _require_signed_in(actor)
     owner = user or actor
@@ -65,18 +76,56 @@ def api_token_create(
                 f"Parameter 'expires_in_days' must be between 1 and {MAX_TOKEN_LIFETIME_DAYS}."
             )
         expires_at = timezone.now() + timedelta(days=expires_in_days)
+    if credential is not None:
+        expires_at = _lifetime_within(credential, expires_in_days, expires_at)
     secret = tokens.generate()
     with transaction.atomic():
         if actor is not None:
             _check_token_creation_rate(owner)
+        if credential is not None and not _still_active(credential):
+            # Revoked while this request ran: revocation holds the same lock (api_token_revoke).
+            raise RegistryError(
+                ErrorCode.UNAUTHENTICATED, "The API token of this request has been revoked."
+            )
         token = ApiToken.objects.create(
             user=owner,
             name=name.strip(),
             prefix=secret[: tokens.VISIBLE_PREFIX_LENGTH],
             digest=tokens.digest(secret),
             expires_at=expires_at,
+            created_with=credential,
         )
     return CreatedToken(token=token, secret=secret)
+
+
+def _lifetime_within(credential: ApiToken, expires_in_days: int | None, expires_at: Any) -> Any:
+    """The new token's expiry when a token creates it: no later than the creating token's.
+
+    A never-expiring token may create any token. From an expiring one, no expiry or a number of
+    days that ends after it is refused (not silently shortened: a program asking for a year
+    would otherwise find out when the token stops working). The last part of a day is rounded
+    in the caller's favour: the number of days that covers the creating token's remaining life
+    is accepted, and the new token then expires with it.
+    """
+    ceiling = credential.expires_at
+    if ceiling is None:
+        return expires_at
+    remaining = ceiling - timezone.now()
+    longest = math.ceil(remaining / timedelta(days=1))
+    if expires_in_days is None or expires_in_days > longest:
+        asked = "no expiry" if expires_in_days is None else f"expires_in_days={expires_in_days}"
+        raise RegistryError(
+            ErrorCode.PERMISSION_DENIED,
+            f"A request signed in with an API token can only create tokens that expire no "
+            f"later than that token, which expires at {ceiling:%Y-%m-%d %H:%M:%S} UTC; "
+            f"{asked} is refused. Ask for expires_in_days of at most {longest}, or sign in "
+            "with your password to create a longer-lived token.",
+        )
+    return min(expires_at, ceiling)
+
+
+def _still_active(token: ApiToken) -> bool:
+    return ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).exists()
 
 
 def _check_token_creation_rate(owner: Any) -> None:
@@ -101,7 +150,8 @@ def _check_token_creation_rate(owner: Any) -> None:
 
 
 def api_token_revoke(*, actor: Any, token_id: Any) -> ApiToken:
-    """Revoke one of the actor's tokens (admins: anyone's). Revoking twice is harmless."""
+    """Revoke one of the actor's tokens (admins: anyone's), and every token created by a
+    request signed in with it, down the line. Revoking twice is harmless."""
     _require_signed_in(actor)
     mine = Q(user=actor) if not permissions.is_admin(actor) else Q()
     try:
@@ -109,13 +159,28 @@ def api_token_revoke(*, actor: Any, token_id: Any) -> ApiToken:
         token = ApiToken.objects.filter(mine).get(code=code)
     except (ValueError, ApiToken.DoesNotExist):
         raise RegistryError.not_found(f"API token {token_id} not found.") from None
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        # The lock token creation takes: a token cannot create another while it is revoked.
+        get_user_model().objects.select_for_update().filter(pk=token.user_id).first()
+        revoked = {token.pk}
+        created = [token.pk]
+        while created:  # what it created, what those created, ...
+            created = list(
+                ApiToken.objects.filter(created_with__in=created)
+                .exclude(pk__in=revoked)
+                .values_list("pk", flat=True)
+            )
+            revoked.update(created)
+        ApiToken.objects.filter(pk__in=revoked, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
     token.refresh_from_db()
     return token
 
 
-def api_token_authenticate(*, token: str) -> Any:
-    """The active user a token belongs to, or None. Records when the token was last used."""
+def api_token_authenticate(*, token: str) -> ApiToken | None:
+    """The active token with this secret (its ``user`` loaded), or None. Records when the
+    token was last used."""
     if not tokens.looks_like_token(token):
         return None
     now = timezone.now()
@@ -129,7 +194,7 @@ def api_token_authenticate(*, token: str) -> Any:
         return None
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
-    return found.user
+    return found
 
 
 # --- Permission grants ------------------------------------------------------------------------
@@ -143,10 +208,13 @@ class AccessControlEntry:
 
 
 def _parse_acl(access_control_list: Any) -> list[AccessControlEntry]:
+    """The entries with their users and groups, or a refusal that does not depend on who has an
+    account: every entry's form is checked before any name is looked up, and an unknown user
+    and an unknown group are refused with the same words. (A grant that succeeds still shows
+    that its grantee exists; naming grantees needs that.)"""
     if not isinstance(access_control_list, list):
         raise RegistryError.invalid("Parameter 'access_control_list' must be a list.")
-    entries = []
-    users = get_user_model()
+    named_entries = []
     for item in access_control_list:
         if not isinstance(item, dict):
             raise RegistryError.invalid("Each access control entry must be an object.")
@@ -170,18 +238,23 @@ def _parse_acl(access_control_list: Any) -> list[AccessControlEntry]:
         value = item[named[0]]
         if not isinstance(value, str):
             raise RegistryError.invalid(f"Parameter '{named[0]}' must be a string.")
-        if named[0] == "user_name":
-            try:
-                entries.append(
-                    AccessControlEntry(level=level, user=users.objects.get_by_natural_key(value))
+        named_entries.append((level, named[0], value))
+
+    users = get_user_model()
+    entries = []
+    for level, kind, value in named_entries:
+        try:
+            if kind == "user_name":
+                entry = AccessControlEntry(
+                    level=level, user=users.objects.get_by_natural_key(value)
                 )
-            except users.DoesNotExist:
-                raise RegistryError.invalid(f"User '{value}' does not exist.") from None
-        else:
-            try:
-                entries.append(AccessControlEntry(level=level, group=Group.objects.get(name=value)))
-            except Group.DoesNotExist:
-                raise RegistryError.invalid(f"Group '{value}' does not exist.") from None
+            else:
+                entry = AccessControlEntry(level=level, group=Group.objects.get(name=value))
+        except (users.DoesNotExist, Group.DoesNotExist):
+            raise RegistryError.invalid(
+                f"Cannot grant permissions to {value!r}: no such user or group."
+            ) from None
+        entries.append(entry)
     return entries
 
 

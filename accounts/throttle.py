@@ -1,57 +1,146 @@
-"""Slows down password guessing: failed sign-ins are counted per client and user name.
+"""Slows down password guessing: failed sign-ins are counted per client address and user name,
+and per client address alone.
 
-After ``LOGIN_FAILURE_LIMIT`` failures within ``LOGIN_LOCKOUT_SECONDS``, further attempts from
-that client for that user name are refused until the window has passed, even with the right
-password. The real user is never locked out for longer than the window, and only from the
-client that failed (usually the attacker's). Counts live in Django's cache: configure a shared
-cache (``DJANGO_CACHE_URL``, e.g. Redis) when several web processes serve the registry.
+Two budgets, over the same window of ``LOGIN_LOCKOUT_SECONDS`` from the first failure:
+
+- ``LOGIN_FAILURE_LIMIT`` failures for one user name from one address: that address then waits
+  before it may try that name again, even with the right password. The lockout is aimed at the
+  guesser's address only, so an attacker cannot lock the real user out of their own machine.
+- ``LOGIN_ADDRESS_FAILURE_LIMIT`` failures from one address across all names (higher): against
+  password spraying, one common password tried on many names, which stays under every per-name
+  limit. Only that address waits; a success does not refill this budget (an attacker with an
+  account of their own could otherwise sign in between guesses).
+
+Every attempt is counted *before* the password is checked, with the cache's atomic increment,
+and given back when it succeeds: guesses sent at once cannot all be checked before the first
+failure is written. The counts live in Django's cache, which must be shared by every web
+process (``DJANGO_CACHE_URL``; ``check --deploy`` says so), or each process counts its own.
+
+The address is ``REMOTE_ADDR``, or, with ``TRUST_X_FORWARDED_FOR``, the ``X-Forwarded-For``
+entry appended by the outermost of ``TRUSTED_PROXY_COUNT`` proxies (counted from the right):
+entries to its left were written by the client and are ignored. IPv6 addresses are counted by
+their /64 network, which one host usually holds whole.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+T = TypeVar("T")
+
+
+class Locked(Exception):
+    """Too many failures: the attempt was refused without looking at the password."""
+
+    def __init__(self, message: str, seconds: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.seconds = seconds
+
 
 def client_address(request: HttpRequest | None) -> str:
     if request is None:
         return "unknown"
+    remote = request.META.get("REMOTE_ADDR") or "unknown"
     if settings.REGISTRY["TRUST_X_FORWARDED_FOR"]:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "unknown")
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [hop for hop in hops if hop]
+        proxies = settings.REGISTRY["TRUSTED_PROXY_COUNT"]
+        # Fewer entries than proxies: the request did not come through all of them, so no entry
+        # can be trusted; the connection's own address is the one nobody can forge.
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return remote
 
 
-def _key(request: HttpRequest | None, username: str) -> str:
-    raw = f"{client_address(request)}\x00{username.lower()}".encode()
-    return "login-failures:" + hashlib.sha256(raw).hexdigest()
+def _counted_as(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
-def seconds_locked(request: HttpRequest | None, username: str) -> int:
-    """How long this client must still wait before trying this user name again (0: not locked)."""
-    entry = cache.get(_key(request, username))
-    if not entry:
-        return 0
-    failures, first_at = entry
-    remaining = int(first_at + settings.REGISTRY["LOGIN_LOCKOUT_SECONDS"] - time.time())
-    if failures >= settings.REGISTRY["LOGIN_FAILURE_LIMIT"] and remaining > 0:
-        return remaining
-    return 0
+class _Budget:
+    """One count of failures in the cache, over a window that starts at the first failure.
+
+    The window's start is a key of its own, written with ``add`` (only if absent); the count's
+    key is named after that start, so a new window always begins from a new count even if a
+    count outlived its window.
+    """
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.key = "login-failures:" + hashlib.sha256(name.encode()).hexdigest()
+        self.limit = limit
+        self.window = settings.REGISTRY["LOGIN_LOCKOUT_SECONDS"]
+        self.since: float | None = None
+
+    def _count_key(self) -> str:
+        return f"{self.key}:{self.since!r}"
+
+    def take(self) -> int:
+        """Count one attempt; the count after it."""
+        cache.add(self.key + ":since", time.time(), timeout=self.window)
+        self.since = cache.get(self.key + ":since", time.time())
+        count_key = self._count_key()
+        cache.add(count_key, 0, timeout=self.window)
+        try:
+            return cache.incr(count_key)
+        except ValueError:  # expired between the two calls
+            cache.set(count_key, 1, timeout=self.window)
+            return 1
+
+    def give_back(self) -> None:
+        try:
+            cache.decr(self._count_key())
+        except ValueError:
+            pass
+
+    def clear(self) -> None:
+        cache.delete_many([self.key + ":since", self._count_key()])
+
+    def seconds_left(self) -> int:
+        assert self.since is not None
+        return max(1, int(self.since + self.window - time.time()))
 
 
-def record_failure(request: HttpRequest | None, username: str) -> None:
-    key = _key(request, username)
-    window = settings.REGISTRY["LOGIN_LOCKOUT_SECONDS"]
-    failures, first_at = cache.get(key) or (0, time.time())
-    if time.time() - first_at > window:
-        failures, first_at = 0, time.time()
-    cache.set(key, (failures + 1, first_at), timeout=window)
-
-
-def record_success(request: HttpRequest | None, username: str) -> None:
-    cache.delete(_key(request, username))
+def attempt(request: HttpRequest | None, username: str, verify: Callable[[], T | None]) -> T | None:
+    """``verify()`` (which checks the credentials and answers None when they are wrong) under
+    both budgets. Raises ``Locked`` without calling it when either budget is spent."""
+    address = _counted_as(client_address(request))
+    per_name = _Budget(f"{address}\x00{username.lower()}", settings.REGISTRY["LOGIN_FAILURE_LIMIT"])
+    per_address = _Budget(address, settings.REGISTRY["LOGIN_ADDRESS_FAILURE_LIMIT"])
+    name_count = per_name.take()
+    address_count = per_address.take()
+    if name_count > per_name.limit or address_count > per_address.limit:
+        # A refused attempt checks nothing, so it is not a failure.
+        per_name.give_back()
+        per_address.give_back()
+        if name_count > per_name.limit:
+            wait = per_name.seconds_left()
+            message = (
+                f"Too many failed sign-ins for '{username}' from this client; try again in "
+                f"{wait} seconds."
+            )
+        else:
+            wait = per_address.seconds_left()
+            message = f"Too many failed sign-ins from this address; try again in {wait} seconds."
+        raise Locked(message, wait)
+    result = verify()
+    if result is None:
+        return None
+    per_name.clear()
+    per_address.give_back()
+    return result

@@ -124,11 +124,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
-# Passwords or API tokens, with failed sign-ins throttled (accounts/backends.py).
+# Sign-in forms take passwords, never API tokens; failures are throttled (accounts/backends.py).
 AUTHENTICATION_BACKENDS = ["accounts.backends.RegistryBackend"]
 
 # DJANGO_CACHE_URL, e.g. redis://redis:6379/1: shared by every web process (sign-in throttle).
-# Unset: memory of each process.
+# Unset: memory of each process, where every process counts apart; `check --deploy` warns
+# (accounts/checks.py).
 _cache_url = env_str("DJANGO_CACHE_URL")
 CACHES = {
     "default": (
@@ -372,11 +373,17 @@ REGISTRY = {
     "DEFAULT_PERMISSION_LEVEL": _default_permission_level(),
     # Groups whose members may create registered models; empty: every signed-in user may.
     "MODEL_CREATOR_GROUPS": env_list("REGISTRY_MODEL_CREATOR_GROUPS", []),
-    # Failed sign-ins from one client for one user name before it must wait, and how long.
+    # Failed sign-ins from one client address for one user name before that address must wait
+    # for that name, and how long (the failures are counted over the same window).
     "LOGIN_FAILURE_LIMIT": env_int("REGISTRY_LOGIN_FAILURE_LIMIT", 10, minimum=1),
     "LOGIN_LOCKOUT_SECONDS": env_int("REGISTRY_LOGIN_LOCKOUT_SECONDS", 300, minimum=1),
-    # Take the client address from X-Forwarded-For (only behind a proxy that sets it).
+    # Failed sign-ins from one client address across all user names (password spraying)
+    # before that address must wait for every name (accounts/throttle.py, docs/architecture.md).
+    "LOGIN_ADDRESS_FAILURE_LIMIT": env_int("REGISTRY_LOGIN_ADDRESS_FAILURE_LIMIT", 100, minimum=1),
+    # Take the client address from X-Forwarded-For (only behind a proxy that sets it): the
+    # entry appended by the outermost of TRUSTED_PROXY_COUNT proxies, counted from the right.
     "TRUST_X_FORWARDED_FOR": env_bool("REGISTRY_TRUST_X_FORWARDED_FOR", False),
+    "TRUSTED_PROXY_COUNT": env_int("REGISTRY_TRUSTED_PROXY_COUNT", 1, minimum=1),
     # API tokens one user may be given through the API or the UI within the window.
     "TOKEN_CREATE_LIMIT": env_int("REGISTRY_TOKEN_CREATE_LIMIT", 20, minimum=1),
     "TOKEN_CREATE_WINDOW_SECONDS": env_int("REGISTRY_TOKEN_CREATE_WINDOW_SECONDS", 3600, minimum=1),

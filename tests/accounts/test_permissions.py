@@ -75,3 +75,44 @@ def test_staging_level_cannot_touch_production(user, bob):
     services.model_version_create(actor=bob, name="m", source="s3://b/2")
     services.model_version_stage_transition(actor=bob, name="m", version="2", stage="Staging")
     services.model_version_stage_transition(actor=bob, name="m", version="2", stage="Archived")
+
+
+# --- What a refused grant tells ----------------------------------------------------------------
+
+
+def test_a_refused_grant_does_not_depend_on_whether_a_user_or_group_exists(api, user, bob):
+    """A manager of one model must not learn who has an account from how a grant that is
+    refused anyway is refused: the whole list is checked before any name is looked up, and an
+    unknown user and an unknown group are refused alike."""
+    registered_model = services.registered_model_create(actor=user, name="m")
+    Group.objects.create(name="ops")
+    url = f"/api/2.0/permissions/registered-models/{registered_model.code.hex}"
+    before = list(RegisteredModelGrant.objects.values_list("user_id", "group_id", "level"))
+
+    def patch(entries):
+        return api.patch(url, {"access_control_list": entries}, format="json")
+
+    bad_level = {"user_name": "carol", "permission_level": "OWNER"}
+    answers = []
+    for principal in (
+        {"user_name": "bob"},
+        {"user_name": "nobody"},
+        {"group_name": "ops"},
+        {"group_name": "no-such-group"},
+    ):
+        response = patch([{**principal, "permission_level": "CAN_READ"}, bad_level])
+        answers.append((response.status_code, response.json()))
+    assert answers[0][0] == 400
+    assert answers[0][1]["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "Invalid permission_level 'OWNER'" in answers[0][1]["message"]
+    assert all(answer == answers[0] for answer in answers)
+
+    unknown_user = patch([{"user_name": "ghost", "permission_level": "CAN_READ"}])
+    unknown_group = patch([{"group_name": "ghost", "permission_level": "CAN_READ"}])
+    assert unknown_user.status_code == unknown_group.status_code == 400
+    assert unknown_user.json() == unknown_group.json()
+    assert unknown_user.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "'ghost'" in unknown_user.json()["message"]
+
+    after = list(RegisteredModelGrant.objects.values_list("user_id", "group_id", "level"))
+    assert after == before

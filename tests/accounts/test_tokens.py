@@ -175,3 +175,67 @@ def test_token_creation_window_passes(api, user, settings):
     assert api.post(TOKENS + "create", {"name": "b"}, format="json").status_code == 429
     ApiToken.objects.filter(user=user).update(created_at=timezone.now() - timedelta(seconds=3601))
     create(api, name="after-the-window")
+
+
+# --- What a token may create -------------------------------------------------------------------
+
+
+def basic_with_token(username: str, secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=basic_auth(username, secret))
+    return client
+
+
+@pytest.mark.parametrize("sign_in", ["bearer", "basic"])
+def test_a_token_cannot_create_a_token_that_outlives_it(api, user, sign_in):
+    parent = create(api, name="one-day", expires_in_days=1)
+    as_token = (
+        bearer(parent["token_value"])
+        if sign_in == "bearer"
+        else basic_with_token(user.username, parent["token_value"])
+    )
+    for payload, asked in (
+        ({"name": "forever"}, "no expiry"),
+        ({"name": "a-month", "expires_in_days": 30}, "expires_in_days=30"),
+    ):
+        refused = as_token.post(TOKENS + "create", payload, format="json")
+        assert refused.status_code == 403, refused.json()
+        assert refused.json()["error_code"] == "PERMISSION_DENIED"
+        message = refused.json()["message"]
+        assert "can only create tokens that expire no later than that token" in message
+        assert asked in message
+        assert "at most 1" in message
+    assert list(ApiToken.objects.values_list("name", flat=True)) == ["one-day"]
+
+    # Within its life: accepted, and never later than the token that created it.
+    child = create(as_token, name="child", expires_in_days=1)
+    assert child["token"]["expiry_timestamp"] <= parent["token"]["expiry_timestamp"]
+    assert ApiToken.objects.get(name="child").created_with.name == "one-day"
+
+
+def test_a_token_that_never_expires_and_a_password_create_any_token(api, user):
+    forever = create(api, name="forever")  # with the password
+    assert forever["token"]["expiry_timestamp"] is None
+    child = create(bearer(forever["token_value"]), name="also-forever")
+    assert child["token"]["expiry_timestamp"] is None
+    create(bearer(forever["token_value"]), name="ten-years", expires_in_days=3650)
+
+
+def test_revoking_a_token_revokes_the_tokens_it_created(api, user):
+    parent = create(api, name="parent")
+    child = create(bearer(parent["token_value"]), name="child")
+    grandchild = create(bearer(child["token_value"]), name="grandchild")
+    unrelated = create(api, name="by-password")
+
+    response = api.post(TOKENS + "revoke", {"token_id": parent["token"]["token_id"]}, format="json")
+    assert response.status_code == 200
+    for made in (parent, child, grandchild):
+        refused = bearer(made["token_value"]).get(SEARCH)
+        assert refused.status_code == 401
+        assert refused.json()["error_code"] == "UNAUTHENTICATED"
+    assert bearer(unrelated["token_value"]).get(SEARCH).status_code == 200
+    revoked = {
+        t["name"]: t["revoked_timestamp"] is not None
+        for t in api.get(TOKENS + "list").json()["tokens"]
+    }
+    assert revoked == {"parent": True, "child": True, "grandchild": True, "by-password": False}

@@ -35,6 +35,8 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="registry.example.com",
         REGISTRY_DATA_DIR=str(tmp_path),
         REGISTRY_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        # A cache every web process shares, for the sign-in throttle (not contacted by checks).
+        DJANGO_CACHE_URL="redis://127.0.0.1:6379/1",
     )
     return env
 
