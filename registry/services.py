@@ -552,7 +552,11 @@ def _policy_refusal(
 
 
 def _check_required_tags(
-    policy: StagePolicy, registered_model: RegisteredModel, model_version: ModelVersion
+    policy: StagePolicy,
+    registered_model: RegisteredModel,
+    model_version: ModelVersion,
+    *,
+    why: str = "",
 ) -> None:
     if not policy.required_version_tags:
         return
@@ -564,7 +568,7 @@ def _check_required_tags(
                 policy,
                 registered_model,
                 f"required_version_tags needs {key}={value} on version {model_version.version} "
-                f"({have}).",
+                f"({have})" + (f", so {why} may not archive it." if why else "."),
             )
 
 
@@ -582,7 +586,8 @@ def _apply_stage_change(
 ) -> Activity:
     """Move a locked version to ``target``: the one place a stage changes.
 
-    Archives the others in the stage when asked, writes the activities, emits the events, and
+    Archives the others in the stage when asked (if the actor could move each of them to
+    Archived directly: :func:`_check_archiving`), writes the activities, emits the events, and
     closes the open requests the move made moot. The caller holds the model's row lock and has
     checked permissions and policy.
     """
@@ -592,9 +597,18 @@ def _apply_stage_change(
             f"Model version {model_version.version} of '{registered_model.name}' is "
             f"{model_version.status}: only READY versions move between stages."
         )
-    archived = []
+    others: list[ModelVersion] = []
     if archive_existing_versions:
-        archived = _archive_others(actor=actor, model_version=model_version, stage=target, at=at)
+        others = list(
+            registered_model.versions.filter(current_stage=target).exclude(pk=model_version.pk)
+        )
+        _check_archiving(
+            actor=actor, registered_model=registered_model, others=others, moved=model_version
+        )
+    # Nothing is written before this point, so a refusal above leaves everything as it was.
+    archived = _archive_others(
+        actor=actor, model_version=model_version, others=others, stage=target, at=at
+    )
     from_stage = model_version.current_stage
     model_version.current_stage = target
     model_version.updated_at = at
@@ -623,14 +637,46 @@ def _apply_stage_change(
     return activity
 
 
-def _archive_others(
-    *, actor: User | None, model_version: ModelVersion, stage: Stage, at: Any
-) -> list[ModelVersion]:
-    others = list(
-        model_version.registered_model.versions.filter(current_stage=stage).exclude(
-            pk=model_version.pk
+def _check_archiving(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    others: list[ModelVersion],
+    moved: ModelVersion,
+) -> None:
+    """Refuse ``archive_existing_versions`` unless the actor could move each of ``others`` to
+    Archived directly: the level of that move, and the Archived policy in force (direct moves
+    allowed, its required tags on each version). Archiving as a side effect is a shortcut for
+    those moves, never a way around the policy that governs them (docs/architecture.md, "The
+    approval workflow")."""
+    if not others:
+        return
+    stage = others[0].current_stage  # they are all in the stage the version moves to
+    permissions.require_can_transition(actor, registered_model, stage, Stage.ARCHIVED)
+    policy = stage_policy_effective(registered_model=registered_model, stage=Stage.ARCHIVED)
+    if not policy.allow_direct_transition:
+        numbers = ", ".join(str(other.version) for other in others)
+        which = f"version {numbers}" if len(others) == 1 else f"versions {numbers}"
+        raise _policy_refusal(
+            policy,
+            registered_model,
+            f"allow_direct_transition is off, so archive_existing_versions may not archive "
+            f"{which} (in {stage}) when version {moved.version} moves there: move without "
+            "archiving, or have the moves to Archived approved by request first.",
         )
-    )
+    for other in others:
+        other.registered_model = registered_model
+        _check_required_tags(policy, registered_model, other, why="archive_existing_versions")
+
+
+def _archive_others(
+    *,
+    actor: User | None,
+    model_version: ModelVersion,
+    others: list[ModelVersion],
+    stage: Stage,
+    at: Any,
+) -> list[ModelVersion]:
     for other in others:
         other.registered_model = model_version.registered_model
         _record_activity(
