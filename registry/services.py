@@ -167,17 +167,46 @@ def registered_model_update(
 
 
 def registered_model_delete(*, actor: User | None, name: Any) -> None:
+    """Delete a model and its versions. The versions' trails stay (they hold no foreign key)
+    and each ends with the deletion; the model's deletion is audited and is a webhook event
+    (for registry-wide hooks: the model's own hooks go with it)."""
     name = validation.require_string(name, "name")
     with transaction.atomic():
         registered_model = _lock_registered_model(name)
         permissions.require_level(actor, registered_model, Level.CAN_MANAGE, action="delete")
-        # The versions' trails stay (they hold no foreign key); the deletion itself is recorded.
+        now = timezone.now()
+        versions = list(registered_model.versions.values_list("pk", "version", "current_stage"))
+        author = _actor_or_none(actor)
+        Activity.objects.bulk_create(
+            (
+                Activity(
+                    model_version_id=pk,
+                    registered_model=registered_model,
+                    model_name=registered_model.name,
+                    version=number,
+                    activity_type=ActivityType.DELETED_MODEL_VERSION,
+                    from_stage=stage,
+                    system_comment=f"Deleted with registered model '{registered_model.name}'.",
+                    actor=author,
+                    actor_username=author.get_username() if author else "",
+                    created_at=now,
+                )
+                for pk, number, stage in versions
+            ),
+            batch_size=1000,
+        )
         AuditEntry.objects.create(
             action=AuditEntry.Action.REGISTERED_MODEL_DELETED,
             model_name=registered_model.name,
             model_code=registered_model.code,
-            detail={"versions": registered_model.versions.count()},
-            actor_username=actor.get_username() if permissions.is_signed_in(actor) else "",
+            detail={"versions": len(versions)},
+            actor_username=author.get_username() if author else "",
+            created_at=now,
+        )
+        webhook_event_emit(
+            event=EventType.REGISTERED_MODEL_DELETED,
+            registered_model=registered_model,
+            actor=actor,
         )
         artifact_services.artifacts_delete_schedule(
             folder=artifact_services.model_folder(registered_model)
@@ -385,18 +414,36 @@ def model_version_update(
 
 
 def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None:
+    """Delete a version: its tags, aliases, requests, approvals and comments go with it; its
+    trail stays (no foreign key to cascade through) and ends with the deletion, which is also a
+    webhook event. The number stays used, so the trail keeps naming this version only."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     with transaction.atomic():
         registered_model, model_version = _lock_model_version(
             name, number, actor=actor, level=Level.CAN_MANAGE, action="delete versions of"
         )
+        now = timezone.now()  # after the lock: the trail's order is the lock's
+        _record_activity(
+            actor=actor,
+            model_version=model_version,
+            activity_type=ActivityType.DELETED_MODEL_VERSION,
+            from_stage=model_version.current_stage,
+            at=now,
+        )
+        webhook_event_emit(
+            event=EventType.MODEL_VERSION_DELETED,
+            registered_model=registered_model,
+            model_version=model_version,
+            payload_data={"from_stage": model_version.current_stage},
+            actor=actor,
+        )
         if not model_version.is_reference:
             artifact_services.artifacts_delete_schedule(
                 folder=artifact_services.version_folder(model_version)
             )
-        model_version.delete()  # aliases and tags go with it; the number stays used
-        registered_model.updated_at = timezone.now()
+        model_version.delete()
+        registered_model.updated_at = now
         registered_model.save(update_fields=["updated_at"])
 
 
