@@ -236,7 +236,8 @@ class RegisteredModelAlias(models.Model):
 
 
 class ActivityType(models.TextChoices):
-    """The Databricks activity vocabulary; the approval workflow adds the request kinds."""
+    """The Databricks activity vocabulary; the approval workflow adds the request kinds, and the
+    registry the deletion of the version (alone or with its model), the last entry of a trail."""
 
     APPLIED_TRANSITION = "APPLIED_TRANSITION", "Applied transition"
     SYSTEM_TRANSITION = "SYSTEM_TRANSITION", "System transition"
@@ -245,13 +246,16 @@ class ActivityType(models.TextChoices):
     REJECTED_REQUEST = "REJECTED_REQUEST", "Rejected request"
     CANCELLED_REQUEST = "CANCELLED_REQUEST", "Cancelled request"
     NEW_COMMENT = "NEW_COMMENT", "New comment"
+    DELETED_MODEL_VERSION = "DELETED_MODEL_VERSION", "Deleted model version"
 
 
 class Activity(models.Model):
     """One entry of a model version's trail. Append-only: the database refuses UPDATE and DELETE.
 
     The trail outlives what it describes, so the references are plain columns (no foreign-key
-    constraint, no cascade) and the names are copied as they were at the time.
+    constraint, no cascade) and the names are copied as they were at the time. A version's
+    trail is read by (``registered_model``, ``version``), which still names it once it is
+    deleted, since numbers are never reused.
     """
 
     model_version = models.ForeignKey(
@@ -302,7 +306,18 @@ class Activity(models.Model):
                 name="activity_type_valid",
             ),
         ]
-        indexes = [models.Index(fields=["model_version", "created_at"], name="activity_version")]
+        indexes = [
+            # A version's trail, oldest first, whether or not the version still exists.
+            models.Index(
+                fields=["registered_model", "version", "created_at"], name="activity_trail"
+            ),
+            # The deleted versions of a deleted model, by the name it had when deleted.
+            models.Index(
+                fields=["model_name", "version"],
+                name="activity_deleted_version",
+                condition=models.Q(activity_type="DELETED_MODEL_VERSION"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_name} v{self.version}: {self.activity_type}"

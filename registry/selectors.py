@@ -23,6 +23,7 @@ from registry import search, validation
 from registry.errors import ErrorCode, RegistryError
 from registry.models import (
     Activity,
+    ActivityType,
     Comment,
     ModelVersion,
     ModelVersionStatus,
@@ -421,9 +422,47 @@ def transition_requests_open(*, actor: Any, name: Any, version: Any) -> list[Tra
 
 
 def model_version_activities(*, actor: Any, name: Any, version: Any) -> list[Activity]:
-    """The version's whole trail, oldest first."""
-    model_version = model_version_get(actor=actor, name=name, version=version)
-    return list(Activity.objects.filter(model_version=model_version).order_by("created_at", "id"))
+    """The version's whole trail, oldest first, also once the version is deleted (the trail
+    then ends with the deletion).
+
+    ``name`` is the model's name now: whoever may read that model reads the trails of its
+    versions, deleted or not (a version is found by its model and number, never reused). Once
+    the model is deleted too, its grants are gone with it, so only registry admins read its
+    versions' trails, by the name it had when it was deleted (the most recently deleted model
+    of that name); to anyone else the name does not exist, as before.
+    """
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    registered_model = RegisteredModel.objects.filter(name=name).first()
+    if registered_model is not None:
+        _readable(actor, registered_model)
+        model_id = registered_model.pk
+    elif permissions.is_admin(actor):
+        model_id = (
+            Activity.objects.filter(
+                model_name=name, version=number, activity_type=ActivityType.DELETED_MODEL_VERSION
+            )
+            .exclude(registered_model_id__in=RegisteredModel.objects.values("pk"))
+            .order_by("-created_at", "-id")
+            .values_list("registered_model_id", flat=True)
+            .first()
+        )
+        if model_id is None:
+            raise RegistryError.not_found(
+                f"Model Version (name={name}, version={number}) not found"
+            )
+    else:
+        raise RegistryError.not_found(f"Registered Model with name={name} not found")
+    trail = list(
+        Activity.objects.filter(registered_model_id=model_id, version=number).order_by(
+            "created_at", "id"
+        )
+    )
+    if not trail and (
+        registered_model is None or not registered_model.versions.filter(version=number).exists()
+    ):
+        raise RegistryError.not_found(f"Model Version (name={name}, version={number}) not found")
+    return trail
 
 
 def request_available_actions(

@@ -167,17 +167,46 @@ def registered_model_update(
 
 
 def registered_model_delete(*, actor: User | None, name: Any) -> None:
+    """Delete a model and its versions. The versions' trails stay (they hold no foreign key)
+    and each ends with the deletion; the model's deletion is audited and is a webhook event
+    (for registry-wide hooks: the model's own hooks go with it)."""
     name = validation.require_string(name, "name")
     with transaction.atomic():
         registered_model = _lock_registered_model(name)
         permissions.require_level(actor, registered_model, Level.CAN_MANAGE, action="delete")
-        # The versions' trails stay (they hold no foreign key); the deletion itself is recorded.
+        now = timezone.now()
+        versions = list(registered_model.versions.values_list("pk", "version", "current_stage"))
+        author = _actor_or_none(actor)
+        Activity.objects.bulk_create(
+            (
+                Activity(
+                    model_version_id=pk,
+                    registered_model=registered_model,
+                    model_name=registered_model.name,
+                    version=number,
+                    activity_type=ActivityType.DELETED_MODEL_VERSION,
+                    from_stage=stage,
+                    system_comment=f"Deleted with registered model '{registered_model.name}'.",
+                    actor=author,
+                    actor_username=author.get_username() if author else "",
+                    created_at=now,
+                )
+                for pk, number, stage in versions
+            ),
+            batch_size=1000,
+        )
         AuditEntry.objects.create(
             action=AuditEntry.Action.REGISTERED_MODEL_DELETED,
             model_name=registered_model.name,
             model_code=registered_model.code,
-            detail={"versions": registered_model.versions.count()},
-            actor_username=actor.get_username() if permissions.is_signed_in(actor) else "",
+            detail={"versions": len(versions)},
+            actor_username=author.get_username() if author else "",
+            created_at=now,
+        )
+        webhook_event_emit(
+            event=EventType.REGISTERED_MODEL_DELETED,
+            registered_model=registered_model,
+            actor=actor,
         )
         artifact_services.artifacts_delete_schedule(
             folder=artifact_services.model_folder(registered_model)
@@ -385,18 +414,36 @@ def model_version_update(
 
 
 def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None:
+    """Delete a version: its tags, aliases, requests, approvals and comments go with it; its
+    trail stays (no foreign key to cascade through) and ends with the deletion, which is also a
+    webhook event. The number stays used, so the trail keeps naming this version only."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     with transaction.atomic():
         registered_model, model_version = _lock_model_version(
             name, number, actor=actor, level=Level.CAN_MANAGE, action="delete versions of"
         )
+        now = timezone.now()  # after the lock: the trail's order is the lock's
+        _record_activity(
+            actor=actor,
+            model_version=model_version,
+            activity_type=ActivityType.DELETED_MODEL_VERSION,
+            from_stage=model_version.current_stage,
+            at=now,
+        )
+        webhook_event_emit(
+            event=EventType.MODEL_VERSION_DELETED,
+            registered_model=registered_model,
+            model_version=model_version,
+            payload_data={"from_stage": model_version.current_stage},
+            actor=actor,
+        )
         if not model_version.is_reference:
             artifact_services.artifacts_delete_schedule(
                 folder=artifact_services.version_folder(model_version)
             )
-        model_version.delete()  # aliases and tags go with it; the number stays used
-        registered_model.updated_at = timezone.now()
+        model_version.delete()
+        registered_model.updated_at = now
         registered_model.save(update_fields=["updated_at"])
 
 
@@ -552,7 +599,11 @@ def _policy_refusal(
 
 
 def _check_required_tags(
-    policy: StagePolicy, registered_model: RegisteredModel, model_version: ModelVersion
+    policy: StagePolicy,
+    registered_model: RegisteredModel,
+    model_version: ModelVersion,
+    *,
+    why: str = "",
 ) -> None:
     if not policy.required_version_tags:
         return
@@ -564,7 +615,7 @@ def _check_required_tags(
                 policy,
                 registered_model,
                 f"required_version_tags needs {key}={value} on version {model_version.version} "
-                f"({have}).",
+                f"({have})" + (f", so {why} may not archive it." if why else "."),
             )
 
 
@@ -582,7 +633,8 @@ def _apply_stage_change(
 ) -> Activity:
     """Move a locked version to ``target``: the one place a stage changes.
 
-    Archives the others in the stage when asked, writes the activities, emits the events, and
+    Archives the others in the stage when asked (if the actor could move each of them to
+    Archived directly: :func:`_check_archiving`), writes the activities, emits the events, and
     closes the open requests the move made moot. The caller holds the model's row lock and has
     checked permissions and policy.
     """
@@ -592,9 +644,18 @@ def _apply_stage_change(
             f"Model version {model_version.version} of '{registered_model.name}' is "
             f"{model_version.status}: only READY versions move between stages."
         )
-    archived = []
+    others: list[ModelVersion] = []
     if archive_existing_versions:
-        archived = _archive_others(actor=actor, model_version=model_version, stage=target, at=at)
+        others = list(
+            registered_model.versions.filter(current_stage=target).exclude(pk=model_version.pk)
+        )
+        _check_archiving(
+            actor=actor, registered_model=registered_model, others=others, moved=model_version
+        )
+    # Nothing is written before this point, so a refusal above leaves everything as it was.
+    archived = _archive_others(
+        actor=actor, model_version=model_version, others=others, stage=target, at=at
+    )
     from_stage = model_version.current_stage
     model_version.current_stage = target
     model_version.updated_at = at
@@ -623,14 +684,46 @@ def _apply_stage_change(
     return activity
 
 
-def _archive_others(
-    *, actor: User | None, model_version: ModelVersion, stage: Stage, at: Any
-) -> list[ModelVersion]:
-    others = list(
-        model_version.registered_model.versions.filter(current_stage=stage).exclude(
-            pk=model_version.pk
+def _check_archiving(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    others: list[ModelVersion],
+    moved: ModelVersion,
+) -> None:
+    """Refuse ``archive_existing_versions`` unless the actor could move each of ``others`` to
+    Archived directly: the level of that move, and the Archived policy in force (direct moves
+    allowed, its required tags on each version). Archiving as a side effect is a shortcut for
+    those moves, never a way around the policy that governs them (docs/architecture.md, "The
+    approval workflow")."""
+    if not others:
+        return
+    stage = others[0].current_stage  # they are all in the stage the version moves to
+    permissions.require_can_transition(actor, registered_model, stage, Stage.ARCHIVED)
+    policy = stage_policy_effective(registered_model=registered_model, stage=Stage.ARCHIVED)
+    if not policy.allow_direct_transition:
+        numbers = ", ".join(str(other.version) for other in others)
+        which = f"version {numbers}" if len(others) == 1 else f"versions {numbers}"
+        raise _policy_refusal(
+            policy,
+            registered_model,
+            f"allow_direct_transition is off, so archive_existing_versions may not archive "
+            f"{which} (in {stage}) when version {moved.version} moves there: move without "
+            "archiving, or have the moves to Archived approved by request first.",
         )
-    )
+    for other in others:
+        other.registered_model = registered_model
+        _check_required_tags(policy, registered_model, other, why="archive_existing_versions")
+
+
+def _archive_others(
+    *,
+    actor: User | None,
+    model_version: ModelVersion,
+    others: list[ModelVersion],
+    stage: Stage,
+    at: Any,
+) -> list[ModelVersion]:
     for other in others:
         other.registered_model = model_version.registered_model
         _record_activity(

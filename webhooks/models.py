@@ -37,7 +37,7 @@ class EventType(models.TextChoices):
 
     The first twelve are Databricks' ``RegistryWebhookEvent`` values; the rest are what MLflow
     names beyond them (tag deleted, aliases) and the registry's own (decisions on requests,
-    registration finished, a hook disabled after repeated failures).
+    registration finished, a hook disabled after repeated failures, deletions).
     """
 
     MODEL_VERSION_CREATED = "MODEL_VERSION_CREATED"
@@ -61,6 +61,9 @@ class EventType(models.TextChoices):
     MODEL_VERSION_READY = "MODEL_VERSION_READY"
     MODEL_VERSION_REGISTRATION_FAILED = "MODEL_VERSION_REGISTRATION_FAILED"
     WEBHOOK_DISABLED = "WEBHOOK_DISABLED"
+    MODEL_VERSION_DELETED = "MODEL_VERSION_DELETED"
+    # Registry-wide hooks only: a model's own hooks are deleted with it.
+    REGISTERED_MODEL_DELETED = "REGISTERED_MODEL_DELETED"
 
 
 class Webhook(models.Model):

@@ -79,7 +79,14 @@ _DATABRICKS_FIELDS: dict[str, tuple[str, ...]] = {
     E.MODEL_VERSION_READY: ("status",),
     E.MODEL_VERSION_REGISTRATION_FAILED: ("status", "status_message"),
     E.WEBHOOK_DISABLED: ("disabled_webhook_id", "consecutive_failures", "last_error"),
+    # The stage the version was in when it was deleted.
+    E.MODEL_VERSION_DELETED: ("from_stage",),
+    E.REGISTERED_MODEL_DELETED: (),
 }
+
+#: Events only registry-wide hooks may subscribe to: before the model exists, or once it and
+#: its own hooks are gone.
+REGISTRY_WIDE_ONLY = (E.REGISTERED_MODEL_CREATED, E.REGISTERED_MODEL_DELETED)
 for _generic, _variants in STAGE_VARIANTS.items():
     _fields = (
         ("to_stage", "from_stage")
@@ -141,6 +148,10 @@ def text(event_type: str, data: dict[str, Any], actor: str) -> str:
         return f"{mv[0].upper()}{mv[1:]} is ready."
     if event_type == E.MODEL_VERSION_REGISTRATION_FAILED:
         return f"{mv[0].upper()}{mv[1:]} failed to register: {data.get('status_message', '')}"
+    if event_type == E.MODEL_VERSION_DELETED:
+        return f"{who} deleted {mv} (it was in {data.get('from_stage', '')})."
+    if event_type == E.REGISTERED_MODEL_DELETED:
+        return f"{who} deleted registered model '{data.get('model_name', '')}'."
     if event_type == E.WEBHOOK_DISABLED:
         return (
             f"Webhook {data.get('disabled_webhook_id', '')} was disabled after "
@@ -229,7 +240,7 @@ def default_payload(
 def example_data(event_type: str, model_name: str | None) -> dict[str, Any]:
     """The data of a made-up event of this type, sent by the test endpoints."""
     data: dict[str, Any] = {"model_name": model_name or "example_model"}
-    if event_type != E.REGISTERED_MODEL_CREATED:
+    if event_type not in REGISTRY_WIDE_ONLY:
         data["version"] = "1"
     data.update(
         {

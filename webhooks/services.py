@@ -174,10 +174,9 @@ def _databricks_events(value: Any, *, registry_wide: bool) -> list[str]:
             raise RegistryError.invalid(
                 f"Invalid webhook event '{item}': use one of {', '.join(EventType.values)}."
             )
-        if item == EventType.REGISTERED_MODEL_CREATED and not registry_wide:
+        if item in payloads.REGISTRY_WIDE_ONLY and not registry_wide:
             raise RegistryError.invalid(
-                "REGISTERED_MODEL_CREATED can be used only on registry-wide webhooks "
-                "(without model_name)."
+                f"{item} can be used only on registry-wide webhooks (without model_name)."
             )
         if item not in events:
             events.append(item)

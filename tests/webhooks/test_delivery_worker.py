@@ -113,6 +113,8 @@ def _every_event(admin) -> None:
         payload_data={"disabled_webhook_id": "x", "consecutive_failures": 2, "last_error": "e"},
         actor=None,
     )
+    registry_services.model_version_delete(actor=admin, name="m", version="1")
+    registry_services.registered_model_delete(actor=admin, name="m")
 
 
 def test_every_event_type_signed_under_both_schemes(admin, receiver, worker):

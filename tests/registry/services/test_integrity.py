@@ -42,8 +42,11 @@ def test_the_trail_outlives_the_model(user, version):
     services.model_version_stage_transition(actor=user, name="m", version="1", stage="Production")
     services.registered_model_delete(actor=user, name="m")
     assert RegisteredModel.objects.count() == 0
-    assert list(Activity.objects.values_list("model_name", "version", "to_stage")) == [
-        ("m", 1, "Production")
+    assert list(
+        Activity.objects.values_list("model_name", "version", "activity_type", "to_stage")
+    ) == [
+        ("m", 1, "APPLIED_TRANSITION", "Production"),
+        ("m", 1, "DELETED_MODEL_VERSION", ""),  # the deletion ends the trail
     ]
 
 
