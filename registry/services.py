@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -44,11 +45,13 @@ from registry.models import (
     TransitionRequestStatus,
 )
 from registry.selectors import (
+    gate_tag_keepers,
     model_version_by_number,
     model_version_get,
     model_version_get_by_alias,
     model_version_latest,
     registered_model_by_name,
+    stage_policies_effective,
     stage_policy_effective,
 )
 from webhooks.models import EventType
@@ -324,6 +327,12 @@ def model_version_create(
         permissions.require_level(
             actor, registered_model, Level.CAN_EDIT, action="create versions of"
         )
+        _check_gate_tags(
+            actor=actor,
+            registered_model=registered_model,
+            current_stage=Stage.NONE,
+            keys={key for key, _ in cleaned_tags},
+        )
         registered_model.last_version_number += 1
         registered_model.updated_at = now
         registered_model.save(update_fields=["last_version_number", "updated_at"])
@@ -473,6 +482,12 @@ def model_version_tag_set(
     permissions.require_level(
         actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
     )
+    _check_gate_tags(
+        actor=actor,
+        registered_model=model_version.registered_model,
+        current_stage=model_version.current_stage,
+        keys={key},
+    )
     with transaction.atomic():
         ModelVersionTag.objects.update_or_create(
             model_version=model_version, key=key, defaults={"value": value}
@@ -494,6 +509,12 @@ def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key
     permissions.require_level(
         actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
     )
+    _check_gate_tags(
+        actor=actor,
+        registered_model=model_version.registered_model,
+        current_stage=model_version.current_stage,
+        keys={key},
+    )
     with transaction.atomic():
         deleted, _ = ModelVersionTag.objects.filter(model_version=model_version, key=key).delete()
         if deleted:
@@ -504,6 +525,56 @@ def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key
                 payload_data={"key": key},
                 actor=actor,
             )
+
+
+def _check_gate_tags(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    current_stage: str,
+    keys: set[str],
+) -> None:
+    """Refuse to set or delete a gate tag (a key that a stage policy in force for the model
+    requires) unless the actor may: a member of one of the policy's ``gate_tag_groups`` or,
+    when it names none, someone who could approve the move into its stage (the level
+    ``transition_level`` gives for a version in ``current_stage``). CAN_EDIT, enough for other
+    tags, is not: the requester of a move must not certify the version themselves. Where both
+    the model's policy and the registry-wide one require a key, the actor must satisfy both
+    (``selectors.gate_tag_keepers``). Registry admins may always."""
+    if not keys or permissions.is_admin(actor):
+        return
+    level: Level | None = None
+    groups: set[str] | None = None
+    for stage, policy in stage_policies_effective(registered_model=registered_model).items():
+        for key, keepers in sorted(gate_tag_keepers(policy).items()):
+            if key not in keys:
+                continue
+            for keeper in keepers:
+                gate = f"'{key}' is one of its gate tags (required_version_tags)"
+                if keeper.gate_tag_groups:
+                    if groups is None:
+                        groups = set(actor.groups.values_list("name", flat=True))
+                    if groups.isdisjoint(keeper.gate_tag_groups):
+                        named = ", ".join(f"'{group}'" for group in keeper.gate_tag_groups)
+                        raise _policy_refusal(
+                            keeper,
+                            registered_model,
+                            f"{gate}, which only members of the group(s) {named} "
+                            f"(gate_tag_groups) may set or delete; {actor.get_username()} is "
+                            "in none of them.",
+                        )
+                    continue
+                needed = permissions.transition_level(current_stage, stage)
+                if level is None:
+                    level = permissions.effective_level(actor, registered_model)
+                if level < needed:
+                    raise _policy_refusal(
+                        keeper,
+                        registered_model,
+                        f"{gate}, which only those who may approve moves into {stage} "
+                        f"({needed.name}) may set or delete, as the policy names no "
+                        f"gate_tag_groups; {actor.get_username()} has {level.name}.",
+                    )
 
 
 def _record_activity(
@@ -1149,6 +1220,7 @@ POLICY_FIELDS = (
     "allow_self_approval",
     "allow_direct_transition",
     "required_version_tags",
+    "gate_tag_groups",
     "request_ttl_seconds",
 )
 
@@ -1181,6 +1253,7 @@ def stage_policy_set(
     allow_self_approval: Any = None,
     allow_direct_transition: Any = None,
     required_version_tags: Any = None,
+    gate_tag_groups: Any = None,
     request_ttl_seconds: Any = None,
 ) -> StagePolicy:
     """Set the policy for moves into ``stage`` of model ``name`` (or the registry default).
@@ -1201,6 +1274,7 @@ def stage_policy_set(
             allow_self_approval=allow_self_approval,
             allow_direct_transition=allow_direct_transition,
             required_version_tags=required_version_tags,
+            gate_tag_groups=gate_tag_groups,
             request_ttl_seconds=request_ttl_seconds,
         )
         policy.updated_at = timezone.now()
@@ -1223,6 +1297,7 @@ def _policy_update(
     allow_self_approval: Any,
     allow_direct_transition: Any,
     required_version_tags: Any,
+    gate_tag_groups: Any,
     request_ttl_seconds: Any,
 ) -> None:
     if required_approvals is not None:
@@ -1239,6 +1314,8 @@ def _policy_update(
         )
     if required_version_tags is not None:
         policy.required_version_tags = _required_tags(required_version_tags)
+    if gate_tag_groups is not None:
+        policy.gate_tag_groups = _gate_tag_groups(gate_tag_groups)
     if request_ttl_seconds is not None:
         if isinstance(request_ttl_seconds, bool) or not isinstance(request_ttl_seconds, int):
             raise RegistryError.invalid("Parameter 'request_ttl_seconds' must be an integer.")
@@ -1258,6 +1335,7 @@ def _policy_terms(policy: StagePolicy | None) -> dict[str, Any] | None:
         "allow_self_approval": policy.allow_self_approval,
         "allow_direct_transition": policy.allow_direct_transition,
         "required_version_tags": policy.required_version_tags,
+        "gate_tag_groups": policy.gate_tag_groups,
         "request_ttl_seconds": int(policy.request_ttl.total_seconds()) if policy.request_ttl else 0,
     }
 
@@ -1290,6 +1368,27 @@ def _required_tags(value: Any) -> dict[str, str]:
     if len(items) > 20:
         raise RegistryError.invalid("A policy may require at most 20 tags.")
     return {validation.tag_key(key): validation.tag_value(tag_value) for key, tag_value in items}
+
+
+def _gate_tag_groups(value: Any) -> list[str]:
+    """Names of existing groups, at most 20; an empty list puts back the default (those who
+    may approve the move). An unknown name is refused rather than kept: a typo would leave the
+    gate tags to registry admins alone."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RegistryError.invalid("Parameter 'gate_tag_groups' must be a list of group names.")
+    names = list(dict.fromkeys(value))
+    if len(names) > 20:
+        raise RegistryError.invalid("A policy may name at most 20 gate_tag_groups.")
+    known = set(Group.objects.filter(name__in=names).values_list("name", flat=True))
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise RegistryError.invalid(
+            "Parameter 'gate_tag_groups' names groups that do not exist: "
+            + ", ".join(f"'{name}'" for name in missing)
+            + ". Create them first, or leave the list empty so that those who may approve "
+            "moves into the stage set its gate tags."
+        )
+    return names
 
 
 def stage_policy_delete(*, actor: User | None, stage: Any, name: Any = None) -> None:

@@ -296,6 +296,7 @@ class StagePolicySerializer(serializers.Serializer):
     allow_self_approval = serializers.BooleanField()
     allow_direct_transition = serializers.BooleanField()
     required_version_tags = serializers.SerializerMethodField()
+    gate_tag_groups = serializers.ListField(child=serializers.CharField())
     request_ttl_seconds = serializers.SerializerMethodField()
     source = serializers.SerializerMethodField()
 
@@ -348,6 +349,9 @@ class StagePolicySetApi(RegistryApi):
         required_version_tags = serializers.ListField(
             child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
             required=False,
+        )
+        gate_tag_groups = serializers.ListField(
+            child=serializers.CharField(trim_whitespace=False), required=False, max_length=20
         )
         request_ttl_seconds = serializers.IntegerField(required=False, min_value=0)
 
