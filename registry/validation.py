@@ -154,9 +154,7 @@ _CONFUSABLE_TO_ASCII = {
 def _folded(text: str) -> str:
     """Unicode's caseless form (NFKC, case folded, NFKC again), without surrounding spaces:
     ``Registry.``, `` registry.`` and fullwidth ``ｒｅｇｉｓｔｒｙ.`` all become ``registry.``."""
-    return unicodedata.normalize(
-        "NFKC", unicodedata.normalize("NFKC", text).casefold()
-    ).strip()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 def _skeleton(text: str) -> str:

@@ -179,9 +179,7 @@ def test_a_policy_names_who_sets_its_gate_tags(people, as_user):
     vera.set_model_version_tag("m", "1", GATE, "passed")
     vera.create_model_version("m", "s3://b/m/2", tags={GATE: "passed"})
     vera.delete_model_version_tag("m", "2", GATE)
-    assert list(ModelVersionTag.objects.values_list("model_version__version", "key")) == [
-        (1, GATE)
-    ]
+    assert list(ModelVersionTag.objects.values_list("model_version__version", "key")) == [(1, GATE)]
     # Registry admins may always.
     as_user("root").delete_model_version_tag("m", "1", GATE)
     assert not ModelVersionTag.objects.filter(key=GATE).exists()
@@ -219,7 +217,10 @@ def test_the_registry_wide_gate_is_a_floor_tag_by_tag(people, as_user):
         "owner",
         name="m",
         stage="Production",
-        required_version_tags=[{"key": GATE, "value": "passed"}, {"key": "fairness", "value": "ok"}],
+        required_version_tags=[
+            {"key": GATE, "value": "passed"},
+            {"key": "fairness", "value": "ok"},
+        ],
     )
     refused(vera.set_model_version_tag, "m", "1", GATE, "failed")
     Group.objects.get(name="ml-leads").user_set.add(people["vera"])
