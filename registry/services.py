@@ -815,22 +815,85 @@ def _check_archive_target(archive: bool, target: Stage) -> None:
 COMMENT_MAX_LENGTH = 65_535
 
 
+def _request_code(request_id: Any) -> uuid.UUID | None:
+    """The optional ``request_id`` of a decision: the ``id`` transition-requests/list gives."""
+    if request_id is None or request_id == "":
+        return None
+    try:
+        return uuid.UUID(str(request_id))
+    except ValueError:
+        raise RegistryError.invalid(
+            f"Parameter 'request_id' must be the id of a transition request, as "
+            f"transition-requests/list returns it; got '{request_id}'."
+        ) from None
+
+
 def _open_request(
-    model_version: ModelVersion, stage: Stage, *, creator: str | None = None
+    model_version: ModelVersion,
+    stage: Stage,
+    *,
+    creator: str | None = None,
+    request_code: uuid.UUID | None = None,
 ) -> TransitionRequest:
+    """The open request to move ``model_version`` to ``stage`` (by ``creator``, if named).
+
+    Model, version and stage name a request as Databricks' API does, so between reading a
+    request and deciding it, a rename (another model now holding the name) or a request
+    decided and made again could put another request behind the same names. With
+    ``request_code`` (the id the decider read) the decision applies to that request or to none.
+    """
     requests = model_version.transition_requests.filter(
         status=TransitionRequestStatus.OPEN, to_stage=stage
     )
     if creator is not None:
         requests = requests.filter(requested_by_username=creator)
     request = requests.first()
+    where = (
+        f"to move version {model_version.version} of '{model_version.registered_model.name}' "
+        f"to {stage}"
+    )
     if request is None:
         by = f" by {creator}" if creator is not None else ""
-        raise RegistryError.not_found(
-            f"No open request{by} to move version {model_version.version} of "
-            f"'{model_version.registered_model.name}' to {stage}."
+        raise RegistryError.not_found(f"No open request{by} {where}.")
+    if request_code is not None and request.code != request_code:
+        raise RegistryError.invalid(
+            f"Request {request_code} is not the open request {where}: the model may have been "
+            "renamed, or the request decided and another one made, since it was read. List the "
+            "requests again and decide the one you mean."
         )
     return request
+
+
+def _approvals_that_count(
+    *,
+    request: TransitionRequest,
+    registered_model: RegisteredModel,
+    from_stage: str,
+    policy: StagePolicy,
+) -> tuple[list[str], list[str]]:
+    """The approvers whose approval counts now, and each other one with the reason it does not.
+
+    Checked when the move would apply, not only when each approval was given: an approver who
+    no longer holds the level of the move (a grant revoked or lowered, the account deactivated
+    or deleted), or a requester's own approval once the policy forbids self-approval, no longer
+    counts towards ``required_approvals``.
+    """
+    needed = permissions.transition_level(from_stage, request.to_stage)
+    counted: list[str] = []
+    lapsed: list[str] = []
+    for approval in request.approvals.select_related("approver").order_by("created_at", "id"):
+        name = approval.approver_username
+        if not name:  # the registry itself
+            counted.append(name)
+        elif approval.approver is None:
+            lapsed.append(f"{name} (the account was deleted)")
+        elif name == request.requested_by_username and not policy.allow_self_approval:
+            lapsed.append(f"{name} (the requester, and allow_self_approval is off)")
+        elif (held := permissions.effective_level(approval.approver, registered_model)) < needed:
+            lapsed.append(f"{name} (now holds {held.name}; the move needs {needed.name})")
+        else:
+            counted.append(name)
+    return counted, lapsed
 
 
 def _request_step(
@@ -935,17 +998,21 @@ def transition_request_approve(
     stage: Any,
     archive_existing_versions: Any = False,
     comment: Any = None,
+    request_id: Any = None,
 ) -> Activity:
-    """Approve the open request to move a version to ``stage``.
+    """Approve the open request to move a version to ``stage`` (the one ``request_id`` names,
+    if given: :func:`_open_request`).
 
     The approver needs the level of the move. Under the stage policy the request may need
     several distinct approvers and may forbid the requester approving their own; each approval
     is recorded, and the approval that completes the count applies the move in the same
-    transaction. Returns the APPROVED_REQUEST activity.
+    transaction. Only approvals that still count then are counted
+    (:func:`_approvals_that_count`). Returns the APPROVED_REQUEST activity.
     """
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     target = validation.stage(stage)
+    request_code = _request_code(request_id)
     archive = validation.boolean(archive_existing_versions, "archive_existing_versions")
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     _check_archive_target(archive, target)
@@ -958,7 +1025,7 @@ def transition_request_approve(
         permissions.require_can_transition(
             actor, registered_model, model_version.current_stage, target
         )
-        request = _open_request(model_version, target)
+        request = _open_request(model_version, target, request_code=request_code)
         policy = stage_policy_effective(registered_model=registered_model, stage=target)
         approver = _actor_or_none(actor)
         approver_name = approver.get_username() if approver else ""
@@ -979,8 +1046,14 @@ def transition_request_approve(
             comment=comment,
             created_at=now,
         )
-        approvals = request.approvals.count()
-        if approvals < policy.required_approvals:
+        counted, lapsed = _approvals_that_count(
+            request=request,
+            registered_model=registered_model,
+            from_stage=model_version.current_stage,
+            policy=policy,
+        )
+        if len(counted) < policy.required_approvals:
+            no_longer = f" Approvals that no longer count: {'; '.join(lapsed)}." if lapsed else ""
             return _record_activity(
                 actor=actor,
                 model_version=model_version,
@@ -989,8 +1062,8 @@ def transition_request_approve(
                 to_stage=target,
                 comment=comment,
                 system_comment=(
-                    f"Approval {approvals} of {policy.required_approvals}: the request stays "
-                    "open until enough distinct approvers agree."
+                    f"Approval {len(counted)} of {policy.required_approvals}: the request stays "
+                    "open until enough distinct approvers agree." + no_longer
                 ),
                 request=request,
                 at=now,
@@ -1025,12 +1098,20 @@ def transition_request_approve(
 
 
 def transition_request_reject(
-    *, actor: User | None, name: Any, version: Any, stage: Any, comment: Any = None
+    *,
+    actor: User | None,
+    name: Any,
+    version: Any,
+    stage: Any,
+    comment: Any = None,
+    request_id: Any = None,
 ) -> Activity:
-    """Reject the open request: one rejection closes it, whatever approvals it had."""
+    """Reject the open request (the one ``request_id`` names, if given): one rejection closes
+    it, whatever approvals it had."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     target = validation.stage(stage)
+    request_code = _request_code(request_id)
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     with transaction.atomic():
         # Deciding needs the level of the move, which depends on the version's stage.
@@ -1041,7 +1122,7 @@ def transition_request_reject(
         permissions.require_can_transition(
             actor, registered_model, model_version.current_stage, target
         )
-        request = _open_request(model_version, target)
+        request = _open_request(model_version, target, request_code=request_code)
         TransitionRequest.objects.filter(pk=request.pk).update(
             status=TransitionRequestStatus.REJECTED, closed_at=now
         )
@@ -1067,12 +1148,15 @@ def transition_request_cancel(
     stage: Any,
     creator: Any,
     comment: Any = None,
+    request_id: Any = None,
 ) -> Activity:
-    """Cancel ``creator``'s open request; the requester or a CAN_MANAGE holder may."""
+    """Cancel ``creator``'s open request (the one ``request_id`` names, if given); the
+    requester or a CAN_MANAGE holder may."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     target = validation.stage(stage)
     creator = validation.require_string(creator, "creator")
+    request_code = _request_code(request_id)
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     with transaction.atomic():
         is_requester = permissions.is_signed_in(actor) and actor.get_username() == creator
@@ -1084,7 +1168,7 @@ def transition_request_cancel(
             action="cancel others' requests in",
         )
         now = timezone.now()  # after the lock: the trail's order is the lock's
-        request = _open_request(model_version, target, creator=creator)
+        request = _open_request(model_version, target, creator=creator, request_code=request_code)
         TransitionRequest.objects.filter(pk=request.pk).update(
             status=TransitionRequestStatus.CANCELLED, closed_at=now
         )
