@@ -824,7 +824,7 @@ def _request_code(request_id: Any) -> uuid.UUID | None:
     except ValueError:
         raise RegistryError.invalid(
             f"Parameter 'request_id' must be the id of a transition request, as "
-            f"transition-requests/list returns it; got '{request_id}'."
+            f"transition-requests/list returns it; got '{str(request_id)[:80]}'."
         ) from None
 
 
