@@ -37,6 +37,7 @@ class StagePolicyAdmin(admin.ModelAdmin):
                 allow_self_approval=obj.allow_self_approval,
                 allow_direct_transition=obj.allow_direct_transition,
                 required_version_tags=obj.required_version_tags or {},
+                gate_tag_groups=obj.gate_tag_groups or [],
                 request_ttl_seconds=int(obj.request_ttl.total_seconds()) if obj.request_ttl else 0,
             )
         except RegistryError as exc:

@@ -461,6 +461,10 @@ class StagePolicy(models.Model):
     allow_direct_transition = models.BooleanField(default=True)
     # {"validation_status": "passed"}: tags the version must carry, with these values.
     required_version_tags = models.JSONField(default=dict, blank=True)
+    # ["validators"]: the groups whose members may set or delete those tags (the policy's gate
+    # tags), by name. Empty: whoever could approve a move into the stage. Never the requester
+    # by virtue of CAN_EDIT alone, or the gate would certify itself.
+    gate_tag_groups = models.JSONField(default=list, blank=True)
     # How long a request stays open; None: until decided.
     request_ttl = models.DurationField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)

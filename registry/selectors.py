@@ -369,9 +369,11 @@ def _with_floor(own: StagePolicy | None, floor: StagePolicy | None, stage: str) 
     which is a floor a model's policy cannot relax (docs/architecture.md, "The approval
     workflow"): the larger number of approvals, self-approval and direct moves only where both
     allow them, the tags of both (the registry-wide value where both name a tag), the shorter
-    expiry. Without a policy of its own, the registry-wide one; without either, Databricks'
-    behaviour (an unsaved policy with the defaults). The result is for reading only: a merged
-    policy keeps the model's row identity and carries ``floor``, and is never saved."""
+    expiry. Who may set a required tag is decided tag by tag (:func:`gate_tag_keepers`): by
+    each of the two policies that requires it. Without a policy of its own, the registry-wide
+    one; without either, Databricks' behaviour (an unsaved policy with the defaults). The
+    result is for reading only: a merged policy keeps the model's row identity (and its
+    ``gate_tag_groups``), carries ``own`` and ``floor``, and is never saved."""
     if own is None or floor is None:
         return own or floor or StagePolicy(registered_model=None, stage=stage)
     merged = copy.copy(own)
@@ -381,8 +383,22 @@ def _with_floor(own: StagePolicy | None, floor: StagePolicy | None, stage: str) 
     merged.required_version_tags = {**own.required_version_tags, **floor.required_version_tags}
     ttls = [ttl for ttl in (own.request_ttl, floor.request_ttl) if ttl is not None]
     merged.request_ttl = min(ttls) if ttls else None
+    merged.own = own
     merged.floor = floor
     return merged
+
+
+def gate_tag_keepers(policy: StagePolicy) -> dict[str, list[StagePolicy]]:
+    """The gate tags of a policy in force (the keys it requires), each with the stored policies
+    that decide who may set or delete it: the policy that requires it, or, for a merged policy,
+    each of the model's own and the registry-wide one that requires it. A writer must satisfy
+    every one listed, so the registry-wide policy's rule for its own gate tags is a floor the
+    model cannot relax, and a registry-wide policy has no say over tags it does not require."""
+    parts = [policy.own, policy.floor] if getattr(policy, "floor", None) is not None else [policy]
+    return {
+        key: [part for part in parts if key in part.required_version_tags]
+        for key in policy.required_version_tags
+    }
 
 
 def stage_policy_effective(*, registered_model: RegisteredModel, stage: str) -> StagePolicy:

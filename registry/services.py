@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -44,11 +45,13 @@ from registry.models import (
     TransitionRequestStatus,
 )
 from registry.selectors import (
+    gate_tag_keepers,
     model_version_by_number,
     model_version_get,
     model_version_get_by_alias,
     model_version_latest,
     registered_model_by_name,
+    stage_policies_effective,
     stage_policy_effective,
 )
 from webhooks.models import EventType
@@ -353,6 +356,12 @@ def model_version_create(
         permissions.require_level(
             actor, registered_model, Level.CAN_EDIT, action="create versions of"
         )
+        _check_gate_tags(
+            actor=actor,
+            registered_model=registered_model,
+            current_stage=Stage.NONE,
+            keys={key for key, _ in cleaned_tags},
+        )
         registered_model.last_version_number += 1
         registered_model.updated_at = now
         registered_model.save(update_fields=["last_version_number", "updated_at"])
@@ -520,6 +529,12 @@ def model_version_tag_set(
     permissions.require_level(
         actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
     )
+    _check_gate_tags(
+        actor=actor,
+        registered_model=model_version.registered_model,
+        current_stage=model_version.current_stage,
+        keys={key},
+    )
     with transaction.atomic():
         ModelVersionTag.objects.update_or_create(
             model_version=model_version, key=key, defaults={"value": value}
@@ -541,6 +556,12 @@ def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key
     permissions.require_level(
         actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
     )
+    _check_gate_tags(
+        actor=actor,
+        registered_model=model_version.registered_model,
+        current_stage=model_version.current_stage,
+        keys={key},
+    )
     with transaction.atomic():
         deleted, _ = ModelVersionTag.objects.filter(model_version=model_version, key=key).delete()
         if deleted:
@@ -551,6 +572,56 @@ def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key
                 payload_data={"key": key},
                 actor=actor,
             )
+
+
+def _check_gate_tags(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    current_stage: str,
+    keys: set[str],
+) -> None:
+    """Refuse to set or delete a gate tag (a key that a stage policy in force for the model
+    requires) unless the actor may: a member of one of the policy's ``gate_tag_groups`` or,
+    when it names none, someone who could approve the move into its stage (the level
+    ``transition_level`` gives for a version in ``current_stage``). CAN_EDIT, enough for other
+    tags, is not: the requester of a move must not certify the version themselves. Where both
+    the model's policy and the registry-wide one require a key, the actor must satisfy both
+    (``selectors.gate_tag_keepers``). Registry admins may always."""
+    if not keys or permissions.is_admin(actor):
+        return
+    level: Level | None = None
+    groups: set[str] | None = None
+    for stage, policy in stage_policies_effective(registered_model=registered_model).items():
+        for key, keepers in sorted(gate_tag_keepers(policy).items()):
+            if key not in keys:
+                continue
+            for keeper in keepers:
+                gate = f"'{key}' is one of its gate tags (required_version_tags)"
+                if keeper.gate_tag_groups:
+                    if groups is None:
+                        groups = set(actor.groups.values_list("name", flat=True))
+                    if groups.isdisjoint(keeper.gate_tag_groups):
+                        named = ", ".join(f"'{group}'" for group in keeper.gate_tag_groups)
+                        raise _policy_refusal(
+                            keeper,
+                            registered_model,
+                            f"{gate}, which only members of the group(s) {named} "
+                            f"(gate_tag_groups) may set or delete; {actor.get_username()} is "
+                            "in none of them.",
+                        )
+                    continue
+                needed = permissions.transition_level(current_stage, stage)
+                if level is None:
+                    level = permissions.effective_level(actor, registered_model)
+                if level < needed:
+                    raise _policy_refusal(
+                        keeper,
+                        registered_model,
+                        f"{gate}, which only those who may approve moves into {stage} "
+                        f"({needed.name}) may set or delete, as the policy names no "
+                        f"gate_tag_groups; {actor.get_username()} has {level.name}.",
+                    )
 
 
 def _record_activity(
@@ -837,22 +908,85 @@ def _check_archive_target(archive: bool, target: Stage) -> None:
 COMMENT_MAX_LENGTH = 65_535
 
 
+def _request_code(request_id: Any) -> uuid.UUID | None:
+    """The optional ``request_id`` of a decision: the ``id`` transition-requests/list gives."""
+    if request_id is None or request_id == "":
+        return None
+    try:
+        return uuid.UUID(str(request_id))
+    except ValueError:
+        raise RegistryError.invalid(
+            f"Parameter 'request_id' must be the id of a transition request, as "
+            f"transition-requests/list returns it; got '{str(request_id)[:80]}'."
+        ) from None
+
+
 def _open_request(
-    model_version: ModelVersion, stage: Stage, *, creator: str | None = None
+    model_version: ModelVersion,
+    stage: Stage,
+    *,
+    creator: str | None = None,
+    request_code: uuid.UUID | None = None,
 ) -> TransitionRequest:
+    """The open request to move ``model_version`` to ``stage`` (by ``creator``, if named).
+
+    Model, version and stage name a request as Databricks' API does, so between reading a
+    request and deciding it, a rename (another model now holding the name) or a request
+    decided and made again could put another request behind the same names. With
+    ``request_code`` (the id the decider read) the decision applies to that request or to none.
+    """
     requests = model_version.transition_requests.filter(
         status=TransitionRequestStatus.OPEN, to_stage=stage
     )
     if creator is not None:
         requests = requests.filter(requested_by_username=creator)
     request = requests.first()
+    where = (
+        f"to move version {model_version.version} of '{model_version.registered_model.name}' "
+        f"to {stage}"
+    )
     if request is None:
         by = f" by {creator}" if creator is not None else ""
-        raise RegistryError.not_found(
-            f"No open request{by} to move version {model_version.version} of "
-            f"'{model_version.registered_model.name}' to {stage}."
+        raise RegistryError.not_found(f"No open request{by} {where}.")
+    if request_code is not None and request.code != request_code:
+        raise RegistryError.invalid(
+            f"Request {request_code} is not the open request {where}: the model may have been "
+            "renamed, or the request decided and another one made, since it was read. List the "
+            "requests again and decide the one you mean."
         )
     return request
+
+
+def _approvals_that_count(
+    *,
+    request: TransitionRequest,
+    registered_model: RegisteredModel,
+    from_stage: str,
+    policy: StagePolicy,
+) -> tuple[list[str], list[str]]:
+    """The approvers whose approval counts now, and each other one with the reason it does not.
+
+    Checked when the move would apply, not only when each approval was given: an approver who
+    no longer holds the level of the move (a grant revoked or lowered, the account deactivated
+    or deleted), or a requester's own approval once the policy forbids self-approval, no longer
+    counts towards ``required_approvals``.
+    """
+    needed = permissions.transition_level(from_stage, request.to_stage)
+    counted: list[str] = []
+    lapsed: list[str] = []
+    for approval in request.approvals.select_related("approver").order_by("created_at", "id"):
+        name = approval.approver_username
+        if not name:  # the registry itself
+            counted.append(name)
+        elif approval.approver is None:
+            lapsed.append(f"{name} (the account was deleted)")
+        elif name == request.requested_by_username and not policy.allow_self_approval:
+            lapsed.append(f"{name} (the requester, and allow_self_approval is off)")
+        elif (held := permissions.effective_level(approval.approver, registered_model)) < needed:
+            lapsed.append(f"{name} (now holds {held.name}; the move needs {needed.name})")
+        else:
+            counted.append(name)
+    return counted, lapsed
 
 
 def _request_step(
@@ -957,17 +1091,21 @@ def transition_request_approve(
     stage: Any,
     archive_existing_versions: Any = False,
     comment: Any = None,
+    request_id: Any = None,
 ) -> Activity:
-    """Approve the open request to move a version to ``stage``.
+    """Approve the open request to move a version to ``stage`` (the one ``request_id`` names,
+    if given: :func:`_open_request`).
 
     The approver needs the level of the move. Under the stage policy the request may need
     several distinct approvers and may forbid the requester approving their own; each approval
     is recorded, and the approval that completes the count applies the move in the same
-    transaction. Returns the APPROVED_REQUEST activity.
+    transaction. Only approvals that still count then are counted
+    (:func:`_approvals_that_count`). Returns the APPROVED_REQUEST activity.
     """
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     target = validation.stage(stage)
+    request_code = _request_code(request_id)
     archive = validation.boolean(archive_existing_versions, "archive_existing_versions")
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     _check_archive_target(archive, target)
@@ -980,7 +1118,7 @@ def transition_request_approve(
         permissions.require_can_transition(
             actor, registered_model, model_version.current_stage, target
         )
-        request = _open_request(model_version, target)
+        request = _open_request(model_version, target, request_code=request_code)
         policy = stage_policy_effective(registered_model=registered_model, stage=target)
         approver = _actor_or_none(actor)
         approver_name = approver.get_username() if approver else ""
@@ -1001,8 +1139,14 @@ def transition_request_approve(
             comment=comment,
             created_at=now,
         )
-        approvals = request.approvals.count()
-        if approvals < policy.required_approvals:
+        counted, lapsed = _approvals_that_count(
+            request=request,
+            registered_model=registered_model,
+            from_stage=model_version.current_stage,
+            policy=policy,
+        )
+        if len(counted) < policy.required_approvals:
+            no_longer = f" Approvals that no longer count: {'; '.join(lapsed)}." if lapsed else ""
             return _record_activity(
                 actor=actor,
                 model_version=model_version,
@@ -1011,8 +1155,8 @@ def transition_request_approve(
                 to_stage=target,
                 comment=comment,
                 system_comment=(
-                    f"Approval {approvals} of {policy.required_approvals}: the request stays "
-                    "open until enough distinct approvers agree."
+                    f"Approval {len(counted)} of {policy.required_approvals}: the request stays "
+                    "open until enough distinct approvers agree." + no_longer
                 ),
                 request=request,
                 at=now,
@@ -1047,12 +1191,20 @@ def transition_request_approve(
 
 
 def transition_request_reject(
-    *, actor: User | None, name: Any, version: Any, stage: Any, comment: Any = None
+    *,
+    actor: User | None,
+    name: Any,
+    version: Any,
+    stage: Any,
+    comment: Any = None,
+    request_id: Any = None,
 ) -> Activity:
-    """Reject the open request: one rejection closes it, whatever approvals it had."""
+    """Reject the open request (the one ``request_id`` names, if given): one rejection closes
+    it, whatever approvals it had."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     target = validation.stage(stage)
+    request_code = _request_code(request_id)
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     with transaction.atomic():
         # Deciding needs the level of the move, which depends on the version's stage.
@@ -1063,7 +1215,7 @@ def transition_request_reject(
         permissions.require_can_transition(
             actor, registered_model, model_version.current_stage, target
         )
-        request = _open_request(model_version, target)
+        request = _open_request(model_version, target, request_code=request_code)
         TransitionRequest.objects.filter(pk=request.pk).update(
             status=TransitionRequestStatus.REJECTED, closed_at=now
         )
@@ -1089,12 +1241,15 @@ def transition_request_cancel(
     stage: Any,
     creator: Any,
     comment: Any = None,
+    request_id: Any = None,
 ) -> Activity:
-    """Cancel ``creator``'s open request; the requester or a CAN_MANAGE holder may."""
+    """Cancel ``creator``'s open request (the one ``request_id`` names, if given); the
+    requester or a CAN_MANAGE holder may."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     target = validation.stage(stage)
     creator = validation.require_string(creator, "creator")
+    request_code = _request_code(request_id)
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     with transaction.atomic():
         is_requester = permissions.is_signed_in(actor) and actor.get_username() == creator
@@ -1106,7 +1261,7 @@ def transition_request_cancel(
             action="cancel others' requests in",
         )
         now = timezone.now()  # after the lock: the trail's order is the lock's
-        request = _open_request(model_version, target, creator=creator)
+        request = _open_request(model_version, target, creator=creator, request_code=request_code)
         TransitionRequest.objects.filter(pk=request.pk).update(
             status=TransitionRequestStatus.CANCELLED, closed_at=now
         )
@@ -1242,6 +1397,7 @@ POLICY_FIELDS = (
     "allow_self_approval",
     "allow_direct_transition",
     "required_version_tags",
+    "gate_tag_groups",
     "request_ttl_seconds",
 )
 
@@ -1274,6 +1430,7 @@ def stage_policy_set(
     allow_self_approval: Any = None,
     allow_direct_transition: Any = None,
     required_version_tags: Any = None,
+    gate_tag_groups: Any = None,
     request_ttl_seconds: Any = None,
 ) -> StagePolicy:
     """Set the policy for moves into ``stage`` of model ``name`` (or the registry default).
@@ -1294,6 +1451,7 @@ def stage_policy_set(
             allow_self_approval=allow_self_approval,
             allow_direct_transition=allow_direct_transition,
             required_version_tags=required_version_tags,
+            gate_tag_groups=gate_tag_groups,
             request_ttl_seconds=request_ttl_seconds,
         )
         policy.updated_at = timezone.now()
@@ -1316,6 +1474,7 @@ def _policy_update(
     allow_self_approval: Any,
     allow_direct_transition: Any,
     required_version_tags: Any,
+    gate_tag_groups: Any,
     request_ttl_seconds: Any,
 ) -> None:
     if required_approvals is not None:
@@ -1332,6 +1491,8 @@ def _policy_update(
         )
     if required_version_tags is not None:
         policy.required_version_tags = _required_tags(required_version_tags)
+    if gate_tag_groups is not None:
+        policy.gate_tag_groups = _gate_tag_groups(gate_tag_groups)
     if request_ttl_seconds is not None:
         if isinstance(request_ttl_seconds, bool) or not isinstance(request_ttl_seconds, int):
             raise RegistryError.invalid("Parameter 'request_ttl_seconds' must be an integer.")
@@ -1351,6 +1512,7 @@ def _policy_terms(policy: StagePolicy | None) -> dict[str, Any] | None:
         "allow_self_approval": policy.allow_self_approval,
         "allow_direct_transition": policy.allow_direct_transition,
         "required_version_tags": policy.required_version_tags,
+        "gate_tag_groups": policy.gate_tag_groups,
         "request_ttl_seconds": int(policy.request_ttl.total_seconds()) if policy.request_ttl else 0,
     }
 
@@ -1383,6 +1545,27 @@ def _required_tags(value: Any) -> dict[str, str]:
     if len(items) > 20:
         raise RegistryError.invalid("A policy may require at most 20 tags.")
     return {validation.tag_key(key): validation.tag_value(tag_value) for key, tag_value in items}
+
+
+def _gate_tag_groups(value: Any) -> list[str]:
+    """Names of existing groups, at most 20; an empty list puts back the default (those who
+    may approve the move). An unknown name is refused rather than kept: a typo would leave the
+    gate tags to registry admins alone."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RegistryError.invalid("Parameter 'gate_tag_groups' must be a list of group names.")
+    names = list(dict.fromkeys(value))
+    if len(names) > 20:
+        raise RegistryError.invalid("A policy may name at most 20 gate_tag_groups.")
+    known = set(Group.objects.filter(name__in=names).values_list("name", flat=True))
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise RegistryError.invalid(
+            "Parameter 'gate_tag_groups' names groups that do not exist: "
+            + ", ".join(f"'{name}'" for name in missing)
+            + ". Create them first, or leave the list empty so that those who may approve "
+            "moves into the stage set its gate tags."
+        )
+    return names
 
 
 def stage_policy_delete(*, actor: User | None, stage: Any, name: Any = None) -> None:

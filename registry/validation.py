@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -119,13 +120,87 @@ def tag_value(value: Any) -> str:
 # that a user wrote.
 RESERVED_VERSION_TAG_PREFIX = "registry."
 
+# Letters of other scripts (and Latin letters outside ASCII) that look like the characters of
+# ``registry.``, each mapped to the ASCII character it imitates: the entries of Unicode's
+# confusables table (UTS #39) for these characters that a tag key can hold (letters and
+# digits; the key's character rules refuse symbols, marks and invisible characters). Accented
+# letters need no entry: their accents are dropped first. With the rule of
+# :func:`_spells_prefix_with_substitutes`, a letter missing here still cannot stand in for one
+# of the prefix's letters next to the others.
+_PREFIX_CONFUSABLES = {
+    "r": "гᴦⲅꭇɼɽɾʀ",
+    "R": "ƦᎡᏒᖇꓣ",
+    "e": "еҽꬲᴇ",
+    "E": "ΕЕᎬⴹꓰ",
+    "g": "ɡցᶃƍɢ",
+    "G": "ԌᏀᏳꓖ",
+    "i": "іıɩιӏꙇꭵɪ",
+    "I": "ΙІӀⵏꓲᛁ",
+    "s": "ѕꜱƽჽ",
+    "S": "ꓢЅՏᏚᏕ",
+    "t": "τтᴛ",
+    "T": "ΤТᎢꓔⲦ",
+    "y": "уүγʏỿყɣꭚ",
+    "Y": "ΥҮᎩꓬⲨ",
+    ".": "ꓸ٠۰",
+}
+_CONFUSABLE_TO_ASCII = {
+    look_alike: ascii_char
+    for ascii_char, look_alikes in _PREFIX_CONFUSABLES.items()
+    for look_alike in look_alikes
+}
+
+
+def _folded(text: str) -> str:
+    """Unicode's caseless form (NFKC, case folded, NFKC again), without surrounding spaces:
+    ``Registry.``, `` registry.`` and fullwidth ``ｒｅｇｉｓｔｒｙ.`` all become ``registry.``."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def _skeleton(text: str) -> str:
+    """What ``text`` looks like, in the spirit of UTS #39's skeleton: compatibility forms
+    decomposed, accents dropped, look-alikes of the prefix's characters replaced by the ASCII
+    they imitate, then folded."""
+    bare = "".join(
+        _CONFUSABLE_TO_ASCII.get(char, char)
+        for char in unicodedata.normalize("NFKD", text)
+        if not unicodedata.category(char).startswith("M")
+    )
+    return _folded(bare)
+
+
+def _spells_prefix_with_substitutes(folded: str, prefix: str) -> bool:
+    """The key begins with the prefix in which some characters are replaced by non-ASCII ones
+    while at least one of its letters stays in place (``rеgistry.`` with any foreign ``е``),
+    whether or not the substitutes are in the table above."""
+    head = folded[: len(prefix)]
+    if len(head) < len(prefix):
+        return False
+    pairs = list(zip(head, prefix, strict=True))
+    return (
+        all(char == expected or not char.isascii() for char, expected in pairs)
+        and any(not char.isascii() for char, _ in pairs)
+        and any(char == expected and char.isalpha() for char, expected in pairs)
+    )
+
+
+def is_reserved_version_tag_key(key: str) -> bool:
+    """Whether ``key`` is, or could be taken for, a key under the reserved prefix: compared
+    without regard to case, compatibility forms, surrounding spaces, accents and look-alike
+    letters of other scripts (docs/architecture.md, "Artifacts")."""
+    prefix = RESERVED_VERSION_TAG_PREFIX
+    if any(_skeleton(form).startswith(prefix) for form in (key, _folded(key))):
+        return True
+    return _spells_prefix_with_substitutes(_skeleton(_folded(key)), prefix)
+
 
 def version_tag_key(value: Any) -> str:
     key = tag_key(value)
-    if key.startswith(RESERVED_VERSION_TAG_PREFIX):
+    if is_reserved_version_tag_key(key):
         raise RegistryError.invalid(
             f"Tag key '{key}' is reserved: version tags starting with "
-            f"'{RESERVED_VERSION_TAG_PREFIX}' are written by the registry itself."
+            f"'{RESERVED_VERSION_TAG_PREFIX}' (in any case or spacing, or spelled with "
+            "look-alike letters) are written by the registry itself."
         )
     return key
 

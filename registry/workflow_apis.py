@@ -130,6 +130,14 @@ class _RequestInput(serializers.Serializer):
     comment = _optional_text()
 
 
+class _DecisionInput(_RequestInput):
+    """Model, version and stage name the request, as Databricks' API does; ``request_id`` (the
+    ``id`` transition-requests/list gives, optional) makes sure it is the one the caller read,
+    after a rename for instance: another request is refused and nothing changes."""
+
+    request_id = serializers.CharField(required=False, allow_blank=True)
+
+
 # --- Transition requests ----------------------------------------------------------------------
 
 
@@ -150,7 +158,7 @@ class TransitionRequestCreateApi(RegistryApi):
 
 
 class TransitionRequestApproveApi(RegistryApi):
-    class InputSerializer(_RequestInput):
+    class InputSerializer(_DecisionInput):
         archive_existing_versions = serializers.BooleanField()
 
     @extend_schema(request=InputSerializer, responses=_ACTIVITY_RESPONSE)
@@ -161,9 +169,9 @@ class TransitionRequestApproveApi(RegistryApi):
 
 
 class TransitionRequestRejectApi(RegistryApi):
-    InputSerializer = _RequestInput
+    InputSerializer = _DecisionInput
 
-    @extend_schema(request=_RequestInput, responses=_ACTIVITY_RESPONSE)
+    @extend_schema(request=_DecisionInput, responses=_ACTIVITY_RESPONSE)
     def post(self, request: Request) -> Response:
         return _activity(
             services.transition_request_reject(actor=request.user, **self.input(request))
@@ -173,7 +181,7 @@ class TransitionRequestRejectApi(RegistryApi):
 class TransitionRequestDeleteApi(RegistryApi):
     """Cancel a request; ``creator`` names whose request (arguments in the query string)."""
 
-    class InputSerializer(_RequestInput):
+    class InputSerializer(_DecisionInput):
         creator = serializers.CharField()
 
     @extend_schema(parameters=[InputSerializer], responses=_ACTIVITY_RESPONSE)
@@ -296,6 +304,7 @@ class StagePolicySerializer(serializers.Serializer):
     allow_self_approval = serializers.BooleanField()
     allow_direct_transition = serializers.BooleanField()
     required_version_tags = serializers.SerializerMethodField()
+    gate_tag_groups = serializers.ListField(child=serializers.CharField())
     request_ttl_seconds = serializers.SerializerMethodField()
     source = serializers.SerializerMethodField()
     registry_floor = serializers.SerializerMethodField()
@@ -354,6 +363,9 @@ class StagePolicySetApi(RegistryApi):
         required_version_tags = serializers.ListField(
             child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
             required=False,
+        )
+        gate_tag_groups = serializers.ListField(
+            child=serializers.CharField(trim_whitespace=False), required=False, max_length=20
         )
         request_ttl_seconds = serializers.IntegerField(required=False, min_value=0)
 

@@ -466,6 +466,9 @@ def request_decide(
         "version": version,
         "stage": transition_request.to_stage,
         "comment": data.get("comment", ""),
+        # The request this form was shown for, and no other (a rename could put another
+        # one behind the same model name, version and stage before the service locks).
+        "request_id": transition_request.code,
     }
     try:
         if decision == "approve":

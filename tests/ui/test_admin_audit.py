@@ -126,6 +126,7 @@ def test_stage_policies_saved_and_deleted_in_the_admin_are_audited(story, django
         "allow_self_approval": False,
         "allow_direct_transition": True,
         "required_version_tags": {},
+        "gate_tag_groups": [],
         "request_ttl_seconds": 0,
     }
     assert (saved.action, saved.actor_username, saved.model_name) == (
