@@ -23,7 +23,7 @@ from accounts.permissions import require_can_upload_artifacts, require_upload_ar
 from config.metrics import ARTIFACT_COPY_SECONDS
 from registry.artifacts import paths
 from registry.artifacts.copy import copy_tree
-from registry.artifacts.errors import SourceError, TransientError
+from registry.artifacts.errors import PathConflictError, SourceError, TransientError
 from registry.artifacts.sources import (
     UPLOADS,
     UPLOADS_URI_PREFIX,
@@ -278,7 +278,13 @@ def artifact_upload(*, actor: Any, path: str, stream: IO[bytes]) -> str:
         )
     require_can_upload_artifacts(actor)
     require_upload_area(actor, parts[1], action="write to")
-    get_store().write(key, stream)
+    try:
+        get_store().write(key, stream)
+    except PathConflictError as exc:
+        raise RegistryError.invalid(
+            f"Cannot write '{key}': {exc.message} Delete what is there first, or upload to "
+            "another path."
+        ) from None
     return key
 
 

@@ -27,7 +27,12 @@ from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 
-from registry.artifacts.errors import NotFoundError, SourceError, TransientError
+from registry.artifacts.errors import (
+    NotFoundError,
+    PathConflictError,
+    SourceError,
+    TransientError,
+)
 
 READ_CHUNK_SIZE = 1024 * 1024
 
@@ -455,8 +460,12 @@ class LocalStore:
                 shutil.copyfileobj(stream, out, READ_CHUNK_SIZE)
             temporary.chmod(0o444)
             os.replace(temporary, path)
+        except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            raise PathConflictError(
+                f"{key} is a folder, or one of the folders on its way is a file."
+            ) from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 temporary.unlink()
 
     @staticmethod

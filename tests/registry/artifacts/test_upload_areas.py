@@ -254,6 +254,22 @@ def test_uploads_outside_ones_own_area_folder_are_refused(api, stored, path):
     assert stored.files() == {}
 
 
+@pytest.mark.parametrize("path", ["uploads/alice/m", "uploads/alice/m/MLmodel/x"])
+def test_a_file_where_a_folder_is_or_inside_a_file_is_refused(api, stored, path):
+    """A folder store cannot hold both; S3 keys can (and take the write)."""
+    assert _put(api, "uploads/alice/m/MLmodel", b"kept").status_code == 200
+
+    response = _put(api, path, b"x")
+
+    if stored.root is None:
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400, response.content
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "Delete what is there first, or upload to another path" in response.json()["message"]
+    assert stored.files() == {"uploads/alice/m/MLmodel": b"kept"}
+
+
 def test_deleting_one_uploaded_file_deletes_it_and_nothing_beside_it(api, stored):
     """On S3 the delete listed what lay under ``<file>/`` only, found nothing, and answered
     200: the file stayed. ``model`` and ``model.pkl`` share a prefix, not a folder."""
