@@ -12,6 +12,7 @@ it passes every check. Views always pass ``request.user``, which is never ``None
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -165,3 +166,54 @@ def require_can_upload_artifacts(actor: Any) -> None:
         ):
             return
     raise _refuse(actor, "Uploading artifacts needs the right to create models or versions.")
+
+
+# Django's username rule (letters, digits and @.+-_): a name that fits it is one path segment.
+_AREA_NAME = re.compile(r"^[\w.@+-]+\Z")
+
+
+def own_upload_area(actor: Any) -> str | None:
+    """The name of the actor's own area under ``uploads/``: their username, where it can be one
+    path segment (usernames made outside Django's forms, say with a ``/``, have none)."""
+    if not is_signed_in(actor):
+        return None
+    username = actor.get_username()
+    if username in (".", "..") or not _AREA_NAME.match(username):
+        return None
+    return username
+
+
+def upload_area_hint(actor: Any) -> str:
+    """Where the actor's own uploads go, for refusals."""
+    area = own_upload_area(actor)
+    if area is None:
+        return (
+            f"user '{actor.get_username()}' has no upload area: a username of letters, digits "
+            "and @.+-_ only is needed for one"
+        )
+    return f"yours is uploads/{area}/"
+
+
+def require_upload_area(actor: Any, area: str, *, action: str, admins_may: bool = False) -> None:
+    """Refuse unless ``uploads/<area>/`` is the actor's own area. Each user's uploads are
+    theirs alone: another user could otherwise replace the files someone is about to register,
+    or read what they staged for a private model. With ``admins_may``, registry admins pass
+    too (reading and deleting, to clean up); nobody writes or registers another user's files.
+    """
+    if not is_signed_in(actor) and not _is_system(actor):
+        raise _refuse(actor, "")
+    if area == own_upload_area(actor) or (admins_may and is_admin(actor)):
+        return
+    if _is_system(actor):
+        raise RegistryError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Cannot {action} uploads/{area}/: uploaded files are used only by the user who "
+            "uploaded them.",
+        )
+    raise RegistryError(
+        ErrorCode.PERMISSION_DENIED,
+        f"User '{actor.get_username()}' may not {action} uploads/{area}/: each user uploads, "
+        "lists, reads, deletes and registers files only in their own area, uploads/<username>/"
+        + (" (registry admins may also read and delete in any area)" if admins_may else "")
+        + f"; {upload_area_hint(actor)}.",
+    )

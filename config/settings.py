@@ -344,6 +344,9 @@ ARTIFACTS = {
     # Versions still PENDING_REGISTRATION this long after their last attempt are re-queued
     # by the periodic sweep (a lost broker message must not leave a version pending forever).
     "SWEEP_INTERVAL": env_float("ARTIFACT_COPY_SWEEP_INTERVAL", 300.0, minimum=1.0),
+    # Uploaded files (uploads/<username>/...) are deleted by an hourly beat task this long after
+    # they were last written, unless a version still pending registration reads them. 0: never.
+    "UPLOAD_TTL": env_int("ARTIFACT_UPLOAD_TTL_SECONDS", 7 * 24 * 3600, minimum=0),
 }
 
 
@@ -437,6 +440,11 @@ CELERY_BEAT_SCHEDULE["transition-requests-expire"] = {
 CELERY_BEAT_SCHEDULE["artifacts-pending-sweep"] = {
     "task": "registry.tasks.model_versions_pending_sweep_task",
     "schedule": ARTIFACTS["SWEEP_INTERVAL"],
+}
+CELERY_BEAT_SCHEDULE["artifact-uploads-expire"] = {
+    # Uploads older than ARTIFACT_UPLOAD_TTL_SECONDS go within the hour after.
+    "task": "registry.tasks.artifact_uploads_expire_task",
+    "schedule": 3600.0,
 }
 
 # --- Metrics ----------------------------------------------------------------------------------

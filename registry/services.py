@@ -330,7 +330,7 @@ def model_version_create(
     copy_of = artifact_sources.registry_version_ref(source)
     if copy_of is None:
         reference = artifact_sources.is_reference(source)
-        artifact_sources.validate_source(source, reference=reference)
+        artifact_sources.validate_source(source, actor=actor, reference=reference)
         storage_location = source if reference else ""
         logged_model = artifact_sources.logged_model_id(source)
         if logged_model is not None:
@@ -463,7 +463,9 @@ def model_version_registration_retry(
     copy again, once the cause (the store down past the retry window, a source put back) is
     fixed. Needs ``CAN_EDIT``, the right that created the version from the same source.
 
-    The source is validated again (the settings that allowed it may have changed). The copy
+    The source is validated again (the settings that allowed it may have changed), for the
+    caller: files uploaded to the registry are registered again only by the user who uploaded
+    them, since the retry copies what their area holds now. The copy
     starts a fresh retry window; the version's number, tags, aliases and trail stay as they
     were. Versions that are pending or ready are refused: a pending one is already being
     copied, and a ready one's copy never changes.
@@ -484,7 +486,7 @@ def model_version_registration_retry(
                 "FAILED_REGISTRATION versions can retry their registration."
             )
         if artifact_sources.registry_version_ref(model_version.source) is None:
-            artifact_sources.validate_source(model_version.source)
+            artifact_sources.validate_source(model_version.source, actor=actor)
         elif model_version.copied_from_id is None:
             # A copy of another version reads that version's copy, whatever the settings;
             # with that version deleted there is nothing left to copy.

@@ -62,6 +62,15 @@ def model_versions_pending_sweep_task() -> None:
 
 
 @shared_task
+def artifact_uploads_expire_task() -> int:
+    """Delete uploaded files older than ``ARTIFACT_UPLOAD_TTL_SECONDS`` (beat, hourly). A store
+    that does not answer fails this run; the next one deletes what it left."""
+    from registry.artifacts.services import artifact_uploads_expire
+
+    return artifact_uploads_expire()
+
+
+@shared_task
 def transition_requests_expire_task() -> int:
     """Close the transition requests whose stage policy's ``request_ttl`` ran out (beat)."""
     from registry.services import transition_requests_expire

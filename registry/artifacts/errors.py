@@ -23,3 +23,8 @@ class TransientError(ArtifactError):
 
 class NotFoundError(ArtifactError):
     """No object or file at that key of the registry's store."""
+
+
+class PathConflictError(ArtifactError):
+    """A write names a folder of the store, or goes through a file as if it were a folder (a
+    folder store; S3 keys are flat and never conflict)."""

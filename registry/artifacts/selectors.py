@@ -4,8 +4,9 @@ Artifact paths name one of two areas of the store:
 
 - ``models/<model id>/<version>/...``: a version's managed copy. Readable with ``CAN_READ`` on
   its registered model, once the version is READY.
-- ``uploads/...``: files uploaded for versions still to be registered. Readable by users who
-  may upload (the staging area of people who create versions).
+- ``uploads/<username>/...``: files uploaded for versions still to be registered, one area per
+  user. A user reads only their own area (and needs the right to upload); registry admins read
+  every area, to clean up. Listing ``uploads`` itself shows a user only their own folder.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ import uuid
 from dataclasses import dataclass
 from typing import IO, Any
 
-from accounts.permissions import Level, require_can_upload_artifacts, require_level
+from accounts.permissions import (
+    Level,
+    is_admin,
+    own_upload_area,
+    require_can_upload_artifacts,
+    require_level,
+    require_upload_area,
+)
 from registry import validation
 from registry.artifacts import paths
 from registry.artifacts.errors import NotFoundError
-from registry.artifacts.sources import UPLOADS
+from registry.artifacts.sources import UPLOADS, upload_area
 from registry.artifacts.storage import Entry, get_store
 from registry.errors import RegistryError
 from registry.models import ModelVersion, ModelVersionManifest, ModelVersionStatus
@@ -30,7 +38,7 @@ ARTIFACTS_PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
 def _areas_message(key: str) -> str:
     return (
         f"No artifacts at '{key}': artifact paths are models/<model id>/<version>/... (from "
-        "get-download-uri) or uploads/<path>."
+        "get-download-uri) or uploads/<your username>/<path>."
     )
 
 
@@ -50,9 +58,14 @@ def _version_of(key: str) -> ModelVersion | None:
 
 
 def _authorize(actor: Any, key: str) -> None:
-    """Refuse unless the actor may read ``key``: CAN_READ on its model, or the upload right."""
+    """Refuse unless the actor may read ``key``: CAN_READ on its model, or, in ``uploads/``, the
+    upload right and the key in their own area (any area for admins). ``uploads`` itself passes
+    here; :func:`artifact_list` filters what it shows."""
     if key.split("/", 1)[0] == UPLOADS:
         require_can_upload_artifacts(actor)
+        area = upload_area(key)
+        if area is not None:
+            require_upload_area(actor, area, action="read", admins_may=True)
         return
     model_version = _version_of(key)
     if model_version is None:
@@ -72,7 +85,11 @@ def artifact_list(*, actor: Any, path: str) -> list[Entry]:
     """The entries directly under ``path`` (empty when it is a file or does not exist)."""
     key = paths.clean_relative_path(path, what="path")
     _authorize(actor, key)
-    return get_store().list_dir(key)
+    entries = get_store().list_dir(key)
+    if key == UPLOADS and not is_admin(actor):
+        # Each user sees their own area, not who else has one.
+        entries = [entry for entry in entries if entry.name == own_upload_area(actor)]
+    return entries
 
 
 @dataclass(frozen=True)

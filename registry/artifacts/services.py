@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
@@ -19,12 +19,22 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from accounts.permissions import require_can_upload_artifacts, require_upload_area
 from config.metrics import ARTIFACT_COPY_SECONDS
 from registry.artifacts import paths
 from registry.artifacts.copy import copy_tree
-from registry.artifacts.errors import SourceError, TransientError
-from registry.artifacts.sources import UPLOADS, Opened, open_source, store_folder_source
+from registry.artifacts.errors import PathConflictError, SourceError, TransientError
+from registry.artifacts.sources import (
+    UPLOADS,
+    UPLOADS_URI_PREFIX,
+    Opened,
+    open_source,
+    store_folder_source,
+    upload_area,
+    upload_path,
+)
 from registry.artifacts.storage import get_store
+from registry.errors import RegistryError
 from registry.models import (
     ModelVersion,
     ModelVersionManifest,
@@ -253,30 +263,76 @@ def artifacts_delete(*, folder: str) -> None:
 
 
 def artifact_upload(*, actor: Any, path: str, stream: IO[bytes]) -> str:
-    """Stream an uploaded file into ``uploads/...`` of the store. Returns its key.
+    """Stream an uploaded file into the actor's own area, ``uploads/<username>/...``. Returns
+    its key.
 
-    Only the uploads area takes writes: managed copies are written by the copy alone.
+    Only the uploads area takes writes: managed copies are written by the copy alone. Nobody,
+    admins included, writes into another user's area: its owner may be about to register it.
     """
-    from accounts.permissions import require_can_upload_artifacts
-    from registry.errors import RegistryError
-
     key = paths.clean_relative_path(path)
-    if key.split("/", 1)[0] != UPLOADS or key == UPLOADS:
+    parts = key.split("/")
+    if parts[0] != UPLOADS or len(parts) < 3:
         raise RegistryError.invalid(
-            f"Cannot write '{path}': uploads go under uploads/<path>; managed copies of model "
-            "versions are written by the registry only and never change."
+            f"Cannot write '{path}': uploads go under uploads/<your username>/<path>; managed "
+            "copies of model versions are written by the registry only and never change."
         )
     require_can_upload_artifacts(actor)
-    get_store().write(key, stream)
+    require_upload_area(actor, parts[1], action="write to")
+    try:
+        get_store().write(key, stream)
+    except PathConflictError as exc:
+        raise RegistryError.invalid(
+            f"Cannot write '{key}': {exc.message} Delete what is there first, or upload to "
+            "another path."
+        ) from None
     return key
 
 
 def artifact_upload_delete(*, actor: Any, path: str) -> None:
-    from accounts.permissions import require_can_upload_artifacts
-    from registry.errors import RegistryError
-
+    """Delete an uploaded file or folder (or a whole area) of the actor's own area; admins may
+    delete in any area, to clean up. A path that holds nothing is RESOURCE_DOES_NOT_EXIST."""
     key = paths.clean_relative_path(path)
-    if key.split("/", 1)[0] != UPLOADS or key == UPLOADS:
-        raise RegistryError.invalid(f"Cannot delete '{path}': only uploads/<path> can be deleted.")
+    area = upload_area(key)
+    if area is None:
+        raise RegistryError.invalid(
+            f"Cannot delete '{path}': only uploads/<your username>/<path> can be deleted."
+        )
     require_can_upload_artifacts(actor)
-    get_store().delete_prefix(key)
+    require_upload_area(actor, area, action="delete from", admins_may=True)
+    store = get_store()
+    if not store.exists(key):
+        raise RegistryError.not_found(f"No uploaded file or folder at '{key}'.")
+    store.delete_prefix(key)
+
+
+def artifact_uploads_expire(*, now: datetime | None = None) -> int:
+    """Delete the uploaded files last written more than ``ARTIFACT_UPLOAD_TTL_SECONDS`` before
+    ``now`` (default: the current time), in every area. Returns how many were deleted.
+
+    Uploads are a staging area: a registered version has its own copy, and files never
+    registered must not stay readable, and stored, for ever. Files of versions still
+    ``PENDING_REGISTRATION`` are kept, whatever their age: their copy may be reading them.
+    A TTL of 0 keeps every upload. Celery beat runs this hourly (``registry.tasks``).
+    """
+    ttl = settings.ARTIFACTS["UPLOAD_TTL"]
+    if not ttl:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(seconds=ttl)
+    pending = []
+    for source in ModelVersion.objects.filter(
+        status=ModelVersionStatus.PENDING_REGISTRATION, source__startswith=UPLOADS_URI_PREFIX
+    ).values_list("source", flat=True):
+        try:
+            key = upload_path(source)
+        except RegistryError:
+            continue  # not a path the copy could read either
+        if key != UPLOADS:
+            pending.append(key[len(UPLOADS) + 1 :])
+
+    def registering(relative: str) -> bool:
+        return any(relative == key or relative.startswith(key + "/") for key in pending)
+
+    deleted = get_store().delete_older_than(UPLOADS, cutoff, keep=registering)
+    if deleted:
+        logger.info("Deleted %d uploaded files older than %s.", deleted, cutoff.isoformat())
+    return deleted

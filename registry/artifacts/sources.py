@@ -6,8 +6,9 @@ Where the files of a version come from (docs/architecture.md, "Artifacts"; anyth
 - ``s3://bucket/path``: any bucket the service's own credentials can read, except the
   registry's store itself, in either direction (a source neither inside the store nor holding
   it: its copies are served only through the permission-checked API).
-- ``mlflow-artifacts:/uploads/<path>``: files uploaded to this registry
-  (``PUT /api/2.0/mlflow-artifacts/artifacts/uploads/<path>``).
+- ``mlflow-artifacts:/uploads/<username>/<path>``: files the caller uploaded to this registry
+  (``PUT /api/2.0/mlflow-artifacts/artifacts/uploads/<username>/<path>``), from the caller's
+  own area only (:func:`upload_area`).
 - ``mlflow-artifacts:/<path>``, any other path: the MLflow tracking server's artifact proxy
   (``MLFLOW_TRACKING_SERVER_URL``). The first segment tells the two apart: ``uploads`` is always
   this registry's, and the tracking server's paths start with an experiment id.
@@ -45,6 +46,7 @@ from urllib.parse import quote, urlencode, urlparse
 
 from django.conf import settings
 
+from accounts.permissions import require_upload_area
 from registry.artifacts import paths
 from registry.artifacts.errors import SourceError, TransientError
 from registry.artifacts.storage import (
@@ -68,8 +70,8 @@ def supported_sources() -> str:
     """One sentence naming what this deployment accepts, for error messages."""
     kinds = [
         "s3://<bucket>/<path>",
-        f"{UPLOADS_URI_PREFIX}<path> (files uploaded through "
-        "/api/2.0/mlflow-artifacts/artifacts/uploads/<path>)",
+        f"{UPLOADS_URI_PREFIX}<your username>/<path> (files you uploaded through "
+        "/api/2.0/mlflow-artifacts/artifacts/uploads/<your username>/<path>)",
         "models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/<stage> "
         "(a version of this registry)",
     ]
@@ -160,9 +162,13 @@ def is_reference(source: str) -> bool:
     return settings.ARTIFACTS["MODE"] == "reference" and not source.startswith(UPLOADS_URI_PREFIX)
 
 
-def validate_source(source: str, *, reference: bool = False) -> str:
+def validate_source(source: str, *, actor: Any, reference: bool = False) -> str:
     """``source`` if this registry can copy from it (or, for a ``reference``, point at it),
-    else INVALID_PARAMETER_VALUE. ``models:/<name>/...`` copies are the service's."""
+    else INVALID_PARAMETER_VALUE. ``models:/<name>/...`` copies are the service's.
+
+    Uploaded files are registered only by the user who uploaded them, from their own area
+    (``uploads/<username>/``), else PERMISSION_DENIED: admins included, since what another user
+    staged there is theirs to register or not."""
     parsed = urlparse(source)
     scheme = parsed.scheme.lower()
     if reference:
@@ -179,7 +185,13 @@ def validate_source(source: str, *, reference: bool = False) -> str:
         _validate_s3(source, parsed.netloc, parsed.path)
     elif scheme == "mlflow-artifacts":
         if source.startswith(UPLOADS_URI_PREFIX):
-            upload_path(source)
+            area = upload_area(upload_path(source))
+            if area is None:
+                raise _invalid(
+                    source,
+                    f"uploaded files are registered as {UPLOADS_URI_PREFIX}<your username>/<path>.",
+                )
+            require_upload_area(actor, area, action="register files from")
         else:
             _tracking_artifact_path(source)
     elif scheme == "file":
@@ -232,6 +244,14 @@ def upload_path(source: str) -> str:
         return paths.clean_relative_path(parsed.path.lstrip("/"), what="source path")
     except RegistryError as exc:
         raise _invalid(source, exc.message) from None
+
+
+def upload_area(key: str) -> str | None:
+    """The area a store key of ``uploads/`` lies in: its second segment, the username of the
+    user who uploaded it (``uploads/<username>/...``). None for ``uploads`` itself and for keys
+    outside it."""
+    parts = key.split("/")
+    return parts[1] if len(parts) >= 2 and parts[0] == UPLOADS else None
 
 
 def _require_tracking_server(source: str, kind: str) -> None:

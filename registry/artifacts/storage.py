@@ -18,15 +18,21 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 
-from registry.artifacts.errors import NotFoundError, SourceError, TransientError
+from registry.artifacts.errors import (
+    NotFoundError,
+    PathConflictError,
+    SourceError,
+    TransientError,
+)
 
 READ_CHUNK_SIZE = 1024 * 1024
 
@@ -56,8 +62,16 @@ class ArtifactStore(Protocol):
     def write(self, key: str, stream: IO[bytes]) -> None:
         """Stream ``stream`` to ``key`` (multipart for large files), replacing what is there."""
 
+    def exists(self, key: str) -> bool:
+        """Whether there is a file at ``key`` or any file under it."""
+
     def delete_prefix(self, key: str) -> None:
-        """Delete every file under ``key``."""
+        """Delete the file at ``key`` and every file under it."""
+
+    def delete_older_than(self, key: str, cutoff: datetime, keep: Callable[[str], bool]) -> int:
+        """Delete every file under ``key`` last written before ``cutoff``, except those whose
+        path relative to ``key`` ``keep`` answers true for; with them what unfinished writes
+        left (temporary files, multipart uploads) that is as old. Returns the files deleted."""
 
 
 # --- S3-compatible ------------------------------------------------------------------------------
@@ -293,12 +307,25 @@ class S3Store:
         except Exception as exc:  # noqa: BLE001 - classified, re-raised
             raise storage_error(exc, f"s3://{bucket}/{key}") from exc
 
+    def exists(self, key: str) -> bool:
+        if self.size(key) is not None:
+            return True
+        for page in self._pages(key, PaginationConfig={"MaxItems": 1}):
+            if page.get("Contents"):
+                return True
+        return False
+
     def delete_prefix(self, key: str) -> None:
-        """Delete every object under ``key``, and abort the multipart uploads left there by an
-        attempt that died mid-transfer (a killed worker): S3 keeps their parts, and bills
-        them, until they are aborted; they are not objects, so no listing shows them."""
+        """Delete the object at ``key`` and every object under ``key/``, and abort the
+        multipart uploads left there by an attempt that died mid-transfer (a killed worker): S3
+        keeps their parts, and bills them, until they are aborted; they are not objects, so no
+        listing shows them."""
+        if not key.strip("/"):
+            raise ValueError("Refusing to delete the whole store.")
         client = s3_client()
-        batch: list[dict[str, str]] = []
+        # The object at the key itself (a single file; S3 answers deletes of missing keys
+        # with success), then everything under it as a folder.
+        batch: list[dict[str, str]] = [{"Key": self.key(key)}]
         try:
             self._abort_uploads(key)
             for page in self._pages(key):
@@ -314,17 +341,48 @@ class S3Store:
         except Exception as exc:  # noqa: BLE001 - classified, re-raised
             raise storage_error(exc, self.uri(key)) from exc
 
-    def _abort_uploads(self, key: str) -> None:
+    def delete_older_than(self, key: str, cutoff: datetime, keep: Callable[[str], bool]) -> int:
+        client = s3_client()
+        base = len(self.key(key)) + 1
+        batch: list[dict[str, str]] = []
+        deleted = 0
+        try:
+            self._abort_uploads(key, initiated_before=cutoff)
+            for page in self._pages(key):
+                for item in page.get("Contents", []):
+                    if item["LastModified"] >= cutoff or keep(item["Key"][base:]):
+                        continue
+                    batch.append({"Key": item["Key"]})
+                    if len(batch) == 1000:
+                        client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+                        deleted += len(batch)
+                        batch = []
+            if batch:
+                client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+                deleted += len(batch)
+        except (SourceError, TransientError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified, re-raised
+            raise storage_error(exc, self.uri(key)) from exc
+        return deleted
+
+    def _abort_uploads(self, key: str, *, initiated_before: datetime | None = None) -> None:
+        """Abort the multipart uploads to ``key`` or under it (begun before a time, if given)."""
         from botocore.exceptions import ClientError
 
         client = s3_client()
-        prefix = self.key(key)
-        prefix = f"{prefix}/" if prefix else ""
+        target = self.key(key)
         try:
             pages = client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=prefix
+                Bucket=self.bucket, Prefix=target
             )
-            uploads = [upload for page in pages for upload in page.get("Uploads", [])]
+            uploads = [
+                upload
+                for page in pages
+                for upload in page.get("Uploads", [])
+                if (not target or upload["Key"] == target or upload["Key"].startswith(target + "/"))
+                and (initiated_before is None or upload["Initiated"] < initiated_before)
+            ]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NotImplemented", "501"}:
                 return  # a server without the listing: nothing we could abort
@@ -396,16 +454,61 @@ class LocalStore:
 
     def write(self, key: str, stream: IO[bytes]) -> None:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.parent / f".tmp-{uuid.uuid4().hex}"
         try:
-            with temporary.open("xb") as out:
+            with self._create(temporary) as out:
                 shutil.copyfileobj(stream, out, READ_CHUNK_SIZE)
             temporary.chmod(0o444)
             os.replace(temporary, path)
+        except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            raise PathConflictError(
+                f"{key} is a folder, or one of the folders on its way is a file."
+            ) from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 temporary.unlink()
+
+    @staticmethod
+    def _create(path: Path) -> IO[bytes]:
+        """A new file at ``path``, its folders made first. The expiry of uploads removes old
+        empty folders, and may remove one between the ``mkdir`` and the file: then once more."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return path.open("xb")
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return path.open("xb")
+
+    def exists(self, key: str) -> bool:
+        path = self.path(key)
+        return path.is_symlink() or path.exists()
+
+    def delete_older_than(self, key: str, cutoff: datetime, keep: Callable[[str], bool]) -> int:
+        base = self.path(key)
+        if base.is_symlink() or not base.is_dir():
+            return 0
+        limit = cutoff.timestamp()
+        folders: list[tuple[str, float]] = []
+        deleted = 0
+        for folder, _dirs, files in os.walk(base, followlinks=False):
+            # A folder's time before its files go (deleting them makes it new): only a folder
+            # nobody wrote to since the cutoff is removed once empty; a newer one may be about
+            # to get a file.
+            folders.append((folder, os.lstat(folder).st_mtime))
+            for name in files:
+                path = Path(folder) / name
+                with contextlib.suppress(FileNotFoundError):
+                    if path.lstat().st_mtime < limit and not keep(
+                        path.relative_to(base).as_posix()
+                    ):
+                        path.unlink()
+                        deleted += 1
+        # Deepest first, and only empty ones (rmdir refuses the others).
+        for folder, modified in sorted(folders[1:], key=lambda item: -item[0].count(os.sep)):
+            if modified < limit:
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
+        return deleted
 
     def delete_prefix(self, key: str) -> None:
         path = self.path(key)

@@ -8,6 +8,7 @@ code, and for a refused call, that nothing in the database changed.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,9 @@ MLFLOW = "/api/2.0/mlflow/"
 ALWAYS = "signed-in"  # any signed-in caller
 FILTERED = "filtered"  # any signed-in caller; the answer lists only readable models
 AUTHOR = "author"  # only the author of the thing (here "owner", who is not a caller)
-ADMIN = "admin"  # registry admins only (registry-wide webhooks)
+ADMIN = "admin"  # registry admins only (registry-wide webhooks, cleaning another's uploads)
+NOBODY = "nobody"  # refused to every caller, admins included (another user's uploads)
+OWN_UPLOADS = "own uploads"  # listing uploads/: each caller sees their own area, admins all
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class Endpoint:
     @property
     def id(self) -> str:
         return f"{self.method.upper()} {self.path}"
+
+
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 
 def _permissions_path(suffix: str = "") -> str:
@@ -280,11 +286,39 @@ ENDPOINTS = [
         {},
         Level.CAN_MANAGE,
     ),
-    # Artifacts: a version's files need CAN_READ; uploads any user who may create versions.
-    Endpoint("get", "/api/2.0/mlflow-artifacts/artifacts", {"path": "{folder}"}, Level.CAN_READ),
-    Endpoint("get", "/api/2.0/mlflow-artifacts/artifacts/{folder}/MLmodel", {}, Level.CAN_READ),
-    Endpoint("put", "/api/2.0/mlflow-artifacts/artifacts/uploads/{caller}/f.txt", {}, ALWAYS),
-    Endpoint("delete", "/api/2.0/mlflow-artifacts/artifacts/uploads/shared/old.txt", {}, ALWAYS),
+    # Artifacts: a version's files need CAN_READ; uploads any user who may create versions, in
+    # their own area (uploads/<username>/). Another user's area ("owner"'s) is refused, but for
+    # admins reading and deleting (cleanup); nobody writes or registers it.
+    Endpoint("get", ARTIFACTS, {"path": "{folder}"}, Level.CAN_READ),
+    Endpoint("get", ARTIFACTS + "/{folder}/MLmodel", {}, Level.CAN_READ),
+    Endpoint("put", ARTIFACTS + "/uploads/{caller}/f.txt", {}, ALWAYS),
+    Endpoint("get", ARTIFACTS, {"path": "uploads/{caller}"}, ALWAYS),
+    Endpoint("get", ARTIFACTS + "/uploads/{caller}/mine.txt", {}, ALWAYS),
+    Endpoint("delete", ARTIFACTS + "/uploads/{caller}/mine.txt", {}, ALWAYS),
+    Endpoint(
+        "post",
+        MLFLOW + "model-versions/create",
+        {"name": "m", "source": "mlflow-artifacts:/uploads/{caller}/model"},
+        Level.CAN_EDIT,
+    ),
+    Endpoint("get", ARTIFACTS, {"path": "uploads"}, OWN_UPLOADS),
+    Endpoint("get", ARTIFACTS, {"path": "uploads/owner"}, ADMIN),
+    Endpoint("get", ARTIFACTS + "/uploads/owner/model/MLmodel", {}, ADMIN),
+    Endpoint("delete", ARTIFACTS + "/uploads/owner/model/MLmodel", {}, ADMIN),
+    Endpoint("delete", ARTIFACTS + "/uploads/owner", {}, ADMIN),
+    Endpoint("put", ARTIFACTS + "/uploads/owner/model/MLmodel", {}, NOBODY),
+    Endpoint(
+        "post",
+        MLFLOW + "model-versions/create",
+        {"name": "m", "source": "mlflow-artifacts:/uploads/owner/model"},
+        NOBODY,
+    ),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/model-versions/retry-registration",
+        {"name": "m", "version": "4"},
+        NOBODY,
+    ),
     Endpoint(
         "get",
         "/api/2.0/registry/model-versions/manifest",
@@ -362,7 +396,20 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
         "deliveries": list(
             WebhookDelivery.objects.order_by("pk").values_list("pk", "status", "attempt_count")
         ),
+        "stored files": _stored_files(),
     }
+
+
+def _stored_files() -> list[tuple[str, str]]:
+    """Every file of the (local) store, with a hash of its bytes."""
+    from registry.artifacts.storage import get_store
+
+    root = get_store().path("")
+    return sorted(
+        (path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in root.rglob("*")
+        if path.is_file()
+    )
 
 
 @pytest.fixture
@@ -401,20 +448,27 @@ def world(settings, tmp_path):
         url="http://127.0.0.1:9/ml",
     )
     services.model_version_create(actor=owner, name="m", source="s3://b/3")  # one delivery each
-    # Version 3's copy failed: its registration can be retried.
-    ModelVersion.objects.filter(version=3).update(
+    services.model_version_create(
+        actor=owner, name="m", source="mlflow-artifacts:/uploads/owner/model"
+    )
+    # The copies of versions 3 and 4 failed: their registration can be retried (version 4's
+    # only by the owner of the uploaded files).
+    ModelVersion.objects.filter(version__in=[3, 4]).update(
         status="FAILED_REGISTRATION", status_message="Copy failed: the store was down."
     )
     # A finished delivery (only those can be redelivered) and files in the store.
     WebhookDelivery.objects.update(status="FAILED")
     registered_model = RegisteredModel.objects.get(name="m")
-    for folder in (f"models/{registered_model.code}/1", "uploads/shared"):
-        (tmp_path / "store" / folder).mkdir(parents=True)
-    (tmp_path / "store" / f"models/{registered_model.code}/1/MLmodel").write_text("flavors: {}")
-    (tmp_path / "store" / "uploads/shared/old.txt").write_text("old")
+    store = tmp_path / "store"
+    for folder in (f"models/{registered_model.code}/1", "uploads/owner/model"):
+        (store / folder).mkdir(parents=True)
+    (store / f"models/{registered_model.code}/1/MLmodel").write_text("flavors: {}")
+    (store / "uploads/owner/model/MLmodel").write_text("the owner's model")
     registered_model = RegisteredModel.objects.get(name="m")
     for caller in CALLERS[1:]:
         user = users.objects.create_user(caller, password=PASSWORD, is_superuser=caller == "admin")
+        (store / "uploads" / caller).mkdir()
+        (store / "uploads" / caller / "mine.txt").write_text(f"{caller}'s file")
         if caller.startswith("user-"):
             RegisteredModelGrant.objects.create(
                 registered_model=registered_model, user=user, level=_held(caller).name
@@ -444,7 +498,7 @@ def _fill(value: Any, caller: str, registered_model: RegisteredModel, token: str
             comment=Comment.objects.get().code,
             hook=Webhook.objects.get(flavor=WebhookFlavor.DATABRICKS).code.hex,
             mlhook=Webhook.objects.get(flavor=WebhookFlavor.MLFLOW).code,
-            delivery=WebhookDelivery.objects.filter(webhook__flavor="DATABRICKS").get().code,
+            delivery=WebhookDelivery.objects.filter(webhook__flavor="DATABRICKS").first().code,
             folder=f"models/{registered_model.code}/1",
         )
     return value
@@ -486,9 +540,20 @@ def test_authorization(world, endpoint: Endpoint, caller: str):
             else ModelVersion.objects.count()
         )
         assert len(listed) == (expected if held >= Level.CAN_READ else 0)
-    elif endpoint.needs == ADMIN and caller != "admin":
+    elif endpoint.needs == OWN_UPLOADS:
+        assert response.status_code == 200, body
+        listed = [entry["path"] for entry in body["files"]]
+        assert listed == (sorted(["owner", *CALLERS[1:]]) if caller == "admin" else [caller])
+    elif endpoint.needs == NOBODY or (endpoint.needs == ADMIN and caller != "admin"):
         assert (response.status_code, body["error_code"]) == (403, "PERMISSION_DENIED"), body
         assert snapshot() == before
+        if "uploads/owner" in path + str(payload):
+            # The rule and the caller's own area; or, before it, the level the model needs.
+            message = body["message"]
+            area_rule = "only in their own area" in message
+            assert (area_rule and f"yours is uploads/{caller}/" in message) or (
+                not area_rule and "CAN_EDIT" in message
+            ), body
     elif endpoint.needs == ADMIN:
         assert response.status_code == 200, body
     elif endpoint.needs == AUTHOR:

@@ -67,7 +67,7 @@ SEEDED: dict[str, list[Any]] = {
     "webhook_id": [DATABRICKS_HOOK.hex, str(MLFLOW_HOOK)],
     "id": [str(COMMENT), DATABRICKS_HOOK.hex],
     "delivery_id": [str(DELIVERY)],
-    "path": [f"models/{MODEL_CODES['fuzz-a']}/1/MLmodel", "uploads/fuzz/a.txt"],
+    "path": [f"models/{MODEL_CODES['fuzz-a']}/1/MLmodel", f"uploads/{FUZZER}/a.txt"],
 }
 
 

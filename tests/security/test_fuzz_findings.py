@@ -132,7 +132,7 @@ def test_artifact_listing_of_a_file_was_documented_with_files(schema, api, setti
     listing = _response_schema(schema, "/api/2.0/mlflow-artifacts/artifacts", "get")
     assert "files" not in listing.get("required", [])
     settings.ARTIFACT_STORE_URI = (tmp_path / "store").as_uri()
-    response = api.get("/api/2.0/mlflow-artifacts/artifacts", {"path": "uploads/none"})
+    response = api.get("/api/2.0/mlflow-artifacts/artifacts", {"path": "uploads/alice/none"})
     assert response.status_code == 200
     assert response.json() == {}
 

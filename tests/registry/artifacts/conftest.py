@@ -25,6 +25,8 @@ from tests.processes import (  # noqa: F401 - re-exported for the tests of this 
     wait_for,
 )
 
+MIB = 1024 * 1024
+
 
 @pytest.fixture
 def store(settings, tmp_path) -> Path:
@@ -35,6 +37,33 @@ def store(settings, tmp_path) -> Path:
     settings.ARTIFACT_STORE_URI = root.as_uri()
     settings.ARTIFACTS = {**settings.ARTIFACTS, "FILE_SOURCE_ROOTS": [str(tmp_path / "sources")]}
     return root
+
+
+@pytest.fixture
+def s3(moto_server, monkeypatch, settings):
+    """This process talks to the moto server (emptied first) with the test credentials, and
+    copies with small parts. Yields a boto3 client of its own for the test's checks."""
+    from registry.artifacts.storage import _S3Clients
+
+    moto_server.reset()
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server.url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    settings.ARTIFACTS = {
+        **settings.ARTIFACTS,
+        "SERVER_SIDE_COPY": True,
+        "MULTIPART_CHUNK_SIZE": 5 * MIB,
+        "MULTIPART_CONCURRENCY": 2,
+        "COPY_CONCURRENCY": 3,
+    }
+    _S3Clients.reset()
+    yield moto_server.client()
+    _S3Clients.reset()
 
 
 @pytest.fixture

@@ -153,17 +153,80 @@ def test_register_uploaded_files_then_load(client_env, moto_server, trained):
 
     model, folder, features = trained
     _assert_no_storage_credentials()
-    uploads = f"{client_env.url}/api/2.0/mlflow-artifacts/artifacts/uploads/team-a/fraud-v2"
+    uploads = f"{client_env.url}/api/2.0/mlflow-artifacts/artifacts/uploads/alice/fraud-v2"
     HttpArtifactRepository(uploads).log_artifacts(str(folder))
     client = _client()
     client.create_registered_model("fraud-up")
 
-    client.create_model_version("fraud-up", "mlflow-artifacts:/uploads/team-a/fraud-v2")
+    client.create_model_version("fraud-up", "mlflow-artifacts:/uploads/alice/fraud-v2")
 
     assert client.get_model_version("fraud-up", "1").status == "READY"
     manifest = _api_get(
         client_env, "/api/2.0/registry/model-versions/manifest?name=fraud-up&version=1"
     )
+    assert {f["path"]: f["sha256"] for f in manifest["manifest"]["files"]} == _files(folder)
+    loaded = mlflow.pyfunc.load_model("models:/fraud-up/1")
+    np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
+
+
+def test_another_user_can_neither_replace_delete_nor_register_uploaded_files(
+    client_env, moto_server, trained, django_user_model, monkeypatch, tmp_path
+):
+    """The attack on a shared staging area, with the real client: bob, who may upload and may
+    create versions of the model, overwrites a file alice uploaded before she registers it,
+    deletes her folder and registers her files himself. Each is refused and changes nothing;
+    alice's version holds her bytes."""
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+    from requests.exceptions import HTTPError
+
+    from accounts.models import RegisteredModelGrant
+    from accounts.services import api_token_create
+    from registry.models import RegisteredModel
+
+    model, folder, features = trained
+    area = f"{client_env.url}/api/2.0/mlflow-artifacts/artifacts/uploads/alice/fraud-v2"
+    HttpArtifactRepository(area).log_artifacts(str(folder))
+    client = _client()
+    client.create_registered_model("fraud-up")
+    s3 = moto_server.client()
+    staged = _stored(s3, "models-store/uploads/")
+    assert staged == {f"alice/fraud-v2/{path}": sha for path, sha in _files(folder).items()}
+    bob = django_user_model.objects.create_user(username="bob", password="bob-password-1")
+    RegisteredModelGrant.objects.create(
+        registered_model=RegisteredModel.objects.get(name="fraud-up"), user=bob, level="CAN_EDIT"
+    )
+    alice_token = os.environ["MLFLOW_TRACKING_TOKEN"]
+    monkeypatch.setenv(
+        "MLFLOW_TRACKING_TOKEN", api_token_create(actor=None, user=bob, name="bob").secret
+    )
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "MLmodel").write_text("flavors: {python_function: {loader_module: os}}\n")
+
+    attempts = {
+        "overwrite": lambda: HttpArtifactRepository(area).log_artifact(str(evil / "MLmodel")),
+        "list": lambda: HttpArtifactRepository(area).list_artifacts(),
+        "delete": lambda: HttpArtifactRepository(area).delete_artifacts(),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(HTTPError) as excinfo:
+            attempt()
+        assert excinfo.value.response.status_code == 403, what
+        assert excinfo.value.response.json()["error_code"] == "PERMISSION_DENIED", what
+    with pytest.raises(MlflowException) as excinfo:
+        _client().create_model_version("fraud-up", "mlflow-artifacts:/uploads/alice/fraud-v2")
+    assert excinfo.value.error_code == "PERMISSION_DENIED"
+    assert "only in their own area" in excinfo.value.message
+    assert "yours is uploads/bob/" in excinfo.value.message
+
+    assert _stored(s3, "models-store/uploads/") == staged
+    assert _client().search_model_versions("name = 'fraud-up'") == []
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", alice_token)
+    _client().create_model_version("fraud-up", "mlflow-artifacts:/uploads/alice/fraud-v2")
+    manifest = _api_get(
+        client_env, "/api/2.0/registry/model-versions/manifest?name=fraud-up&version=1"
+    )
+    assert manifest["status"] == "READY"
     assert {f["path"]: f["sha256"] for f in manifest["manifest"]["files"]} == _files(folder)
     loaded = mlflow.pyfunc.load_model("models:/fraud-up/1")
     np.testing.assert_array_equal(loaded.predict(features), model.predict(features))

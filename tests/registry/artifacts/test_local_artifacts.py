@@ -252,7 +252,7 @@ def test_a_symlink_that_appears_after_registration_fails_the_copy(user, store, m
         ("hdfs://x/y", "this kind of source is not supported"),
         ("runs:/abc/model", "MLFLOW_TRACKING_SERVER_URL"),
         ("models/relative", "this kind of source is not supported"),
-        ("mlflow-artifacts:/models/x/1", "mlflow-artifacts:/uploads/<path>"),
+        ("mlflow-artifacts:/models/x/1", "mlflow-artifacts:/uploads/<your username>/<path>"),
     ],
 )
 def test_unsupported_sources_say_what_is_supported(api, store, source, fragment):
@@ -300,7 +300,7 @@ def test_downloads_need_can_read_and_uploads_a_signed_in_user(
     assert refused.status_code == 403
     assert refused.json()["error_code"] == "PERMISSION_DENIED"
     assert outsider.get(ARTIFACTS, {"path": folder}).status_code == 403
-    anonymous = anonymous_api.put(f"{ARTIFACTS}/uploads/x", b"x", content_type="text/plain")
+    anonymous = anonymous_api.put(f"{ARTIFACTS}/uploads/alice/x", b"x", content_type="text/plain")
     assert anonymous.status_code == 401
     assert _files_in(store / "uploads") == [] if (store / "uploads").exists() else True
 

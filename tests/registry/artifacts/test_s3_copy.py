@@ -12,35 +12,10 @@ import pytest
 from registry.artifacts.copy import copy_tree
 from registry.artifacts.errors import TransientError
 from registry.artifacts.sources import S3Source
-from registry.artifacts.storage import S3Store, _S3Clients, s3_client
-from tests.registry.artifacts.conftest import CREDENTIALS, SOURCE_BUCKET, STORE_BUCKET
-
-MIB = 1024 * 1024
+from registry.artifacts.storage import S3Store, s3_client
+from tests.registry.artifacts.conftest import MIB, SOURCE_BUCKET, STORE_BUCKET
 
 pytestmark = pytest.mark.real_artifact_copy
-
-
-@pytest.fixture
-def s3(moto_server, monkeypatch, settings):
-    moto_server.reset()
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server.url)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    settings.ARTIFACTS = {
-        **settings.ARTIFACTS,
-        "SERVER_SIDE_COPY": True,
-        "MULTIPART_CHUNK_SIZE": 5 * MIB,
-        "MULTIPART_CONCURRENCY": 2,
-        "COPY_CONCURRENCY": 3,
-    }
-    _S3Clients.reset()
-    yield moto_server.client()
-    _S3Clients.reset()
 
 
 @pytest.fixture
