@@ -5,8 +5,10 @@ errors are translated here so that every refusal, including a malformed body or 
 credential, reaches the client in the envelope with the status the MLflow protocol gives it.
 A database that cannot be reached (PostgreSQL restarting, a failover, a connection cut) is
 answered 503 TEMPORARILY_UNAVAILABLE with ``Retry-After``, which both clients retry; nothing was
-written, since the transaction that met the error is rolled back. Unexpected exceptions are
-logged and answered as INTERNAL_ERROR in the same envelope.
+written, since the transaction that met the error is rolled back. A body over
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` is answered 413, input nested too deeply to walk 400 (never a
+500 for what the client sent). Unexpected exceptions are logged and answered as INTERNAL_ERROR
+in the same envelope.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import logging
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -23,6 +27,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
+from config.parsers import MAX_JSON_DEPTH
 from registry.errors import ErrorCode, RegistryError
 
 logger = logging.getLogger(__name__)
@@ -59,6 +64,10 @@ def _envelope(
     return response
 
 
+#: The code of a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413). Not one of the codes MLflow maps to
+#: a status itself; its clients read the code and the message from the body.
+RESOURCE_LIMIT_EXCEEDED = "RESOURCE_LIMIT_EXCEEDED"
+
 #: Errors of a database that is down or unreachable, or of a connection it dropped: the
 #: request did nothing and can be sent again. (Deadlocks and cancelled statements are
 #: OperationalErrors too, and just as safe to retry.)
@@ -76,6 +85,33 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, RegistryError):
         set_rollback()
         return _envelope(exc.code, exc.message, exc.http_status)
+    if isinstance(exc, RequestDataTooBig):
+        # Raised by request.body before any parsing: the body was not read past the limit.
+        set_rollback()
+        return _envelope(
+            RESOURCE_LIMIT_EXCEEDED,
+            f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+            "an API request may carry. Send large values as artifact files "
+            "(PUT /api/2.0/mlflow-artifacts/artifacts/uploads/...) instead.",
+            413,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        # Too many query or form fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) and the like: input
+        # Django refuses to read, answered as the client error it is, not a 500.
+        set_rollback()
+        logger.warning("Refused request: %s: %s", type(exc).__name__, exc)
+        return _envelope(ErrorCode.INVALID_PARAMETER_VALUE, f"Invalid request: {exc}", 400)
+    if isinstance(exc, RecursionError):
+        # Input nested deeper than the code that walks it can follow (config/parsers.py bounds
+        # JSON bodies; this is the net for anything else built from user input).
+        set_rollback()
+        logger.warning("Refused request: input nested too deeply", exc_info=True)
+        return _envelope(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            f"The request nests values too deeply to be processed; JSON bodies may nest at "
+            f"most {MAX_JSON_DEPTH} levels.",
+            400,
+        )
     if isinstance(exc, DATABASE_UNAVAILABLE):
         set_rollback()
         database_unavailable(exc)

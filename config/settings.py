@@ -214,7 +214,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a bound on nesting (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.RegistryJSONParser"],
     "EXCEPTION_HANDLER": "config.exception_handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.openapi.RegistryAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
