@@ -23,11 +23,13 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import escape
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from config.parsers import MAX_JSON_DEPTH
+from config.statement_timeout import is_statement_timeout, timeout_message
 from registry.errors import ErrorCode, RegistryError
 
 logger = logging.getLogger(__name__)
@@ -69,8 +71,8 @@ def _envelope(
 RESOURCE_LIMIT_EXCEEDED = "RESOURCE_LIMIT_EXCEEDED"
 
 #: Errors of a database that is down or unreachable, or of a connection it dropped: the
-#: request did nothing and can be sent again. (Deadlocks and cancelled statements are
-#: OperationalErrors too, and just as safe to retry.)
+#: request did nothing and can be sent again. (Deadlocks and statements cancelled for running
+#: past DATABASE_STATEMENT_TIMEOUT_MS are OperationalErrors too, and just as safe to retry.)
 DATABASE_UNAVAILABLE = (DatabaseOperationalError, DatabaseInterfaceError)
 #: Seconds a client should wait before it tries again after a 503.
 RETRY_AFTER_SECONDS = 5
@@ -78,7 +80,22 @@ UNAVAILABLE_MESSAGE = "The registry's database is unavailable; try again in a fe
 
 
 def database_unavailable(exc: Exception) -> None:
+    if is_statement_timeout(exc):
+        logger.warning("Statement cancelled after %s: %s", timeout_message(), str(exc).strip())
+        return
     logger.warning("Database unavailable: %s: %s", type(exc).__name__, str(exc).strip())
+
+
+def unavailable_message(exc: Exception) -> str:
+    """What a 503 for ``exc`` tells the user: a statement cancelled for running past the bound
+    (a slow query, or one that waited on a lock), or a database that cannot be reached."""
+    if is_statement_timeout(exc):
+        return (
+            "A database statement of this request ran longer than the registry allows "
+            f"({timeout_message()}) and was cancelled; nothing was changed. Try again in a few "
+            "seconds."
+        )
+    return UNAVAILABLE_MESSAGE
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -117,7 +134,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         database_unavailable(exc)
         return _envelope(
             ErrorCode.TEMPORARILY_UNAVAILABLE,
-            UNAVAILABLE_MESSAGE,
+            unavailable_message(exc),
             503,
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
@@ -210,18 +227,19 @@ def api_aware_500(request: HttpRequest) -> Any:
     return server_error(request)
 
 
-def unavailable_response(request: HttpRequest) -> HttpResponse:
+def unavailable_response(request: HttpRequest, exc: Exception | None = None) -> HttpResponse:
     """The 503 for a request that met an unreachable database outside DRF (web UI, admin)."""
+    message = UNAVAILABLE_MESSAGE if exc is None else unavailable_message(exc)
     if request.path.startswith(_API_PREFIXES):
         response: HttpResponse = JsonResponse(
-            {"error_code": ErrorCode.TEMPORARILY_UNAVAILABLE, "message": UNAVAILABLE_MESSAGE},
+            {"error_code": ErrorCode.TEMPORARILY_UNAVAILABLE, "message": message},
             status=503,
         )
     else:
         response = HttpResponse(
             "<!doctype html><title>Temporarily unavailable</title>"
             "<h1>Temporarily unavailable</h1>"
-            f"<p>{UNAVAILABLE_MESSAGE}</p>",
+            f"<p>{escape(message)}</p>",
             status=503,
             content_type="text/html; charset=utf-8",
         )
