@@ -188,9 +188,10 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
 # Plain-HTTP requests are redirected to HTTPS in production (behind a TLS proxy, set
 # DJANGO_SECURE_PROXY_SSL_HEADER too, or every request loops). /health stays reachable over
-# HTTP for load balancers and container health checks. docs/security.md.
+# HTTP for load balancers and container health checks (and so does the periodic tasks'
+# detail, for monitors). docs/security.md.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^health/periodic-tasks$"]
 # HSTS: browsers then refuse plain HTTP for this host. 0 turns it off. The preload directive
 # only allows a submission to the browsers' preload list; it enrols nothing by itself.
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
@@ -273,7 +274,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # closes it around every task: a new PostgreSQL backend per webhook delivery). config/celery.py
 # drops a broken or CONN_MAX_AGE-expired one before each task.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
-CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat's schedule file (`celery beat --schedule` overrides it). Its folder is created when beat
+# starts (config/celery.py), so the default works without the embedded default's data folder.
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(DATA_DIR / "celerybeat-schedule")
+)
+CELERY_BEAT_SCHEDULER = "config.celery:PersistentScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 
