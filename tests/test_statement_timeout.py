@@ -237,7 +237,7 @@ def test_the_bound_is_for_web_requests_only(tmp_path):
     assert "statement_timeout 0" in result.stdout
 
 
-def test_the_bound_is_set_once_per_connection(api, model, settings):
+def test_the_bound_is_set_once_per_connection(api, anonymous_api, model, settings):
     settings.DATABASE_STATEMENT_TIMEOUT_MS = 1234
     api.get(f"{MODELS}/get", {"name": "m"})
     with connection.cursor() as cursor:
@@ -247,6 +247,16 @@ def test_the_bound_is_set_once_per_connection(api, model, settings):
     with CaptureQueriesContext(connection) as captured:
         api.get(f"{MODELS}/get", {"name": "m"})
     assert not [q for q in captured.captured_queries if "statement_timeout" in q["sql"]]
+
+    # A connection the request opens itself gets the bound as it opens; a request that needs
+    # no database opens none.
+    connection.close()
+    assert anonymous_api.get("/api/schema/").status_code == 200
+    assert connection.connection is None
+    api.get(f"{MODELS}/get", {"name": "m"})
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "1234ms"
 
     settings.DATABASE_STATEMENT_TIMEOUT_MS = 0  # back to the server's default
     api.get(f"{MODELS}/get", {"name": "m"})
