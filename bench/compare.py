@@ -354,6 +354,13 @@ def prepare_registry(database: str, env: dict[str, str]) -> str:
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
+    # With debug off the web server refuses to start without collectstatic's manifest.
+    subprocess.run(
+        [python, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     script = (
         "from django.contrib.auth import get_user_model;"
         "u, _ = get_user_model().objects.get_or_create(username='bench');"

@@ -258,6 +258,8 @@ def prepare_registry(env: dict[str, str], logs: Path) -> str:
             ).stdout
 
     manage("migrate", "--noinput", "-v", "0")
+    # With debug off the web server refuses to start without collectstatic's manifest.
+    manage("collectstatic", "--noinput", "-v", "0")
     manage(
         "shell",
         "-c",

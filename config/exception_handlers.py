@@ -5,8 +5,10 @@ errors are translated here so that every refusal, including a malformed body or 
 credential, reaches the client in the envelope with the status the MLflow protocol gives it.
 A database that cannot be reached (PostgreSQL restarting, a failover, a connection cut) is
 answered 503 TEMPORARILY_UNAVAILABLE with ``Retry-After``, which both clients retry; nothing was
-written, since the transaction that met the error is rolled back. Unexpected exceptions are
-logged and answered as INTERNAL_ERROR in the same envelope.
+written, since the transaction that met the error is rolled back. A body over
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` is answered 413, input nested too deeply to walk 400 (never a
+500 for what the client sent). Unexpected exceptions are logged and answered as INTERNAL_ERROR
+in the same envelope.
 """
 
 from __future__ import annotations
@@ -15,14 +17,19 @@ import logging
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import escape
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
+from config.parsers import MAX_JSON_DEPTH
+from config.statement_timeout import is_statement_timeout, timeout_message
 from registry.errors import ErrorCode, RegistryError
 
 logger = logging.getLogger(__name__)
@@ -59,9 +66,13 @@ def _envelope(
     return response
 
 
+#: The code of a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413). Not one of the codes MLflow maps to
+#: a status itself; its clients read the code and the message from the body.
+RESOURCE_LIMIT_EXCEEDED = "RESOURCE_LIMIT_EXCEEDED"
+
 #: Errors of a database that is down or unreachable, or of a connection it dropped: the
-#: request did nothing and can be sent again. (Deadlocks and cancelled statements are
-#: OperationalErrors too, and just as safe to retry.)
+#: request did nothing and can be sent again. (Deadlocks and statements cancelled for running
+#: past DATABASE_STATEMENT_TIMEOUT_MS are OperationalErrors too, and just as safe to retry.)
 DATABASE_UNAVAILABLE = (DatabaseOperationalError, DatabaseInterfaceError)
 #: Seconds a client should wait before it tries again after a 503.
 RETRY_AFTER_SECONDS = 5
@@ -69,19 +80,61 @@ UNAVAILABLE_MESSAGE = "The registry's database is unavailable; try again in a fe
 
 
 def database_unavailable(exc: Exception) -> None:
+    if is_statement_timeout(exc):
+        logger.warning("Statement cancelled after %s: %s", timeout_message(), str(exc).strip())
+        return
     logger.warning("Database unavailable: %s: %s", type(exc).__name__, str(exc).strip())
+
+
+def unavailable_message(exc: Exception) -> str:
+    """What a 503 for ``exc`` tells the user: a statement cancelled for running past the bound
+    (a slow query, or one that waited on a lock), or a database that cannot be reached."""
+    if is_statement_timeout(exc):
+        return (
+            "A database statement of this request ran longer than the registry allows "
+            f"({timeout_message()}) and was cancelled; nothing was changed. Try again in a few "
+            "seconds."
+        )
+    return UNAVAILABLE_MESSAGE
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, RegistryError):
         set_rollback()
         return _envelope(exc.code, exc.message, exc.http_status)
+    if isinstance(exc, RequestDataTooBig):
+        # Raised by request.body before any parsing: the body was not read past the limit.
+        set_rollback()
+        return _envelope(
+            RESOURCE_LIMIT_EXCEEDED,
+            f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+            "an API request may carry. Send large values as artifact files "
+            "(PUT /api/2.0/mlflow-artifacts/artifacts/uploads/...) instead.",
+            413,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        # Too many query or form fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) and the like: input
+        # Django refuses to read, answered as the client error it is, not a 500.
+        set_rollback()
+        logger.warning("Refused request: %s: %s", type(exc).__name__, exc)
+        return _envelope(ErrorCode.INVALID_PARAMETER_VALUE, f"Invalid request: {exc}", 400)
+    if isinstance(exc, RecursionError):
+        # Input nested deeper than the code that walks it can follow (config/parsers.py bounds
+        # JSON bodies; this is the net for anything else built from user input).
+        set_rollback()
+        logger.warning("Refused request: input nested too deeply", exc_info=True)
+        return _envelope(
+            ErrorCode.INVALID_PARAMETER_VALUE,
+            f"The request nests values too deeply to be processed; JSON bodies may nest at "
+            f"most {MAX_JSON_DEPTH} levels.",
+            400,
+        )
     if isinstance(exc, DATABASE_UNAVAILABLE):
         set_rollback()
         database_unavailable(exc)
         return _envelope(
             ErrorCode.TEMPORARILY_UNAVAILABLE,
-            UNAVAILABLE_MESSAGE,
+            unavailable_message(exc),
             503,
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
@@ -174,18 +227,19 @@ def api_aware_500(request: HttpRequest) -> Any:
     return server_error(request)
 
 
-def unavailable_response(request: HttpRequest) -> HttpResponse:
+def unavailable_response(request: HttpRequest, exc: Exception | None = None) -> HttpResponse:
     """The 503 for a request that met an unreachable database outside DRF (web UI, admin)."""
+    message = UNAVAILABLE_MESSAGE if exc is None else unavailable_message(exc)
     if request.path.startswith(_API_PREFIXES):
         response: HttpResponse = JsonResponse(
-            {"error_code": ErrorCode.TEMPORARILY_UNAVAILABLE, "message": UNAVAILABLE_MESSAGE},
+            {"error_code": ErrorCode.TEMPORARILY_UNAVAILABLE, "message": message},
             status=503,
         )
     else:
         response = HttpResponse(
             "<!doctype html><title>Temporarily unavailable</title>"
             "<h1>Temporarily unavailable</h1>"
-            f"<p>{UNAVAILABLE_MESSAGE}</p>",
+            f"<p>{escape(message)}</p>",
             status=503,
             content_type="text/html; charset=utf-8",
         )

@@ -9,7 +9,10 @@ Off unless ``METRICS_ENABLED``; with ``METRICS_TOKEN`` set, a scrape needs
 - ``registry_webhook_queue_due_deliveries`` / ``registry_webhook_queue_oldest_due_seconds``:
   deliveries that are due but not sent, and how long the oldest has waited, read from the
   database at scrape time (one aggregate over the ``wh_delivery_due`` index);
-- ``registry_artifact_copy_duration_seconds``: how long copies of versions' artifacts take.
+- ``registry_artifact_copy_duration_seconds``: how long copies of versions' artifacts take;
+- ``registry_periodic_task_last_success_timestamp_seconds`` / ``..._interval_seconds`` /
+  ``registry_periodic_task_late``: when each of beat's sweeps last succeeded, how often it runs,
+  and whether it is late (config/periodic.py), read from the database at scrape time.
 
 Counters and histograms live in the process that observes them: gunicorn workers and Celery
 workers are separate processes. With ``PROMETHEUS_MULTIPROC_DIR`` set (an empty folder, wiped at
@@ -40,6 +43,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from config.periodic import LATE_AFTER_INTERVALS
 
 REQUEST_SECONDS = Histogram(
     "registry_http_request_duration_seconds",
@@ -86,15 +91,52 @@ class _DeliveryQueueCollector(Collector):
         )
 
 
+class _PeriodicTaskCollector(Collector):
+    """When each of beat's periodic tasks last succeeded (config/periodic.py), read from the
+    database when scraped, so complete whichever process answers."""
+
+    def collect(self) -> Iterator[Metric]:
+        from config.periodic import periodic_task_states
+
+        states = periodic_task_states()
+        last = GaugeMetricFamily(
+            "registry_periodic_task_last_success_timestamp_seconds",
+            "Unix time of the last run of a periodic task that finished without an error "
+            "(0: none yet).",
+            labels=["task"],
+        )
+        interval = GaugeMetricFamily(
+            "registry_periodic_task_interval_seconds",
+            "How often beat sends a periodic task.",
+            labels=["task"],
+        )
+        late = GaugeMetricFamily(
+            "registry_periodic_task_late",
+            "1 when a periodic task's last success is older than "
+            f"{LATE_AFTER_INTERVALS} of its intervals, or it never succeeded; else 0.",
+            labels=["task"],
+        )
+        for state in states:
+            name = state.task.name
+            stamp = state.last_succeeded_at.timestamp() if state.last_succeeded_at else 0.0
+            last.add_metric([name], stamp)
+            interval.add_metric([name], state.task.interval)
+            late.add_metric([name], 1.0 if state.late else 0.0)
+        yield last
+        yield interval
+        yield late
+
+
 def _exposition() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    queue = CollectorRegistry(auto_describe=False)
-    queue.register(_DeliveryQueueCollector())
-    return generate_latest(registry) + generate_latest(queue)
+    from_database = CollectorRegistry(auto_describe=False)
+    from_database.register(_DeliveryQueueCollector())
+    from_database.register(_PeriodicTaskCollector())
+    return generate_latest(registry) + generate_latest(from_database)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

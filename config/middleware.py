@@ -52,5 +52,5 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, DATABASE_UNAVAILABLE):
             database_unavailable(exception)
-            return unavailable_response(request)
+            return unavailable_response(request, exception)
         return None

@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "config.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that queries: bounds the request's SQL (config/statement_timeout.py).
+    "config.statement_timeout.StatementTimeoutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,6 +123,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;",
         "transaction_mode": "IMMEDIATE",
     }
+# Longest a single SQL statement of a web request may run before PostgreSQL cancels it (0: no
+# bound of the service's own). Web requests only: migrations, management commands and Celery
+# tasks keep the server's default (config/statement_timeout.py). Not applied on SQLite.
+DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -183,9 +189,10 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
 # Plain-HTTP requests are redirected to HTTPS in production (behind a TLS proxy, set
 # DJANGO_SECURE_PROXY_SSL_HEADER too, or every request loops). /health stays reachable over
-# HTTP for load balancers and container health checks. docs/security.md.
+# HTTP for load balancers and container health checks (and so does the periodic tasks'
+# detail, for monitors). docs/security.md.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^health/periodic-tasks$"]
 # HSTS: browsers then refuse plain HTTP for this host. 0 turns it off. The preload directive
 # only allows a submission to the browsers' preload list; it enrols nothing by itself.
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
@@ -215,7 +222,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a bound on nesting (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.RegistryJSONParser"],
     "EXCEPTION_HANDLER": "config.exception_handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.openapi.RegistryAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -267,7 +275,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # closes it around every task: a new PostgreSQL backend per webhook delivery). config/celery.py
 # drops a broken or CONN_MAX_AGE-expired one before each task.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
-CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat's schedule file (`celery beat --schedule` overrides it). Its folder is created when beat
+# starts (config/celery.py), so the default works without the embedded default's data folder.
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(DATA_DIR / "celerybeat-schedule")
+)
+CELERY_BEAT_SCHEDULER = "config.celery:PersistentScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 

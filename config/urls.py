@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts import urls as accounts_urls
 from config.metrics import metrics_view
+from config.periodic import periodic_tasks_health
 from config.schema import SwaggerView
 from registry import artifact_urls
 from registry import urls as registry_urls
@@ -35,6 +36,7 @@ def health(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("health/periodic-tasks", periodic_tasks_health, name="health-periodic-tasks"),
     path("metrics", metrics_view, name="metrics"),
     path("api/2.0/mlflow/", include((registry_urls.urlpatterns, "registry"), namespace="mlflow")),
     path(

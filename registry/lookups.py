@@ -29,7 +29,14 @@ from typing import Any
 from django.db import NotSupportedError
 from django.db.models import CharField, Lookup, TextField
 
-__all__ = ["ILike", "Like", "like_matches", "like_to_glob", "normalize_like_pattern"]
+__all__ = [
+    "ILike",
+    "Like",
+    "like_matches",
+    "like_pattern_size",
+    "like_to_glob",
+    "normalize_like_pattern",
+]
 
 _ESCAPE = "\\"
 
@@ -56,6 +63,16 @@ def _elements(pattern: str) -> Iterator[_Element]:
         else:
             yield ("char", char)
         index += 1
+
+
+def like_pattern_size(pattern: str) -> tuple[int, int]:
+    """(characters, wildcards) of a LIKE pattern: an escaped character counts once and is no
+    wildcard (``a\\_b`` is 3 characters, no wildcard)."""
+    length = wildcards = 0
+    for kind, _char in _elements(pattern):
+        length += 1
+        wildcards += kind != "char"
+    return length, wildcards
 
 
 def normalize_like_pattern(pattern: str) -> str:

@@ -529,3 +529,16 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.model_name}"
+
+
+class PeriodicTaskRun(models.Model):
+    """When each of Celery beat's periodic tasks (the sweeps of CELERY_BEAT_SCHEDULE) last
+    finished without an error, written by the worker that ran it (config/periodic.py). A sweep
+    that stops running (beat down, no worker) is otherwise silent: the health detail and the
+    metrics read this to say so."""
+
+    name = models.CharField(max_length=200, unique=True)  # the schedule entry's name
+    last_succeeded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_succeeded_at:%Y-%m-%d %H:%M:%S}"

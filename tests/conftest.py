@@ -5,7 +5,11 @@ used by the artifact tests and the fault drills."""
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
@@ -76,6 +80,35 @@ def moto_server(tmp_path_factory) -> Iterator[MotoServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory) -> Path:
+    """A STATIC_ROOT that ``manage.py collectstatic`` filled under the production settings, with
+    its manifest: what the image holds, and what production settings refuse to start without."""
+    root = tmp_path_factory.mktemp("static")
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "DATABASE_", "REGISTRY_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="collectstatic-for-the-tests",
+        DJANGO_STATIC_ROOT=str(root),
+        REGISTRY_DATA_DIR=str(tmp_path_factory.mktemp("collectstatic-data")),
+    )
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert (root / "staticfiles.json").exists()
+    return root
 
 
 @pytest.fixture

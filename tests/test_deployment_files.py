@@ -481,8 +481,13 @@ def test_readme_gives_the_compose_addresses_of_both_servers():
 # --- Start-up -----------------------------------------------------------------------------------
 
 
-def test_gunicorn_loads_the_wsgi_application(tmp_path):
-    env = _clean_env(DJANGO_SECRET_KEY="x", DJANGO_DEBUG="false", REGISTRY_DATA_DIR=str(tmp_path))
+def test_gunicorn_loads_the_wsgi_application(tmp_path, collected_static):
+    env = _clean_env(
+        DJANGO_SECRET_KEY="x",
+        DJANGO_DEBUG="false",
+        REGISTRY_DATA_DIR=str(tmp_path),
+        DJANGO_STATIC_ROOT=str(collected_static),
+    )
     result = _run(
         [sys.executable, "-m", "gunicorn", "--check-config", "config.wsgi:application"], env
     )

@@ -222,7 +222,7 @@ def client_loop(
             time.sleep(0.2)
 
 
-def test_postgres_restart_under_load(private_postgres, private_redis, tmp_path):
+def test_postgres_restart_under_load(private_postgres, private_redis, tmp_path, collected_static):
     import psycopg2
 
     database_url = private_postgres.url("registry")
@@ -235,6 +235,7 @@ def test_postgres_restart_under_load(private_postgres, private_redis, tmp_path):
         "DJANGO_SECRET_KEY": "drill-only-secret-key-" + uuid.uuid4().hex,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_STATIC_ROOT": str(collected_static),
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": private_redis.url,
         "REGISTRY_DATA_DIR": str(tmp_path / "data"),

@@ -25,6 +25,7 @@ from registry.search import (
     MAX_CLAUSES,
     MAX_IN_LIST_VALUES,
     MAX_LIKE_PATTERN_LENGTH,
+    MAX_LIKE_WILDCARDS,
     Clause,
     check_max_results,
     decode_page_token,
@@ -255,10 +256,23 @@ def test_limits_on_clauses_lists_and_patterns():
     with invalid(f"too many values in a list (at most {MAX_IN_LIST_VALUES} are allowed)"):
         parse_filter(f"name IN ({values}, 'x')", entity=RM)
 
-    pattern = "%" * MAX_LIKE_PATTERN_LENGTH
+    pattern = "%" * MAX_LIKE_WILDCARDS + "x" * (MAX_LIKE_PATTERN_LENGTH - MAX_LIKE_WILDCARDS)
     assert parse_filter(f"name LIKE '{pattern}'", entity=RM)[0].value == pattern
-    with invalid("The ILIKE pattern for 't' is too long"):
+    with invalid(
+        f"The ILIKE pattern for 't' is too long: {MAX_LIKE_PATTERN_LENGTH + 1} characters "
+        f"(at most {MAX_LIKE_PATTERN_LENGTH} are allowed)."
+    ):
         parse_filter(f"tags.t ILIKE '{pattern}x'", entity=RM)
+    with invalid(
+        f"The LIKE pattern for 'name' has too many wildcards: {MAX_LIKE_WILDCARDS + 1} "
+        f"(at most {MAX_LIKE_WILDCARDS} % and _ are allowed"
+    ):
+        parse_filter(f"name LIKE '_{pattern[:-1]}'", entity=RM)
+    # An escaped wildcard is one literal character: it counts towards the length only.
+    escaped = "\\_" * MAX_LIKE_PATTERN_LENGTH
+    assert parse_filter(f"name LIKE '{escaped}'", entity=RM)[0].value == escaped
+    with invalid("is too long"):
+        parse_filter(f"name LIKE '{escaped}x'", entity=RM)
     # Long values are fine for equality.
     assert parse_filter(f"name = '{'x' * 50_000}'", entity=RM)[0].value == "x" * 50_000
 
@@ -741,16 +755,16 @@ def test_lookups_on_sqlite(sqlite_connection, filter_string, expected):
 
 
 def test_largest_accepted_inputs_run_on_sqlite(sqlite_connection):
-    pattern = "[*?" * (MAX_LIKE_PATTERN_LENGTH // 3)  # the longest GLOB translation
+    pattern = "[*" * (MAX_LIKE_PATTERN_LENGTH // 2)  # the longest GLOB translation
     many = ", ".join(f"'v{i}'" for i in range(MAX_IN_LIST_VALUES))
     clauses = " AND ".join([f"name NOT IN ({many})"] * 4 + ["tags.t != 'x'"] * 15)
     assert sqlite_names(sqlite_connection, f"name LIKE '{pattern}' AND {clauses}") == set()
-    assert sqlite_names(sqlite_connection, f"name ILIKE '{pattern}ü'") == set()
+    assert sqlite_names(sqlite_connection, f"name ILIKE '{pattern[:-1]}ü'") == set()
 
 
 @pytest.mark.django_db
 def test_largest_accepted_inputs_run_on_the_database():
-    pattern = "é%\\" * (MAX_LIKE_PATTERN_LENGTH // 4)
+    pattern = ("é%\\" * MAX_LIKE_WILDCARDS).ljust(MAX_LIKE_PATTERN_LENGTH, "é")
     many = ", ".join(f"'v{i}'" for i in range(MAX_IN_LIST_VALUES))
     clauses = " AND ".join(
         [f"name NOT IN ({many})", f"name LIKE '{pattern}'", f"name = '{'x' * 50_000}'"]

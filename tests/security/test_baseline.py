@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
 
-def _production_env(tmp_path: Path) -> dict[str, str]:
+def _production_env(tmp_path: Path, static_root: Path) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
@@ -37,15 +37,16 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
         REGISTRY_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         # A cache every web process shares, for the sign-in throttle (not contacted by checks).
         DJANGO_CACHE_URL="redis://127.0.0.1:6379/1",
+        DJANGO_STATIC_ROOT=str(static_root),
     )
     return env
 
 
-def test_check_deploy_is_clean_with_production_settings(tmp_path):
+def test_check_deploy_is_clean_with_production_settings(tmp_path, collected_static):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,
-        env=_production_env(tmp_path),
+        env=_production_env(tmp_path, collected_static),
         capture_output=True,
         text=True,
         timeout=180,
