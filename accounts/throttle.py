@@ -11,10 +11,12 @@ Two budgets, over the same window of ``LOGIN_LOCKOUT_SECONDS`` from the first fa
   limit. Only that address waits; a success does not refill this budget (an attacker with an
   account of their own could otherwise sign in between guesses).
 
-Every attempt is counted *before* the password is checked, with the cache's atomic increment,
-and given back when it succeeds: guesses sent at once cannot all be checked before the first
-failure is written. The counts live in Django's cache, which must be shared by every web
-process (``DJANGO_CACHE_URL``; ``check --deploy`` says so), or each process counts its own.
+A check may start only while the failures recorded plus the checks in flight stay within the
+budget (the cache's atomic increment keeps that count): guesses sent at once cannot all be
+checked before the first failure is written, and right passwords sent at once (a client that
+downloads with many threads) wait a moment for a slot instead of being refused. The counts
+live in Django's cache, which must be shared by every web process (``DJANGO_CACHE_URL``;
+``check --deploy`` says so), or each process counts its own.
 
 The address is ``REMOTE_ADDR``, or, with ``TRUST_X_FORWARDED_FOR``, the ``X-Forwarded-For``
 entry appended by the outermost of ``TRUSTED_PROXY_COUNT`` proxies (counted from the right):
@@ -74,12 +76,19 @@ def _counted_as(address: str) -> str:
 
 
 class _Budget:
-    """One count of failures in the cache, over a window that starts at the first failure.
+    """Failures in the cache, over a window that starts at the first failure, and the checks
+    in flight.
 
-    The window's start is a key of its own, written with ``add`` (only if absent); the count's
-    key is named after that start, so a new window always begins from a new count even if a
-    count outlived its window.
+    The window's start is a key of its own, written with ``add`` (only if absent); the failure
+    count's key is named after that start, so a new window always begins from a new count even
+    if a count outlived its window. A check may start only while the failures recorded plus the
+    checks in flight (its own included) stay within the limit: guesses sent at once cannot all
+    be checked before the first failure is written, and right passwords sent at once (a client
+    downloading with many threads) wait for a slot instead of being refused.
     """
+
+    # A check that never reports back (its process died) frees its slot after this long.
+    IN_FLIGHT_TIMEOUT = 60
 
     def __init__(self, name: str, limit: int) -> None:
         self.key = "login-failures:" + hashlib.sha256(name.encode()).hexdigest()
@@ -90,21 +99,38 @@ class _Budget:
     def _count_key(self) -> str:
         return f"{self.key}:{self.since!r}"
 
-    def take(self) -> int:
-        """Count one attempt; the count after it."""
+    def failures(self) -> int:
+        self.since = cache.get(self.key + ":since")
+        return 0 if self.since is None else int(cache.get(self._count_key(), 0))
+
+    def fail(self) -> None:
+        """Record one failure."""
         cache.add(self.key + ":since", time.time(), timeout=self.window)
         self.since = cache.get(self.key + ":since", time.time())
         count_key = self._count_key()
         cache.add(count_key, 0, timeout=self.window)
         try:
-            return cache.incr(count_key)
+            cache.incr(count_key)
         except ValueError:  # expired between the two calls
             cache.set(count_key, 1, timeout=self.window)
-            return 1
 
-    def give_back(self) -> None:
+    def claim(self) -> bool:
+        """Take a slot for one check; False (and no slot) if the budget has none left."""
+        in_flight_key = self.key + ":in-flight"
+        cache.add(in_flight_key, 0, timeout=self.IN_FLIGHT_TIMEOUT)
         try:
-            cache.decr(self._count_key())
+            in_flight = cache.incr(in_flight_key)
+        except ValueError:
+            cache.set(in_flight_key, 1, timeout=self.IN_FLIGHT_TIMEOUT)
+            in_flight = 1
+        if self.failures() + in_flight <= self.limit:
+            return True
+        self.release()
+        return False
+
+    def release(self) -> None:
+        try:
+            cache.decr(self.key + ":in-flight")
         except ValueError:
             pass
 
@@ -112,8 +138,30 @@ class _Budget:
         cache.delete_many([self.key + ":since", self._count_key()])
 
     def seconds_left(self) -> int:
-        assert self.since is not None
+        if self.since is None:
+            return 1
         return max(1, int(self.since + self.window - time.time()))
+
+
+# How long an attempt waits for a slot while other checks of the same budget are in flight.
+SLOT_WAIT_SECONDS = 10.0
+_SLOT_POLL_SECONDS = 0.02
+
+
+def _locked(username: str, per_name: _Budget, per_address: _Budget) -> Locked | None:
+    if per_name.failures() >= per_name.limit:
+        wait = per_name.seconds_left()
+        return Locked(
+            f"Too many failed sign-ins for '{username}' from this client; try again in "
+            f"{wait} seconds.",
+            wait,
+        )
+    if per_address.failures() >= per_address.limit:
+        wait = per_address.seconds_left()
+        return Locked(
+            f"Too many failed sign-ins from this address; try again in {wait} seconds.", wait
+        )
+    return None
 
 
 def attempt(request: HttpRequest | None, username: str, verify: Callable[[], T | None]) -> T | None:
@@ -122,25 +170,27 @@ def attempt(request: HttpRequest | None, username: str, verify: Callable[[], T |
     address = _counted_as(client_address(request))
     per_name = _Budget(f"{address}\x00{username.lower()}", settings.REGISTRY["LOGIN_FAILURE_LIMIT"])
     per_address = _Budget(address, settings.REGISTRY["LOGIN_ADDRESS_FAILURE_LIMIT"])
-    name_count = per_name.take()
-    address_count = per_address.take()
-    if name_count > per_name.limit or address_count > per_address.limit:
-        # A refused attempt checks nothing, so it is not a failure.
-        per_name.give_back()
-        per_address.give_back()
-        if name_count > per_name.limit:
-            wait = per_name.seconds_left()
-            message = (
-                f"Too many failed sign-ins for '{username}' from this client; try again in "
-                f"{wait} seconds."
-            )
-        else:
-            wait = per_address.seconds_left()
-            message = f"Too many failed sign-ins from this address; try again in {wait} seconds."
-        raise Locked(message, wait)
-    result = verify()
-    if result is None:
-        return None
+    deadline = time.monotonic() + SLOT_WAIT_SECONDS
+    while True:
+        locked = _locked(username, per_name, per_address)
+        if locked is not None:
+            raise locked
+        if per_name.claim():
+            if per_address.claim():
+                break
+            per_name.release()
+        if time.monotonic() >= deadline:
+            raise Locked("Too many sign-ins at once from this address; try again shortly.", 1)
+        time.sleep(_SLOT_POLL_SECONDS)
+    try:
+        result = verify()
+        if result is None:
+            # Recorded before the slots are freed, so a waiting attempt sees the failure.
+            per_name.fail()
+            per_address.fail()
+            return None
+    finally:
+        per_name.release()
+        per_address.release()
     per_name.clear()
-    per_address.give_back()
     return result
