@@ -356,12 +356,23 @@ def model_version_create(
         permissions.require_level(
             actor, registered_model, Level.CAN_EDIT, action="create versions of"
         )
-        _check_gate_tags(
-            actor=actor,
-            registered_model=registered_model,
-            current_stage=Stage.NONE,
-            keys={key for key, _ in cleaned_tags},
-        )
+        if copied_from is None:
+            _check_gate_tags(
+                actor=actor,
+                registered_model=registered_model,
+                current_stage=Stage.NONE,
+                keys={key for key, _ in cleaned_tags},
+            )
+        else:
+            # mlflow's copy_model_version sends every tag of the version it copies. Gate tags
+            # the copier may not set here stay behind (docs/architecture.md, "The approval
+            # workflow"): the copy is certified again in this model, like any new version,
+            # and the copy itself is not refused.
+            cleaned_tags = [
+                (key, value)
+                for key, value in cleaned_tags
+                if _may_set_gate_tag(actor, registered_model, key)
+            ]
         registered_model.last_version_number += 1
         registered_model.updated_at = now
         registered_model.save(update_fields=["last_version_number", "updated_at"])
@@ -553,7 +564,7 @@ def model_version_tag_set(
 def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key: Any) -> None:
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
-    key = validation.version_tag_key(key)
+    key = validation.version_tag_key_to_delete(key)
     model_version = model_version_by_number(name, number)
     permissions.require_level(
         actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
@@ -574,6 +585,16 @@ def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key
                 payload_data={"key": key},
                 actor=actor,
             )
+
+
+def _may_set_gate_tag(actor: User | None, registered_model: RegisteredModel, key: str) -> bool:
+    try:
+        _check_gate_tags(
+            actor=actor, registered_model=registered_model, current_stage=Stage.NONE, keys={key}
+        )
+    except RegistryError:
+        return False
+    return True
 
 
 def _check_gate_tags(

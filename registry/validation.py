@@ -194,6 +194,20 @@ def is_reserved_version_tag_key(key: str) -> bool:
     return _spells_prefix_with_substitutes(_skeleton(_folded(key)), prefix)
 
 
+def version_tag_key_to_delete(value: Any) -> str:
+    """A key a user may delete: anything but the registry's own (the exact prefix, no
+    surrounding spaces, as the registry writes them). A look-alike is refused when written,
+    but one stored before that rule existed can be removed: deleting forges nothing, and
+    keeping it would mislead whoever reads the tags."""
+    key = tag_key(value)
+    if key.startswith(RESERVED_VERSION_TAG_PREFIX) and key == key.strip():
+        raise RegistryError.invalid(
+            f"Tag key '{key}' is reserved: version tags starting with "
+            f"'{RESERVED_VERSION_TAG_PREFIX}' are written by the registry itself."
+        )
+    return key
+
+
 def version_tag_key(value: Any) -> str:
     key = tag_key(value)
     if is_reserved_version_tag_key(key):

@@ -265,3 +265,36 @@ def test_only_the_models_managers_name_its_gate_tag_groups(people):
     assert response.status_code == 403
     assert response.json()["error_code"] == "PERMISSION_DENIED"
     assert not StagePolicy.objects.exists()
+
+
+def test_a_copy_leaves_behind_the_gate_tags_its_copier_may_not_set(people, as_user):
+    """mlflow's ``copy_model_version`` sends every tag of the version it copies. A version
+    certified in another model must be certified again here: the gate tag stays behind for
+    a copier who may not set it, the other tags come along, and the copy is not refused."""
+    set_policy("root", stage="Production", required_version_tags=[{"key": GATE, "value": "passed"}])
+    services.registered_model_create(actor=people["owner"], name="dev")
+    services.model_version_create(
+        actor=people["owner"],
+        name="dev",
+        source="s3://b/dev/1",
+        tags=[{"key": "team", "value": "risk"}],
+    )
+    services.model_version_tag_set(
+        actor=people["root"], name="dev", version="1", key=GATE, value="passed"
+    )
+    dev = RegisteredModel.objects.get(name="dev")
+    for name in ("alice", "bob"):
+        RegisteredModelGrant.objects.create(
+            registered_model=dev, user=people[name], level="CAN_READ"
+        )
+
+    copied = as_user("alice").copy_model_version("models:/dev/1", "m")
+    assert copied.version == "2"
+    assert as_user("alice").get_model_version("m", "2").tags == {"team": "risk"}
+
+    # Whoever may set the gate tag keeps it.
+    kept = as_user("bob").copy_model_version("models:/dev/1", "m")
+    assert as_user("bob").get_model_version("m", kept.version).tags == {
+        "team": "risk",
+        GATE: "passed",
+    }
