@@ -307,6 +307,13 @@ def file_source_path(source: str) -> Path:
         raise _invalid(source, "the path goes through a symlink; symlinks are refused.")
     if not any(path == root or root in path.parents for root in roots):
         raise _invalid(source, "the path is not under an allowed root.")
+    store = get_store()
+    if isinstance(store, LocalStore):
+        # An allowed root that holds the local store must not open it: the per-user upload
+        # areas and other models' copies would be read past their checks.
+        store_root = Path(os.path.realpath(store.root))
+        if path == store_root or store_root in path.parents or path in store_root.parents:
+            raise _invalid(source, _STORE_REFUSAL)
     if path.is_dir():
         for folder, dirs, files in os.walk(path, followlinks=False):
             for name in dirs + files:

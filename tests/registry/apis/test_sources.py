@@ -91,6 +91,26 @@ def test_locations_a_tracking_server_answers_are_checked_against_the_store(setti
         _location_source(location, what="Run abc")
 
 
+@pytest.mark.parametrize("inside", ["", "store", "store/uploads/owner/model", "store/models"])
+def test_file_sources_never_open_a_local_store(api, model, settings, tmp_path, inside):
+    """An allowed file root that holds the local store (``/srv`` with the store in
+    ``/srv/registry``) must not open it: other users' upload areas and other models' copies
+    would be read past their checks."""
+    (tmp_path / "store/uploads/owner/model").mkdir(parents=True)
+    (tmp_path / "store/models").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "store/uploads/owner/model/MLmodel").write_text("flavors: {}")
+    settings.ARTIFACT_STORE_URI = (tmp_path / "store").as_uri()
+    settings.ARTIFACTS = {**settings.ARTIFACTS, "FILE_SOURCE_ROOTS": [str(tmp_path)]}
+    body = _error(_create(api, source=(tmp_path / inside).as_uri()))
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "own artifact store" in body["message"]
+    assert not ModelVersion.objects.exists()
+
+    (tmp_path / "training").mkdir()
+    (tmp_path / "training/MLmodel").write_text("flavors: {}")
+    assert _create(api, source=(tmp_path / "training").as_uri()).status_code == 200
+
+
 def test_a_sibling_folder_of_the_store_is_a_source(api, model, settings):
     settings.ARTIFACT_STORE_URI = "s3://registry/models-store"
     assert _create(api, source="s3://registry/training/run-1").status_code == 200
