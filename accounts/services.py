@@ -80,6 +80,16 @@ def api_token_create(
         expires_at = _lifetime_within(credential, expires_in_days, expires_at)
     secret = tokens.generate()
     with transaction.atomic():
+        if credential is not None:
+            # Revoking the credential locks its owner's row (api_token_revoke); an admin's token
+            # creating one for someone else must wait for that lock too, or the new token could
+            # commit after the revocation collected what to revoke. Both rows, in one order.
+            list(
+                get_user_model()
+                .objects.select_for_update()
+                .filter(pk__in={owner.pk, credential.user_id})
+                .order_by("pk")
+            )
         if actor is not None:
             _check_token_creation_rate(owner)
         if credential is not None and not _still_active(credential):
