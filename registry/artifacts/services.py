@@ -290,7 +290,8 @@ def artifact_upload(*, actor: Any, path: str, stream: IO[bytes]) -> str:
 
 def artifact_upload_delete(*, actor: Any, path: str) -> None:
     """Delete an uploaded file or folder (or a whole area) of the actor's own area; admins may
-    delete in any area, to clean up. A path that holds nothing is RESOURCE_DOES_NOT_EXIST."""
+    delete in any area, to clean up. Deleting a path that holds nothing succeeds and changes
+    nothing, as ``mlflow server`` answers (its client treats the delete as idempotent)."""
     key = paths.clean_relative_path(path)
     area = upload_area(key)
     if area is None:
@@ -299,10 +300,7 @@ def artifact_upload_delete(*, actor: Any, path: str) -> None:
         )
     require_can_upload_artifacts(actor)
     require_upload_area(actor, area, action="delete from", admins_may=True)
-    store = get_store()
-    if not store.exists(key):
-        raise RegistryError.not_found(f"No uploaded file or folder at '{key}'.")
-    store.delete_prefix(key)
+    get_store().delete_prefix(key)
 
 
 def artifact_uploads_expire(*, now: datetime | None = None) -> int:

@@ -62,9 +62,6 @@ class ArtifactStore(Protocol):
     def write(self, key: str, stream: IO[bytes]) -> None:
         """Stream ``stream`` to ``key`` (multipart for large files), replacing what is there."""
 
-    def exists(self, key: str) -> bool:
-        """Whether there is a file at ``key`` or any file under it."""
-
     def delete_prefix(self, key: str) -> None:
         """Delete the file at ``key`` and every file under it."""
 
@@ -307,14 +304,6 @@ class S3Store:
         except Exception as exc:  # noqa: BLE001 - classified, re-raised
             raise storage_error(exc, f"s3://{bucket}/{key}") from exc
 
-    def exists(self, key: str) -> bool:
-        if self.size(key) is not None:
-            return True
-        for page in self._pages(key, PaginationConfig={"MaxItems": 1}):
-            if page.get("Contents"):
-                return True
-        return False
-
     def delete_prefix(self, key: str) -> None:
         """Delete the object at ``key`` and every object under ``key/``, and abort the
         multipart uploads left there by an attempt that died mid-transfer (a killed worker): S3
@@ -478,10 +467,6 @@ class LocalStore:
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
             return path.open("xb")
-
-    def exists(self, key: str) -> bool:
-        path = self.path(key)
-        return path.is_symlink() or path.exists()
 
     def delete_older_than(self, key: str, cutoff: datetime, keep: Callable[[str], bool]) -> int:
         base = self.path(key)
