@@ -9,7 +9,7 @@ database ``--database`` (``soak_registry``) and empties the Redis databases of `
 else itself, on loopback only, and stops it all on exit (also on Ctrl-C, on errors, and after a
 hard time limit):
 
-- the service as README's "Running in production" runs it: ``gunicorn config.wsgi:application``
+- the service as docs/operations.md runs it in production: ``gunicorn config.wsgi:application``
   with ``--workers 3 --threads 4 --keep-alive 5`` (the image's defaults), a Celery worker
   (``--pool=threads --concurrency=16 --without-gossip --without-mingle --without-heartbeat``)
   and Celery beat; ``DJANGO_DEBUG=false``, a generated ``DJANGO_SECRET_KEY`` and
@@ -19,7 +19,7 @@ hard time limit):
 - the artifact store in a temporary folder (``file://``), and real ``file://`` sources
   (``ARTIFACT_FILE_SOURCE_ROOTS``) so every new version is really copied and hashed;
 - a webhook receiver (``http.server`` on 127.0.0.1) that checks every signature, the way
-  README tells receivers to, and counts deliveries by ``X-Registry-Delivery-Id``.
+  docs/webhooks.md tells receivers to, and counts deliveries by ``X-Registry-Delivery-Id``.
 
 Users (an admin, a requester and two approvers, each with an API token used as Bearer) are made
 with ``manage.py``; models, grants, stage policies (Staging: one approval, Production: two and a
@@ -175,7 +175,7 @@ class Receiver:
 
 
 def _verify(flavor: str, secret: str, body: bytes, headers: Any) -> str | None:
-    """README's two verification functions; the problem found, or None."""
+    """The two verification functions of docs/webhooks.md; the problem found, or None."""
     if flavor == "databricks":
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, headers.get("X-Databricks-Signature", "")):

@@ -1,4 +1,4 @@
-"""Operational metrics in the Prometheus text format at ``/metrics`` (README "Metrics").
+"""Operational metrics in the Prometheus text format at ``/metrics`` (docs/operations.md).
 
 Off unless ``METRICS_ENABLED``; with ``METRICS_TOKEN`` set, a scrape needs
 ``Authorization: Bearer <token>``. What is measured:

@@ -3,7 +3,7 @@
 With no variable set the *embedded default* applies: SQLite, artifacts in a local folder and
 a file-system Celery broker, all under ``REGISTRY_DATA_DIR``. Production sets ``DATABASE_URL``
 (PostgreSQL), ``CELERY_BROKER_URL`` (Redis), ``ARTIFACT_STORE_URI`` (``s3://bucket/prefix``)
-and ``DJANGO_SECRET_KEY``. Every variable is listed in ``.env.example`` and the README.
+and ``DJANGO_SECRET_KEY``. Every variable is listed in ``.env.example`` and docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -412,7 +412,7 @@ REGISTRY = {
 REGISTRY_ENCRYPTION_KEYS = env_list("REGISTRY_ENCRYPTION_KEYS", [])
 
 # --- Webhooks ---------------------------------------------------------------------------------
-# Delivery of registry events to HTTP receivers (webhooks/; README "Webhooks"). Read through
+# Delivery of registry events to HTTP receivers (webhooks/; docs/webhooks.md). Read through
 # webhooks.conf.webhook_settings().
 WEBHOOKS = {
     # Off: no event is recorded and nothing is sent (the APIs still manage hooks).
@@ -461,7 +461,7 @@ CELERY_BEAT_SCHEDULE["artifact-uploads-expire"] = {
 }
 
 # --- Metrics ----------------------------------------------------------------------------------
-# Prometheus text format at /metrics (config/metrics.py; README "Metrics"). Off: /metrics is a
+# Prometheus text format at /metrics (config/metrics.py; docs/operations.md). Off: /metrics is a
 # 404. With a token, scrapes send `Authorization: Bearer <token>`. Several processes (gunicorn
 # workers, Celery) are summed only with PROMETHEUS_MULTIPROC_DIR set (read by prometheus_client).
 METRICS_ENABLED = env_bool("METRICS_ENABLED", False)

@@ -1,6 +1,6 @@
 """Keep the deployment files (Dockerfile, docker-compose.yml, .env.example, the MLflow tracking
-server's deploy/mlflow/Dockerfile) in step with the settings module, with each other and with
-the README, and check the start-up guards that deployments rely on.
+server's deploy/mlflow/Dockerfile) in step with the settings module, with each other, with the
+README and with docs/configuration.md, and check the start-up guards that deployments rely on.
 
 No database is used: the files are parsed, and the service is started in subprocesses.
 """
@@ -511,7 +511,7 @@ def test_an_unreadable_boolean_is_refused(tmp_path):
     assert "yes" in message
 
 
-def test_readme_documents_every_setting():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    missing = sorted(name for name in _settings_variables() if f"`{name}`" not in readme)
-    assert not missing, f"README.md's Settings table does not mention {missing}"
+def test_configuration_page_documents_every_setting():
+    page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = sorted(name for name in _settings_variables() if f"`{name}`" not in page)
+    assert not missing, f"docs/configuration.md's settings table does not mention {missing}"

@@ -1,5 +1,5 @@
-"""The one outbound HTTP client of the registry (STYLE habit 13). Everything that calls a
-user-supplied URL goes through :func:`post`.
+"""The one outbound HTTP client of the registry: everything that calls a user-supplied URL goes
+through :func:`post` (docs/decisions/0010-one-hardened-outbound-http-client.md).
 
 - Connect and read timeouts on every request; no retries here (the delivery task retries).
 - Redirects are never followed: a 3xx is returned as the answer and counts as a failure.

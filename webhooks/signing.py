@@ -6,7 +6,7 @@
   ``X-MLflow-Delivery-Id``, ``X-MLflow-Timestamp`` (Unix seconds) and
   ``X-MLflow-Signature: v1,<base64 HMAC-SHA256 of "<delivery id>.<timestamp>.<body>">``.
 
-The verify functions are what the README shows receivers; the tests verify every delivery
+The verify functions are what docs/webhooks.md shows receivers; the tests verify every delivery
 with them.
 """
 

@@ -1,4 +1,5 @@
-"""Celery tasks of the webhooks app: thin adapters around the services (STYLE habit 7)."""
+"""Celery tasks of the webhooks app: thin adapters around the services
+(docs/decisions/0006-tasks-are-thin-and-take-one-id.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The hardened outbound client refuses internal targets at connect time (STYLE habit 13)."""
+"""The hardened outbound client refuses internal targets at connect time
+(docs/decisions/0010-one-hardened-outbound-http-client.md)."""
 
 from __future__ import annotations
 
