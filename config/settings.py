@@ -455,9 +455,9 @@ CELERY_BEAT_SCHEDULE["artifacts-pending-sweep"] = {
     "schedule": ARTIFACTS["SWEEP_INTERVAL"],
 }
 CELERY_BEAT_SCHEDULE["artifact-uploads-expire"] = {
-    # Uploads older than ARTIFACT_UPLOAD_TTL_SECONDS go within the hour after.
+    # Uploads older than ARTIFACT_UPLOAD_TTL_SECONDS go within this many seconds after.
     "task": "registry.tasks.artifact_uploads_expire_task",
-    "schedule": 3600.0,
+    "schedule": float(env_int("ARTIFACT_UPLOAD_EXPIRY_INTERVAL", 3600, minimum=1)),
 }
 
 # --- Metrics ----------------------------------------------------------------------------------

@@ -30,7 +30,12 @@ from tests.processes import BROKER_URL, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH = "/health/periodic-tasks"
-SWEEPS = {"artifacts-pending-sweep", "transition-requests-expire", "webhooks-sweep"}
+SWEEPS = {
+    "artifact-uploads-expire",
+    "artifacts-pending-sweep",
+    "transition-requests-expire",
+    "webhooks-sweep",
+}
 
 
 def _database_url() -> str:
@@ -44,7 +49,7 @@ def _states(response) -> dict[str, str]:
     return {task["name"]: task["state"] for task in response.json()["periodic_tasks"]}
 
 
-def test_the_schedule_lists_the_three_sweeps():
+def test_the_schedule_lists_the_four_sweeps():
     assert {task.name for task in periodic_tasks()} == SWEEPS
 
 
@@ -72,6 +77,7 @@ def test_beat_starts_without_a_data_folder_and_the_sweeps_it_sends_are_recorded(
         WEBHOOKS_SWEEP_INTERVAL="1",
         REGISTRY_REQUEST_EXPIRY_INTERVAL="1",
         ARTIFACT_COPY_SWEEP_INTERVAL="1",
+        ARTIFACT_UPLOAD_EXPIRY_INTERVAL="1",
     )
     redis.Redis.from_url(BROKER_URL).flushdb()
     response = anonymous_api.get(HEALTH)
@@ -159,13 +165,15 @@ def test_a_sweep_run_through_celery_updates_the_health_detail_and_the_metrics(
     assert run.name == "webhooks-sweep"
     assert run.last_succeeded_at >= before
     response = anonymous_api.get(HEALTH)
-    assert response.status_code == 503  # the two other sweeps never ran
+    assert response.status_code == 503  # the other sweeps never ran
     assert _states(response) == {
         "webhooks-sweep": "ok",
+        "artifact-uploads-expire": "never_succeeded",
         "transition-requests-expire": "never_succeeded",
         "artifacts-pending-sweep": "never_succeeded",
     }
     assert sorted(response.json()["late"]) == [
+        "artifact-uploads-expire",
         "artifacts-pending-sweep",
         "transition-requests-expire",
     ]
