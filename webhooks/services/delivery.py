@@ -9,12 +9,11 @@ delivery that cannot be built or sent because of its hook's settings (a body ove
 reason. A hook whose deliveries fail ``DISABLE_AFTER_FAILURES`` times in a row is disabled, and a
 ``WEBHOOK_DISABLED`` event says so.
 
-This is the hot path of the worker. On PostgreSQL a successful try costs two statements: the claim
-(a conditional UPDATE ... RETURNING joined to the hook and the event, so nothing is read
-again) and the record (one statement whose CTEs insert the attempt row and move the
-delivery on, still conditional on the claim). Both commit without waiting for the WAL
-flush; see :func:`_bookkeeping` for why that is safe. Other databases take the same steps
-through the ORM.
+This is the worker's hot path. On PostgreSQL a successful try costs two statements: the claim
+(a conditional UPDATE ... RETURNING joined to the hook and the event, so nothing is read again)
+and the record (one statement whose CTEs insert the attempt row and move the delivery on, still
+conditional on the claim). Both commit without waiting for the WAL flush; see
+:func:`_bookkeeping` for why that is safe. Other databases take the same steps through the ORM.
 """
 
 from __future__ import annotations

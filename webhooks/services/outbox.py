@@ -132,6 +132,9 @@ def enqueue_deliveries(ids: list[int], *, countdown: float | None = None) -> int
                 countdown=countdown,
                 retry=True,
                 retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
+                # As the task declares: the message is the same whether or not this process
+                # has imported the task (send_task applies a registered task's options).
+                ignore_result=True,
             )
         except (KombuOperationalError, OSError) as exc:
             logger.warning(
