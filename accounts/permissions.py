@@ -217,3 +217,38 @@ def require_upload_area(actor: Any, area: str, *, action: str, admins_may: bool 
         + (" (registry admins may also read and delete in any area)" if admins_may else "")
         + f"; {upload_area_hint(actor)}.",
     )
+
+
+# --- Webhooks ---------------------------------------------------------------------------------
+# Who may manage a hook (create, change, delete, test it, read and redeliver its deliveries):
+# the webhooks services refuse with require_can_manage_webhook, the selectors list with
+# manageable_webhooks_q; the two say the same thing.
+
+
+def require_can_manage_webhook(actor: Any, registered_model: RegisteredModel | None) -> None:
+    """Model-specific hooks need CAN_MANAGE on the model; registry-wide hooks need an admin."""
+    if registered_model is not None:
+        require_level(actor, registered_model, Level.CAN_MANAGE, action="manage webhooks of")
+        return
+    if not is_admin(actor):
+        code = (
+            ErrorCode.PERMISSION_DENIED
+            if getattr(actor, "is_authenticated", False)
+            else ErrorCode.UNAUTHENTICATED
+        )
+        raise RegistryError(code, "Registry-wide webhooks can be managed only by registry admins.")
+
+
+def manageable_webhooks_q(actor: Any) -> Q:
+    """A filter on webhooks that keeps those the actor may manage: all for admins, else those
+    of models they manage."""
+    if is_admin(actor):
+        return Q()
+    if not is_signed_in(actor):
+        return Q(pk__in=[])
+    if default_level() >= Level.CAN_MANAGE:
+        return Q(registered_model__isnull=False)
+    managed = RegisteredModelGrant.objects.filter(level=PermissionLevel.CAN_MANAGE).filter(
+        Q(user=actor) | Q(group__in=actor.groups.all())
+    )
+    return Q(registered_model__in=managed.values("registered_model"))

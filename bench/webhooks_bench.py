@@ -140,8 +140,8 @@ def main() -> None:
     from accounts.models import User
     from registry import services as registry_services
     from registry.models import ModelVersion, ModelVersionStatus, RegisteredModel
-    from webhooks import services
     from webhooks.models import Webhook, WebhookDelivery, WebhookEvent, WebhookFlavor
+    from webhooks.services.management import webhook_create
 
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     WebhookDelivery.objects.all().delete()
@@ -156,7 +156,7 @@ def main() -> None:
     arrivals = Arrivals()
     server = _receiver(arrivals)
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    hook = services.webhook_create(
+    hook = webhook_create(
         actor=admin,
         flavor=WebhookFlavor.DATABRICKS,
         events=["MODEL_VERSION_TAG_SET"],
@@ -187,7 +187,7 @@ def main() -> None:
 
     # Throughput: queue everything with no worker, then let one worker drain it.
     for index in range(1, args.hooks):
-        services.webhook_create(
+        webhook_create(
             actor=admin,
             flavor=WebhookFlavor.DATABRICKS,
             events=["MODEL_VERSION_TAG_SET"],

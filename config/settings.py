@@ -413,7 +413,8 @@ REGISTRY_ENCRYPTION_KEYS = env_list("REGISTRY_ENCRYPTION_KEYS", [])
 
 # --- Webhooks ---------------------------------------------------------------------------------
 # Delivery of registry events to HTTP receivers (webhooks/; docs/webhooks.md). Read through
-# webhooks.conf.webhook_settings().
+# webhooks.conf.webhook_settings(), which parses and checks these keys but holds no defaults:
+# every default is here.
 WEBHOOKS = {
     # Off: no event is recorded and nothing is sent (the APIs still manage hooks).
     "ENABLED": env_bool("WEBHOOKS_ENABLED", True),

@@ -55,7 +55,7 @@ from registry.selectors import (
     stage_policy_effective,
 )
 from webhooks.models import EventType
-from webhooks.services import webhook_event_emit
+from webhooks.services.outbox import webhook_event_emit
 
 
 def _lock_registered_model(name: str) -> RegisteredModel:

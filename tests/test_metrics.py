@@ -11,8 +11,9 @@ from rest_framework.test import APIClient
 
 from registry import services
 from registry.artifacts.services import model_version_artifacts_copy
-from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery, WebhookFlavor, WebhookStatus
+from webhooks.services.delivery import webhook_delivery_send
+from webhooks.services.management import webhook_create
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +81,7 @@ def test_deliveries_are_counted_by_outcome_and_the_backlog_is_reported(
     metrics_on, user, django_user_model
 ):
     admin = django_user_model.objects.create_superuser(username="root", password="x")
-    hook = webhook_services.webhook_create(
+    hook = webhook_create(
         actor=admin,
         flavor=WebhookFlavor.DATABRICKS,
         events=["REGISTERED_MODEL_CREATED"],
@@ -105,7 +106,7 @@ def test_deliveries_are_counted_by_outcome_and_the_backlog_is_reported(
     # A disabled hook's delivery fails at once, with no network involved.
     type(hook).objects.filter(pk=hook.pk).update(status=WebhookStatus.DISABLED)
     before = _sample("registry_webhook_deliveries_total", {"outcome": "FAILED"})
-    assert webhook_services.webhook_delivery_send(delivery_id=delivery.pk) == "FAILED"
+    assert webhook_delivery_send(delivery_id=delivery.pk) == "FAILED"
     assert _sample("registry_webhook_deliveries_total", {"outcome": "FAILED"}) == before + 1
     assert (
         "registry_webhook_queue_due_deliveries 0.0" in APIClient().get("/metrics").content.decode()

@@ -23,13 +23,15 @@ from rest_framework.response import Response
 from registry.apis import EMPTY, MillisecondsField, RegistryApi
 from registry.errors import RegistryError
 from registry.search import paginate
-from webhooks import payloads, selectors, services
+from webhooks import payloads, selectors
 from webhooks.models import (
     EventType,
     Webhook,
     WebhookDelivery,
     WebhookFlavor,
 )
+from webhooks.services import management
+from webhooks.services.validation import mlflow_event_pair
 
 DBX = WebhookFlavor.DATABRICKS
 MLF = WebhookFlavor.MLFLOW
@@ -78,7 +80,7 @@ class RegistryWebhookOutputSerializer(serializers.Serializer):
     payload_template = serializers.CharField(required=False)
 
     def get_id(self, obj: Webhook) -> str:
-        return services.webhook_public_id(obj)
+        return payloads.webhook_public_id(obj)
 
     def get_events(self, obj: Webhook) -> list[str]:
         return _event_types(obj)
@@ -148,7 +150,7 @@ class RegistryWebhookCreateApi(RegistryApi):
         _refuse_job_spec(data)
         if not data.get("http_url_spec"):
             raise RegistryError.invalid("Missing value for required parameter 'http_url_spec'.")
-        webhook = services.webhook_create(
+        webhook = management.webhook_create(
             actor=request.user,
             flavor=DBX,
             events=data["events"],
@@ -214,7 +216,7 @@ class RegistryWebhookUpdateApi(RegistryApi):
         data = self.input(request)
         _refuse_job_spec(data)
         webhook = selectors.webhook_get(actor=request.user, flavor=DBX, webhook_id=data["id"])
-        webhook = services.webhook_update(
+        webhook = management.webhook_update(
             actor=request.user,
             webhook=webhook,
             events=data.get("events"),
@@ -234,7 +236,7 @@ class RegistryWebhookDeleteApi(RegistryApi):
     def delete(self, request: Request) -> Response:
         webhook_id = self.input(request)["id"]
         webhook = selectors.webhook_get(actor=request.user, flavor=DBX, webhook_id=webhook_id)
-        services.webhook_delete(actor=request.user, webhook=webhook)
+        management.webhook_delete(actor=request.user, webhook=webhook)
         return Response({})
 
 
@@ -259,7 +261,7 @@ class RegistryWebhookTestApi(RegistryApi):
         event = data.get("event") or None
         if event is not None and event not in EventType.values:
             raise RegistryError.invalid(f"Invalid webhook event '{event}'.")
-        _, result = services.webhook_test(actor=request.user, webhook=webhook, event_type=event)
+        _, result = management.webhook_test(actor=request.user, webhook=webhook, event_type=event)
         outcome: dict[str, Any] = {"body": result.body_excerpt if result.status else result.error}
         if result.status is not None:
             outcome["status_code"] = result.status
@@ -284,7 +286,7 @@ class MlflowWebhookOutputSerializer(serializers.Serializer):
     has_secret = serializers.SerializerMethodField()
 
     def get_webhook_id(self, obj: Webhook) -> str:
-        return services.webhook_public_id(obj)
+        return payloads.webhook_public_id(obj)
 
     def get_has_secret(self, obj: Webhook) -> bool:
         return bool(obj.secret)
@@ -333,7 +335,7 @@ class MlflowWebhookCollectionApi(RegistryApi):
     @extend_schema(request=CreateInputSerializer, responses=_MLF_RESPONSE)
     def post(self, request: Request) -> Response:
         data = self.input(request, self.CreateInputSerializer)
-        webhook = services.webhook_create(actor=request.user, flavor=MLF, **data)
+        webhook = management.webhook_create(actor=request.user, flavor=MLF, **data)
         return Response(_mlflow_webhook(webhook))
 
     @extend_schema(
@@ -387,13 +389,13 @@ class MlflowWebhookDetailApi(RegistryApi):
         data = self.input(request)
         data.pop("webhook_id", None)
         webhook = selectors.webhook_get(actor=request.user, flavor=MLF, webhook_id=webhook_id)
-        webhook = services.webhook_update(actor=request.user, webhook=webhook, **data)
+        webhook = management.webhook_update(actor=request.user, webhook=webhook, **data)
         return Response(_mlflow_webhook(webhook))
 
     @extend_schema(responses=EMPTY)
     def delete(self, request: Request, webhook_id: str) -> Response:
         webhook = selectors.webhook_get(actor=request.user, flavor=MLF, webhook_id=webhook_id)
-        services.webhook_delete(actor=request.user, webhook=webhook)
+        management.webhook_delete(actor=request.user, webhook=webhook)
         return Response({})
 
 
@@ -423,13 +425,13 @@ class MlflowWebhookTestApi(RegistryApi):
         webhook = selectors.webhook_get(actor=request.user, flavor=MLF, webhook_id=webhook_id)
         event_type = None
         if data.get("event"):
-            pair = services.mlflow_event_pair(dict(data["event"]))
+            pair = mlflow_event_pair(dict(data["event"]))
             event_type = payloads.MLFLOW_EVENTS.get(pair)
             if event_type is None:
                 raise RegistryError.invalid(
                     f"Invalid webhook event: entity {pair[0]} with action {pair[1]}."
                 )
-        _, result = services.webhook_test(
+        _, result = management.webhook_test(
             actor=request.user, webhook=webhook, event_type=event_type
         )
         outcome: dict[str, Any] = {"success": result.status is not None and result.status < 400}
@@ -471,7 +473,7 @@ class DeliveryOutputSerializer(serializers.Serializer):
     next_attempt_timestamp = MillisecondsField(source="next_attempt_at")
 
     def get_webhook_id(self, obj: WebhookDelivery) -> str:
-        return services.webhook_public_id(obj.webhook)
+        return payloads.webhook_public_id(obj.webhook)
 
     def get_attempt_count(self, obj: WebhookDelivery) -> int:
         return obj.attempts_before + obj.attempt_count
@@ -530,6 +532,6 @@ class WebhookDeliveryRedeliverApi(RegistryApi):
     def post(self, request: Request, webhook_id: str, delivery_id: str) -> Response:
         webhook = selectors.webhook_get_any(actor=request.user, webhook_id=webhook_id)
         delivery = selectors.delivery_get(webhook=webhook, delivery_id=delivery_id)
-        services.webhook_delivery_redeliver(actor=request.user, delivery=delivery)
+        management.webhook_delivery_redeliver(actor=request.user, delivery=delivery)
         delivery = selectors.delivery_get(webhook=webhook, delivery_id=delivery_id)
         return Response({"delivery": DeliveryDetailOutputSerializer(delivery).data})

@@ -1,9 +1,12 @@
-"""The ``WEBHOOKS`` settings, read and checked through one small object."""
+"""The ``WEBHOOKS`` settings, read and checked through one small object.
+
+The defaults and the environment variables are in config/settings.py, the one place each
+default is written; this module only parses and checks what ``settings.WEBHOOKS`` holds."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -28,23 +31,6 @@ class WebhookSettings:
     max_body_bytes: int
 
 
-_DEFAULTS = {
-    "ENABLED": True,
-    "ALLOWED_NETWORKS": [],
-    "ALLOWED_SCHEMES": ["https"],
-    "CONNECT_TIMEOUT": 5.0,
-    "READ_TIMEOUT": 10.0,
-    "MAX_ATTEMPTS": 8,
-    "BACKOFF_BASE": 10.0,
-    "BACKOFF_MAX": 3600.0,
-    "DISABLE_AFTER_FAILURES": 10,
-    "SWEEP_INTERVAL": 30.0,
-    "SWEEP_GRACE": 15.0,
-    "CLAIM_LEASE": 120.0,
-    "MAX_BODY_BYTES": 1_048_576,
-}
-
-
 def _networks(values: list[str]) -> tuple[Network, ...]:
     networks = []
     for value in values:
@@ -64,15 +50,22 @@ def webhook_settings() -> WebhookSettings:
     """The current settings. Parsed again whenever ``settings.WEBHOOKS`` is another object
     (``override_settings`` and the ``settings`` fixture replace it)."""
     global _cache
-    current = getattr(settings, "WEBHOOKS", {})
+    current = settings.WEBHOOKS
     if _cache is not None and _cache[0] is current:
         return _cache[1]
-    parsed = _parse({**_DEFAULTS, **current})
+    parsed = _parse(current)
     _cache = (current, parsed)
     return parsed
 
 
 def _parse(raw: dict) -> WebhookSettings:
+    missing = [
+        field.name.upper() for field in fields(WebhookSettings) if field.name.upper() not in raw
+    ]
+    if missing:
+        raise ImproperlyConfigured(
+            f"settings.WEBHOOKS lacks {', '.join(missing)} (config/settings.py sets every key)."
+        )
     schemes = tuple(scheme.strip().lower() for scheme in raw["ALLOWED_SCHEMES"])
     unknown = set(schemes) - {"http", "https"}
     if unknown:

@@ -4,10 +4,9 @@ An event is stored once, as flat data (``model_name``, ``version`` and the field
 Each delivery renders it for its hook:
 
 - Databricks hooks get Databricks' flat payload: ``event``, ``webhook_id``, ``event_timestamp``
-  (ms), ``model_name``, ``version`` and the type's fields, plus a readable ``text``
-  (databricks-registry-extensions.md §6.2; shapes the docs leave out follow the same pattern).
-- MLflow hooks get ``{"entity", "action", "timestamp", "data"}`` with MLflow's ``data`` shapes
-  (mlflow-registry-protocol.md §7.2).
+  (ms), ``model_name``, ``version`` and the type's fields, plus a readable ``text`` (shapes
+  Databricks' documentation leaves out follow the same pattern).
+- MLflow hooks get ``{"entity", "action", "timestamp", "data"}`` with MLflow's ``data`` shapes.
 - A hook with a payload template gets the template, its ``${field}`` placeholders filled in
   (see :func:`render_template`).
 """
@@ -16,16 +15,25 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from registry.errors import RegistryError
-from webhooks.models import EventType, WebhookFlavor
+from webhooks.models import EventType, Webhook, WebhookFlavor
 
 E = EventType
 
-#: The twelve events of Databricks' RegistryWebhookEvent, in proto order.
-DATABRICKS_EVENTS: tuple[str, ...] = tuple(E.values[:12])
+
+def webhook_public_id(webhook: Webhook) -> str:
+    """The hook's id as its API shows it and its payloads carry it: Databricks ids are 32 hex
+    digits; MLflow's are UUID4 strings. Both parse as the code."""
+    return public_id(webhook.flavor, webhook.code)
+
+
+def public_id(flavor: str, code: uuid.UUID) -> str:
+    return code.hex if flavor == WebhookFlavor.DATABRICKS else str(code)
+
 
 #: Per-stage variants: one change also fires the narrower event for its target stage.
 STAGE_VARIANTS = {

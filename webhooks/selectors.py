@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from accounts.models import PermissionLevel, RegisteredModelGrant
-from accounts.permissions import Level, default_level, is_admin, is_signed_in
+from accounts.permissions import manageable_webhooks_q, require_can_manage_webhook
 from registry.errors import RegistryError
 from webhooks.models import Webhook, WebhookDelivery
-from webhooks.services import require_can_manage_webhook
 
 
 def _parse_code(value: Any) -> uuid.UUID | None:
@@ -19,20 +17,6 @@ def _parse_code(value: Any) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except (ValueError, TypeError, AttributeError):
         return None
-
-
-def _manageable_q(actor: Any) -> Q:
-    """Hooks the actor may manage: all for admins, else those of models they manage."""
-    if is_admin(actor):
-        return Q()
-    if not is_signed_in(actor):
-        return Q(pk__in=[])
-    if default_level() >= Level.CAN_MANAGE:
-        return Q(registered_model__isnull=False)
-    managed = RegisteredModelGrant.objects.filter(level=PermissionLevel.CAN_MANAGE).filter(
-        Q(user=actor) | Q(group__in=actor.groups.all())
-    )
-    return Q(registered_model__in=managed.values("registered_model"))
 
 
 def _with_output_relations(queryset: QuerySet[Webhook]) -> QuerySet[Webhook]:
@@ -48,7 +32,7 @@ def webhook_list(
 ) -> QuerySet[Webhook]:
     """The hooks of one API the actor may manage, newest first, optionally filtered by
     model and by events (a hook matches if it has any of them)."""
-    queryset = Webhook.objects.filter(_manageable_q(actor), flavor=flavor)
+    queryset = Webhook.objects.filter(manageable_webhooks_q(actor), flavor=flavor)
     if model_name:
         queryset = queryset.filter(registered_model__name=model_name)
     if events:

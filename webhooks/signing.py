@@ -6,8 +6,8 @@
   ``X-MLflow-Delivery-Id``, ``X-MLflow-Timestamp`` (Unix seconds) and
   ``X-MLflow-Signature: v1,<base64 HMAC-SHA256 of "<delivery id>.<timestamp>.<body>">``.
 
-The verify functions are what docs/webhooks.md shows receivers; the tests verify every delivery
-with them.
+Receivers check them as docs/webhooks.md shows (``verify_databricks``, ``verify_mlflow``); the
+tests check deliveries with :func:`databricks_verify` and the captured MLflow signatures.
 """
 
 from __future__ import annotations
@@ -29,7 +29,3 @@ def mlflow_signature(secret: str, delivery_id: str, timestamp: str, body: bytes)
 
 def databricks_verify(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(databricks_signature(secret, body), header)
-
-
-def mlflow_verify(secret: str, delivery_id: str, timestamp: str, body: bytes, header: str) -> bool:
-    return hmac.compare_digest(mlflow_signature(secret, delivery_id, timestamp, body), header)

@@ -42,7 +42,7 @@ from registry.models import (
     RegisteredModel,
 )
 from webhooks.models import EventType
-from webhooks.services import webhook_event_emit
+from webhooks.services.outbox import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 

@@ -424,7 +424,7 @@ class CommentAdmin(RegistryAdminOnly):
 
 def _register_webhooks() -> None:
     from webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
-    from webhooks.services import webhook_delivery_redeliver
+    from webhooks.services.management import webhook_delivery_redeliver
 
     class WebhookAdmin(RegistryAdminOnly):
         list_display = ["code", "flavor", "name", "url", "registered_model", "status",

@@ -590,7 +590,7 @@ def webhook_detail(request: HttpRequest, code: str) -> HttpResponse:
 @ui_view
 def delivery_redeliver(request: HttpRequest, code: str, delivery_code: str) -> HttpResponse:
     from webhooks.selectors import delivery_get, webhook_get_any
-    from webhooks.services import webhook_delivery_redeliver
+    from webhooks.services.management import webhook_delivery_redeliver
 
     try:
         webhook = webhook_get_any(actor=request.user, webhook_id=code)

@@ -33,8 +33,8 @@ from registry.models import (
     TransitionRequest,
 )
 from tests.conftest import PASSWORD, basic_auth
-from webhooks import services as webhook_services
 from webhooks.models import Webhook, WebhookDelivery, WebhookFlavor
+from webhooks.services.management import webhook_create
 
 pytestmark = pytest.mark.django_db
 
@@ -433,14 +433,14 @@ def world(settings, tmp_path):
     StagePolicy.objects.create(
         registered_model=RegisteredModel.objects.get(name="m"), stage="Staging"
     )
-    webhook_services.webhook_create(
+    webhook_create(
         actor=owner,
         flavor=WebhookFlavor.DATABRICKS,
         model_name="m",
         events=["MODEL_VERSION_CREATED"],
         url="http://127.0.0.1:9/hook",
     )
-    webhook_services.webhook_create(
+    webhook_create(
         actor=None,
         flavor=WebhookFlavor.MLFLOW,
         name="ml-hook",

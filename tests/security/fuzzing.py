@@ -33,8 +33,8 @@ from accounts import services as account_services
 from accounts.models import RegisteredModelGrant
 from registry import services
 from registry.models import Comment, RegisteredModel
-from webhooks import services as webhook_services
 from webhooks.models import Webhook, WebhookDelivery, WebhookFlavor
+from webhooks.services.management import webhook_create
 
 FUZZER = "fuzzer"
 OWNER = "fuzz-owner"
@@ -105,7 +105,7 @@ def seed_registry() -> Seeded:
     services.transition_request_create(actor=owner, name="fuzz-a", version="2", stage="Staging")
     comment = services.comment_create(actor=owner, name="fuzz-a", version="1", comment="seed")
     Comment.objects.filter(pk=comment.pk).update(code=COMMENT)
-    hook = webhook_services.webhook_create(
+    hook = webhook_create(
         actor=owner,
         flavor=WebhookFlavor.DATABRICKS,
         model_name="fuzz-a",
@@ -113,7 +113,7 @@ def seed_registry() -> Seeded:
         url=HOOK_URL,
     )
     Webhook.objects.filter(pk=hook.pk).update(code=DATABRICKS_HOOK)
-    hook = webhook_services.webhook_create(
+    hook = webhook_create(
         actor=None,
         flavor=WebhookFlavor.MLFLOW,
         name="fuzz-ml-hook",

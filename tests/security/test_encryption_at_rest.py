@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from webhooks import crypto
 from webhooks.models import Webhook
-from webhooks.services import webhook_create
+from webhooks.services.management import webhook_create
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from registry import services
-from webhooks import services as webhook_services
 from webhooks.models import WebhookFlavor
+from webhooks.services.management import webhook_create
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +143,7 @@ def test_webhook_without_template_was_documented_with_one(schema, api, user):
     output = schema["components"]["schemas"]["RegistryWebhookOutput"]
     assert "payload_template" not in output.get("required", [])
     services.registered_model_create(actor=user, name="m")
-    webhook_services.webhook_create(
+    webhook_create(
         actor=user,
         flavor=WebhookFlavor.DATABRICKS,
         model_name="m",
@@ -160,7 +160,7 @@ def test_webhook_test_without_an_answer_was_documented_with_a_status_code(schema
     result = _response_schema(schema, MLFLOW + "registry-webhooks/test", "post")
     assert "status_code" not in result.get("required", [])
     services.registered_model_create(actor=user, name="m")
-    webhook = webhook_services.webhook_create(
+    webhook = webhook_create(
         actor=user,
         flavor=WebhookFlavor.DATABRICKS,
         model_name="m",

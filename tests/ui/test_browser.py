@@ -198,7 +198,7 @@ def _webhook_with_deliveries(owner) -> None:
         WebhookDeliveryAttempt,
         WebhookEvent,
     )
-    from webhooks.services import webhook_create
+    from webhooks.services.management import webhook_create
 
     hook = webhook_create(
         actor=owner,

@@ -232,7 +232,7 @@ def test_sign_in_and_out(story, client):
 
 def _hook_with_a_delivery(owner, status: str = "FAILED"):
     from webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEvent
-    from webhooks.services import webhook_create
+    from webhooks.services.management import webhook_create
 
     hook = webhook_create(
         actor=owner,

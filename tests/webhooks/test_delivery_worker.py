@@ -14,7 +14,6 @@ from registry import services as registry_services
 from registry.models import ModelVersion
 from tests.webhooks.conftest import CLOSED_PORT_BROKER, use_broker, wait_until
 from tests.webhooks.snippets import readme_function
-from webhooks import services
 from webhooks.models import (
     AttemptOutcome,
     DeliveryStatus,
@@ -25,6 +24,9 @@ from webhooks.models import (
     WebhookStatus,
 )
 from webhooks.payloads import MLFLOW_PAIRS
+from webhooks.services.management import webhook_create
+from webhooks.services.outbox import webhook_event_emit
+from webhooks.services.sweep import webhook_deliveries_sweep
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_webhooks")]
 
@@ -32,7 +34,7 @@ SECRET = "s3cr3t-for-tests"
 
 
 def _databricks_hook(admin, url, events, **kwargs) -> Webhook:
-    return services.webhook_create(
+    return webhook_create(
         actor=admin,
         flavor=WebhookFlavor.DATABRICKS,
         events=events,
@@ -43,7 +45,7 @@ def _databricks_hook(admin, url, events, **kwargs) -> Webhook:
 
 
 def _mlflow_hook(admin, url, pairs, name="hook") -> Webhook:
-    return services.webhook_create(
+    return webhook_create(
         actor=admin,
         flavor=WebhookFlavor.MLFLOW,
         name=name,
@@ -71,7 +73,7 @@ def _every_event(admin) -> None:
     model_version = ModelVersion.objects.select_related("registered_model").get()
     model = model_version.registered_model
     for stage in ("Staging", "Production", "Archived"):
-        services.webhook_event_emit(
+        webhook_event_emit(
             event=EventType.TRANSITION_REQUEST_CREATED,
             registered_model=model,
             model_version=model_version,
@@ -79,35 +81,35 @@ def _every_event(admin) -> None:
             actor=admin,
         )
     for event in (EventType.TRANSITION_REQUEST_APPROVED, EventType.TRANSITION_REQUEST_REJECTED):
-        services.webhook_event_emit(
+        webhook_event_emit(
             event=event,
             registered_model=model,
             model_version=model_version,
             payload_data={"from_stage": "None", "to_stage": "Staging", "comment": "ok"},
             actor=admin,
         )
-    services.webhook_event_emit(
+    webhook_event_emit(
         event=EventType.COMMENT_CREATED,
         registered_model=model,
         model_version=model_version,
         payload_data={"comment": "looks good"},
         actor=admin,
     )
-    services.webhook_event_emit(
+    webhook_event_emit(
         event=EventType.MODEL_VERSION_READY,
         registered_model=model,
         model_version=model_version,
         payload_data={"status": "READY"},
         actor=None,
     )
-    services.webhook_event_emit(
+    webhook_event_emit(
         event=EventType.MODEL_VERSION_REGISTRATION_FAILED,
         registered_model=model,
         model_version=model_version,
         payload_data={"status": "FAILED_REGISTRATION", "status_message": "copy failed"},
         actor=None,
     )
-    services.webhook_event_emit(
+    webhook_event_emit(
         event=EventType.WEBHOOK_DISABLED,
         registered_model=None,
         payload_data={"disabled_webhook_id": "x", "consecutive_failures": 2, "last_error": "e"},
@@ -257,7 +259,7 @@ def test_broker_unreachable_at_commit_is_delivered_by_the_sweep(admin, receiver,
     try:
         time.sleep(1.0)
         assert receiver.received == []  # nothing was queued
-        assert services.webhook_deliveries_sweep() == {"reclaimed": 0, "late": 1, "queued": 1}
+        assert webhook_deliveries_sweep() == {"reclaimed": 0, "late": 1, "queued": 1}
         (request,) = receiver.wait_for(1)
     finally:
         worker.stop()
@@ -279,7 +281,7 @@ def test_worker_killed_mid_delivery_is_delivered_after_restart(admin, receiver, 
     start_worker()
     # The claim of the dead worker outlives its lease (3 s); the sweep takes it back.
     time.sleep(3.2)
-    result = services.webhook_deliveries_sweep()
+    result = webhook_deliveries_sweep()
     assert result["reclaimed"] == 1
     delivery = wait_until(
         lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCESS).first()

@@ -47,3 +47,12 @@ def test_a_connection_that_failed_is_dropped_if_it_no_longer_works():
     drop_broken_connection()
 
     assert connection.connection is None
+
+
+def test_the_outbox_queues_the_send_task_by_its_registered_name():
+    from config.celery import app
+    from webhooks.services.outbox import SEND_TASK
+    from webhooks.tasks import webhook_delivery_send_task
+
+    assert webhook_delivery_send_task.name == SEND_TASK
+    assert app.tasks[SEND_TASK].acks_late

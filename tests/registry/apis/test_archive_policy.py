@@ -18,8 +18,8 @@ from registry.models import (
     TransitionRequest,
 )
 from tests.conftest import PASSWORD, basic_auth
-from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery, WebhookEvent, WebhookFlavor
+from webhooks.services.management import webhook_create
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def team(django_user_model, settings):
         services.model_version_stage_transition(
             actor=people["owner"], name="m", version=str(n), stage=stage
         )
-    webhook_services.webhook_create(
+    webhook_create(
         actor=people["root"],
         flavor=WebhookFlavor.DATABRICKS,
         events=[

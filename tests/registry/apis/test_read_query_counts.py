@@ -20,8 +20,8 @@ from accounts.models import PermissionLevel
 from registry import services
 from registry.models import RegisteredModel
 from tests.conftest import PASSWORD, basic_auth
-from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookFlavor
+from webhooks.services.management import webhook_create
 
 pytestmark = pytest.mark.django_db
 
@@ -316,7 +316,7 @@ class Hooks:
                 ]
                 extra = {"name": f"h{len(self.made)}"}
             self.made.append(
-                webhook_services.webhook_create(
+                webhook_create(
                     actor=self.admin,
                     flavor=self.flavor,
                     events=events,

@@ -307,11 +307,11 @@ def test_downloads_need_can_read_and_uploads_a_signed_in_user(
 
 def test_registration_outcomes_are_webhook_events(user, store, model_dir, tmp_path):
     """READY and FAILED_REGISTRATION each write an event for subscribed hooks, with the change."""
-    from webhooks import services as webhook_services
     from webhooks.models import WebhookDelivery, WebhookFlavor
+    from webhooks.services.management import webhook_create
 
     services.registered_model_create(actor=user, name="fraud")
-    webhook_services.webhook_create(
+    webhook_create(
         actor=user,
         flavor=WebhookFlavor.DATABRICKS,
         model_name="fraud",

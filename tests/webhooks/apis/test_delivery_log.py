@@ -7,8 +7,9 @@ from rest_framework.test import APIClient
 
 from registry import services as registry_services
 from tests.conftest import basic_auth
-from webhooks import services
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookFlavor
+from webhooks.services.delivery import webhook_delivery_send
+from webhooks.services.management import webhook_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_webhooks")]
 
@@ -24,7 +25,7 @@ def test_list_get_and_redeliver(
     admin, admin_api, api, receiver, django_capture_on_commit_callbacks
 ):
     receiver.respond = lambda request, index: 500 if index == 0 else 200
-    hook = services.webhook_create(
+    hook = webhook_create(
         actor=admin,
         flavor=WebhookFlavor.DATABRICKS,
         events=["MODEL_VERSION_TAG_SET"],
@@ -38,7 +39,7 @@ def test_list_get_and_redeliver(
             actor=admin, name="m", version="1", key="k", value=value
         )
     first = WebhookDelivery.objects.order_by("id").first()
-    services.webhook_delivery_send(delivery_id=first.pk)  # 500: retry later
+    webhook_delivery_send(delivery_id=first.pk)  # 500: retry later
 
     base = f"/api/2.0/registry/webhooks/{hook.code.hex}/deliveries"
     page = admin_api.get(base, {"max_results": 2}).json()
@@ -62,13 +63,13 @@ def test_list_get_and_redeliver(
     refused = admin_api.post(f"{base}/{first.code}/redeliver")
     assert (refused.status_code, refused.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     WebhookDelivery.objects.filter(pk=first.pk).update(next_attempt_at=first.created_at)
-    services.webhook_delivery_send(delivery_id=first.pk)
+    webhook_delivery_send(delivery_id=first.pk)
     with django_capture_on_commit_callbacks() as callbacks:
         again = admin_api.post(f"{base}/{first.code}/redeliver")
     assert again.status_code == 200
     assert again.json()["delivery"]["status"] == "PENDING"
     assert len(callbacks) == 1
-    services.webhook_delivery_send(delivery_id=first.pk)
+    webhook_delivery_send(delivery_id=first.pk)
     first.refresh_from_db()
     assert first.status == DeliveryStatus.SUCCESS
     assert [a.number for a in first.attempts.order_by("number")] == [1, 2, 3]

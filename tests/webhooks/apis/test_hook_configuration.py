@@ -23,7 +23,6 @@ from accounts.models import PermissionLevel, RegisteredModelGrant
 from registry import services as registry_services
 from tests.conftest import basic_auth
 from tests.webhooks.conftest import run_receiver, wait_until
-from webhooks import services
 from webhooks.models import (
     AttemptOutcome,
     DeliveryStatus,
@@ -32,6 +31,8 @@ from webhooks.models import (
     WebhookStatus,
 )
 from webhooks.payloads import TEMPLATE_MAX_PLACEHOLDERS
+from webhooks.services.delivery import webhook_delivery_send
+from webhooks.services.sweep import webhook_deliveries_sweep
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_webhooks")]
 
@@ -306,9 +307,9 @@ def test_a_body_over_the_cap_is_rendered_by_the_worker_and_fails(
     assert (delivery.status, delivery.body) == (DeliveryStatus.PENDING, "")
 
     # The worker's try: FAILED at once, with the reason, not retried, nothing sent.
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.FAILED
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == "skipped"
-    assert services.webhook_deliveries_sweep()["queued"] == 0
+    assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.FAILED
+    assert webhook_delivery_send(delivery_id=delivery.pk) == "skipped"
+    assert webhook_deliveries_sweep()["queued"] == 0
     assert receiver.received == []
     log = owner_api.get(f"/api/2.0/registry/webhooks/{created['id']}/deliveries/{delivery.code}")
     logged = log.json()["delivery"]
@@ -321,7 +322,7 @@ def test_a_body_over_the_cap_is_rendered_by_the_worker_and_fails(
     # A value that fits is delivered, the body rendered once and kept.
     _set_tag(owner_api, "small")
     small = WebhookDelivery.objects.order_by("-id").first()
-    assert services.webhook_delivery_send(delivery_id=small.pk) == AttemptOutcome.SUCCESS
+    assert webhook_delivery_send(delivery_id=small.pk) == AttemptOutcome.SUCCESS
     (request,) = receiver.received
     small.refresh_from_db()
     assert request.body == small.body.encode()
@@ -331,7 +332,7 @@ def test_a_body_over_the_cap_is_rendered_by_the_worker_and_fails(
     settings.WEBHOOKS = {**settings.WEBHOOKS, "MAX_BODY_BYTES": 100}
     base = f"/api/2.0/registry/webhooks/{created['id']}/deliveries/{small.code}"
     assert owner_api.post(base + "/redeliver").status_code == 200
-    assert services.webhook_delivery_send(delivery_id=small.pk) == AttemptOutcome.FAILED
+    assert webhook_delivery_send(delivery_id=small.pk) == AttemptOutcome.FAILED
     small.refresh_from_db()
     assert "over WEBHOOKS_MAX_BODY_BYTES (100)" in small.last_error
     assert len(receiver.received) == 1
@@ -406,11 +407,11 @@ def test_a_stored_template_that_cannot_render_fails_its_delivery_not_the_write(
     response = _set_tag(owner_api)
     assert response.status_code == 200, response.content
     delivery = WebhookDelivery.objects.get()
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.FAILED
+    assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.FAILED
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
     assert "payload template" in delivery.last_error
-    assert services.webhook_deliveries_sweep()["queued"] == 0
+    assert webhook_deliveries_sweep()["queued"] == 0
 
     # The test call answers with the reason, and its delivery is finished too.
     tested = owner_api.post(DBX + "test", {"id": created["id"]}, format="json")
@@ -475,8 +476,8 @@ def test_a_stored_authorization_that_cannot_be_sent_fails_its_delivery(admin, ow
 
     assert _set_tag(owner_api).status_code == 200
     delivery = WebhookDelivery.objects.get(is_test=False)
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.FAILED
-    assert services.webhook_deliveries_sweep()["queued"] == 0
+    assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.FAILED
+    assert webhook_deliveries_sweep()["queued"] == 0
     assert not WebhookDelivery.objects.exclude(status=DeliveryStatus.FAILED).exists()
     assert all("leaked" not in d.last_error for d in WebhookDelivery.objects.all())
     assert receiver.received == []

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from registry import services as registry_services
-from webhooks import http, services
+from webhooks import http
 from webhooks.models import (
     AttemptOutcome,
     DeliveryStatus,
@@ -18,12 +18,15 @@ from webhooks.models import (
     WebhookDeliveryAttempt,
     WebhookFlavor,
 )
+from webhooks.services import outbox
+from webhooks.services.delivery import webhook_delivery_send
+from webhooks.services.management import webhook_create
 
 pytestmark = pytest.mark.usefixtures("fast_webhooks")
 
 
 def _delivery(admin, url: str) -> WebhookDelivery:
-    hook = services.webhook_create(
+    hook = webhook_create(
         actor=admin,
         flavor=WebhookFlavor.DATABRICKS,
         events=["REGISTERED_MODEL_CREATED"],
@@ -48,7 +51,7 @@ def test_a_successful_try_is_two_statements(admin, receiver, django_assert_num_q
 
     # The claim (with the hook and the event) and the record (attempt, state, failure count).
     with django_assert_num_queries(2):
-        assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.SUCCESS
+        assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.SUCCESS
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempt_count, delivery.claim_token) == (
@@ -88,7 +91,7 @@ def test_a_claim_taken_back_during_the_try_is_not_moved_on(admin, receiver):
     with mock.patch.object(
         http, "post", autospec=True, side_effect=sweep_takes_the_claim_back
     ) as post:
-        assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.SUCCESS
+        assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.SUCCESS
 
     post.assert_called_once()
     delivery.refresh_from_db()
@@ -107,10 +110,10 @@ def test_a_retry_keeps_the_delivery_and_queues_it_again(
     delivery = _delivery(admin, receiver.url)
 
     with (
-        mock.patch.object(services, "enqueue_deliveries", autospec=True) as enqueue,
+        mock.patch.object(outbox, "enqueue_deliveries", autospec=True) as enqueue,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.RETRY
+        assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.RETRY
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.last_response_status, delivery.last_error) == (
@@ -128,7 +131,7 @@ def test_a_retry_keeps_the_delivery_and_queues_it_again(
 def test_the_asynchronous_commit_ends_with_the_worker_statements(admin, receiver):
     delivery = _delivery(admin, receiver.url)
 
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.SUCCESS
+    assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.SUCCESS
 
     # Autocommit, as in the worker: each statement was its own transaction, and the setting
     # was local to it, so the connection's next transaction commits durably again.

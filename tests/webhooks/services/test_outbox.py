@@ -13,7 +13,7 @@ from django.utils import timezone
 from registry import services as registry_services
 from registry.errors import RegistryError
 from tests.webhooks.conftest import CLOSED_PORT_BROKER, use_broker
-from webhooks import payloads, services, signing
+from webhooks import payloads, signing
 from webhooks.models import (
     AttemptOutcome,
     DeliveryStatus,
@@ -22,12 +22,14 @@ from webhooks.models import (
     WebhookFlavor,
     WebhookStatus,
 )
+from webhooks.services.delivery import backoff_seconds, webhook_delivery_send
+from webhooks.services.management import webhook_create
 
 pytestmark = pytest.mark.usefixtures("fast_webhooks")
 
 
 def _hook(admin, url, events, **kwargs):
-    return services.webhook_create(
+    return webhook_create(
         actor=admin, flavor=WebhookFlavor.DATABRICKS, events=events, url=url, **kwargs
     )
 
@@ -108,7 +110,7 @@ def test_retry_classification_and_backoff(admin, receiver):
     registry_services.registered_model_create(actor=admin, name="m")
     delivery = WebhookDelivery.objects.get()
 
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.RETRY
+    assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.RETRY
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING
     wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
@@ -116,12 +118,12 @@ def test_retry_classification_and_backoff(admin, receiver):
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         next_attempt_at=timezone.now() + timedelta(seconds=60)
     )
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == "skipped"  # not due
+    assert webhook_delivery_send(delivery_id=delivery.pk) == "skipped"  # not due
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.RETRY
+    assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.RETRY
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.FAILED
-    assert services.webhook_delivery_send(delivery_id=delivery.pk) == "skipped"  # final
+    assert webhook_delivery_send(delivery_id=delivery.pk) == AttemptOutcome.FAILED
+    assert webhook_delivery_send(delivery_id=delivery.pk) == "skipped"  # final
 
     attempts = list(delivery.attempts.order_by("number"))
     assert [(a.number, a.outcome, a.response_status) for a in attempts] == [
@@ -140,9 +142,9 @@ def test_retry_classification_and_backoff(admin, receiver):
 
 def test_backoff_is_capped_and_jittered(settings):
     settings.WEBHOOKS = {**settings.WEBHOOKS, "BACKOFF_BASE": 10.0, "BACKOFF_MAX": 60.0}
-    assert 5.0 <= services.backoff_seconds(1) <= 10.0
-    assert 20.0 <= services.backoff_seconds(3) <= 40.0
-    assert 30.0 <= services.backoff_seconds(20) <= 60.0
+    assert 5.0 <= backoff_seconds(1) <= 10.0
+    assert 20.0 <= backoff_seconds(3) <= 40.0
+    assert 30.0 <= backoff_seconds(20) <= 60.0
 
 
 def test_mlflow_signature_matches_captured_deliveries():
@@ -220,7 +222,7 @@ def test_template_hook_sends_the_rendered_body(admin, receiver):
         actor=admin, name='we"ird', version="1", stage="Production"
     )
     delivery = WebhookDelivery.objects.get()
-    services.webhook_delivery_send(delivery_id=delivery.pk)
+    webhook_delivery_send(delivery_id=delivery.pk)
     (request,) = receiver.received
     assert request.json() == {
         "ref": "main",
