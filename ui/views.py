@@ -37,9 +37,9 @@ from registry.models import (
     TransitionRequest,
     TransitionRequestStatus,
 )
-from registry.ui import forms
-from registry.ui import selectors as ui_selectors
-from registry.ui.markdown import render as render_markdown
+from ui import forms
+from ui import selectors as ui_selectors
+from ui.markdown import render as render_markdown
 
 MODELS_PER_PAGE = 20
 DELIVERIES_PER_PAGE = 50
@@ -50,7 +50,7 @@ DELIVERIES_PER_PAGE = 50
 def _error_page(request: HttpRequest, exc: RegistryError) -> HttpResponse:
     return render(
         request,
-        "registry/ui/error.html",
+        "ui/error.html",
         {"error": exc, "title": _error_title(exc)},
         status=exc.http_status,
     )
@@ -152,7 +152,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         next_query["page_token"] = next_token
     return render(
         request,
-        "registry/ui/model_list.html",
+        "ui/model_list.html",
         {
             "form": form,
             "rows": rows,
@@ -203,7 +203,7 @@ def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, A
 @require_GET
 @ui_view
 def model_detail(request: HttpRequest, name: str) -> HttpResponse:
-    return render(request, "registry/ui/model_detail.html", _model_context(request, name))
+    return render(request, "ui/model_detail.html", _model_context(request, name))
 
 
 def _model_refusal(
@@ -212,7 +212,7 @@ def _model_refusal(
     messages.error(request, exc.message)
     return render(
         request,
-        "registry/ui/model_detail.html",
+        "ui/model_detail.html",
         _model_context(request, name, **forms_typed),
         status=exc.http_status,
     )
@@ -355,7 +355,7 @@ def _suggested_stage(current: str) -> str:
 @ui_view
 def version_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
     return render(
-        request, "registry/ui/version_detail.html", _version_context(request, name, version)
+        request, "ui/version_detail.html", _version_context(request, name, version)
     )
 
 
@@ -365,7 +365,7 @@ def _version_refusal(
     messages.error(request, exc.message)
     return render(
         request,
-        "registry/ui/version_detail.html",
+        "ui/version_detail.html",
         _version_context(request, name, version, **typed),
         status=exc.http_status,
     )
@@ -548,7 +548,7 @@ def comment_delete(request: HttpRequest, name: str, version: int, code: str) -> 
 @ui_view
 def waiting(request: HttpRequest) -> HttpResponse:
     rows = ui_selectors.transition_requests_waiting_for(actor=request.user)
-    return render(request, "registry/ui/waiting.html", {"rows": rows, "nav": "waiting"})
+    return render(request, "ui/waiting.html", {"rows": rows, "nav": "waiting"})
 
 
 # --- Webhooks ---------------------------------------------------------------------------------
@@ -566,7 +566,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
         for hook in hooks(actor=request.user, flavor=flavor)[:100]
     ]
     return render(
-        request, "registry/ui/webhook_list.html", {"webhooks": webhooks, "nav": "webhooks"}
+        request, "ui/webhook_list.html", {"webhooks": webhooks, "nav": "webhooks"}
     )
 
 
@@ -583,7 +583,7 @@ def _webhook_context(request: HttpRequest, code: str) -> dict[str, Any]:
 @require_GET
 @ui_view
 def webhook_detail(request: HttpRequest, code: str) -> HttpResponse:
-    return render(request, "registry/ui/webhook_detail.html", _webhook_context(request, code))
+    return render(request, "ui/webhook_detail.html", _webhook_context(request, code))
 
 
 @require_POST
@@ -600,7 +600,7 @@ def delivery_redeliver(request: HttpRequest, code: str, delivery_code: str) -> H
         messages.error(request, exc.message)
         return render(
             request,
-            "registry/ui/webhook_detail.html",
+            "ui/webhook_detail.html",
             _webhook_context(request, code),
             status=exc.http_status,
         )
@@ -634,7 +634,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
             status = 400
     response = render(
         request,
-        "registry/ui/tokens.html",
+        "ui/tokens.html",
         {
             "form": form,
             "created": created,
