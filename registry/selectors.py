@@ -213,10 +213,11 @@ def _search_page(
     page_token: str | None,
     default_max_results: int,
     max_max_results: int,
+    extra_clauses: Sequence[search.Clause] = (),
 ) -> tuple[list[Any], str]:
     """One page of ``queryset`` under the protocol's filter, order and paging rules, and the
     token of the next page ("" on the last)."""
-    clauses = search.parse_filter(filter_string, entity=entity)
+    clauses = [*search.parse_filter(filter_string, entity=entity), *extra_clauses]
     ordering = search.parse_order_by(order_by, entity=entity)
     return search.paginate(
         queryset.filter(search.filter_q(clauses, entity=entity)).order_by(*ordering),
@@ -228,6 +229,25 @@ def _search_page(
     )
 
 
+def _structured_clauses(
+    name_contains: str | None, tag_key: str | None, tag_value: str | None
+) -> list[search.Clause]:
+    """The clauses of :func:`registered_model_search`'s structured arguments: what a filter
+    string would give, with nothing to quote or parse."""
+    clauses = []
+    if name_contains:
+        literal = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(search.Clause("attribute", "name", "ILIKE", f"%{literal}%"))
+    if tag_key is not None:
+        if not tag_key:
+            raise RegistryError.invalid("The tag key to search for must not be empty.")
+        if tag_value is None:
+            clauses.append(search.Clause("tag", tag_key, "LIKE", "%"))
+        else:
+            clauses.append(search.Clause("tag", tag_key, "=", tag_value))
+    return clauses
+
+
 def registered_model_search(
     *,
     actor: Any,
@@ -235,8 +255,15 @@ def registered_model_search(
     max_results: Any = None,
     order_by: list[str] | None = None,
     page_token: str | None = None,
+    name_contains: str | None = None,
+    tag_key: str | None = None,
+    tag_value: str | None = None,
 ) -> tuple[list[RegisteredModel], str]:
-    """One page of registered models and the token of the next page ("" on the last)."""
+    """One page of registered models and the token of the next page ("" on the last).
+
+    Besides ``filter_string``, the models can be narrowed by parts (the web UI's search form):
+    ``name_contains`` (matched literally, ignoring case) and ``tag_key`` (the models with that
+    tag; with ``tag_value``, with that value)."""
     page, next_token = _search_page(
         _registered_model_queryset().filter(permissions.readable_models_q(actor)),
         entity="registered_model",
@@ -246,6 +273,7 @@ def registered_model_search(
         page_token=page_token,
         default_max_results=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
         max_max_results=settings.REGISTRY["MAX_RESULTS_REGISTERED_MODELS"],
+        extra_clauses=_structured_clauses(name_contains, tag_key, tag_value),
     )
     _with_model_tags_and_aliases(page)
     _attach_latest_versions(page)

@@ -85,22 +85,6 @@ def _parse_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-def _tag_filter(tag: str) -> str:
-    key, sep, value = tag.partition("=")
-    key = key.strip()
-    if "`" in key:
-        raise RegistryError.invalid("A tag key in the search cannot contain a backtick.")
-    if sep:
-        return f"tags.`{key}` = '{value.strip().replace(chr(39), chr(39) * 2)}'"
-    return f"tags.`{key}` LIKE '%'"
-
-
-def _like_literal(text: str) -> str:
-    """``text`` as a quoted LIKE pattern that matches it literally anywhere in a name."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return "'%" + escaped.replace("'", "''") + "%'"
-
-
 # --- Models -----------------------------------------------------------------------------------
 
 
@@ -114,18 +98,19 @@ def home(request: HttpRequest) -> HttpResponse:
 @ui_view
 def model_list(request: HttpRequest) -> HttpResponse:
     form = forms.ModelSearchForm(request.GET or None)
-    clauses = []
+    narrowed: dict[str, str | None] = {}
     if form.is_valid():
-        if form.cleaned_data["q"].strip():
-            clauses.append(f"name ILIKE {_like_literal(form.cleaned_data['q'].strip())}")
+        narrowed["name_contains"] = form.cleaned_data["q"].strip() or None
         if form.cleaned_data["tag"].strip():
-            clauses.append(_tag_filter(form.cleaned_data["tag"]))
+            key, sep, value = form.cleaned_data["tag"].partition("=")  # "key" or "key=value"
+            narrowed["tag_key"] = key.strip()
+            narrowed["tag_value"] = value.strip() if sep else None
     page_token = request.GET.get("page_token") or None
     error = None
     try:
         page, next_token = selectors.registered_model_search(
             actor=request.user,
-            filter_string=" AND ".join(clauses) or None,
+            **narrowed,
             max_results=MODELS_PER_PAGE,
             order_by=["name ASC"],
             page_token=page_token,
@@ -354,9 +339,7 @@ def _suggested_stage(current: str) -> str:
 @require_GET
 @ui_view
 def version_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
-    return render(
-        request, "ui/version_detail.html", _version_context(request, name, version)
-    )
+    return render(request, "ui/version_detail.html", _version_context(request, name, version))
 
 
 def _version_refusal(
@@ -565,9 +548,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
         for flavor in WebhookFlavor.values
         for hook in hooks(actor=request.user, flavor=flavor)[:100]
     ]
-    return render(
-        request, "ui/webhook_list.html", {"webhooks": webhooks, "nav": "webhooks"}
-    )
+    return render(request, "ui/webhook_list.html", {"webhooks": webhooks, "nav": "webhooks"})
 
 
 def _webhook_context(request: HttpRequest, code: str) -> dict[str, Any]:
