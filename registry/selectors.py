@@ -10,8 +10,9 @@ services use before their own, stricter checks.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -442,16 +443,27 @@ def stage_policy_effective(*, registered_model: RegisteredModel, stage: str) -> 
 
 def stage_policies_effective(*, registered_model: RegisteredModel) -> dict[str, StagePolicy]:
     """:func:`stage_policy_effective` for every stage, in one query."""
+    return stage_policies_effective_many(registered_models=[registered_model])[registered_model.pk]
+
+
+def stage_policies_effective_many(
+    *, registered_models: Iterable[RegisteredModel]
+) -> dict[int, dict[str, StagePolicy]]:
+    """:func:`stage_policies_effective` for each model (by primary key), in one query."""
+    by_pk = {registered_model.pk: registered_model for registered_model in registered_models}
     found: dict[tuple[int | None, str], StagePolicy] = {}
     for policy in StagePolicy.objects.filter(
-        Q(registered_model=registered_model) | Q(registered_model__isnull=True)
+        Q(registered_model__in=list(by_pk)) | Q(registered_model__isnull=True)
     ):
         if policy.registered_model_id is not None:
-            policy.registered_model = registered_model
+            policy.registered_model = by_pk[policy.registered_model_id]
         found[(policy.registered_model_id, policy.stage)] = policy
     return {
-        stage: _with_floor(found.get((registered_model.pk, stage)), found.get((None, stage)), stage)
-        for stage in Stage.values
+        pk: {
+            stage: _with_floor(found.get((pk, stage)), found.get((None, stage)), stage)
+            for stage in Stage.values
+        }
+        for pk in by_pk
     }
 
 
@@ -542,10 +554,15 @@ def request_available_actions(
     return actions
 
 
-def comment_available_actions(actor: Any, comment: Comment) -> list[str]:
+def comment_available_actions(
+    actor: Any, comment: Comment, *, level: Level | None = None
+) -> list[str]:
+    """What the caller may do with a comment. ``level`` (the actor's on the comment's model)
+    may be passed in when it is already known, so a list of comments costs no query per row."""
     if permissions.is_signed_in(actor) and actor.get_username() == comment.author_username:
         return ["EDIT_COMMENT", "DELETE_COMMENT"]
-    level = permissions.effective_level(actor, comment.model_version.registered_model)
+    if level is None:
+        level = permissions.effective_level(actor, comment.model_version.registered_model)
     return ["DELETE_COMMENT"] if level >= Level.CAN_MANAGE else []
 
 
@@ -561,3 +578,45 @@ def stage_policies_in_force(*, actor: Any, name: str | None) -> list[StagePolicy
         return [defaults.get(stage) or StagePolicy(stage=stage) for stage in Stage.values]
     registered_model = registered_model_get(actor=actor, name=name)
     return list(stage_policies_effective(registered_model=registered_model).values())
+
+
+# --- Reads of the web UI's pages ------------------------------------------------------------
+# The actor's permission to read was checked by the selector that gave the model or version.
+
+
+def model_versions_newest(*, registered_model: RegisteredModel, limit: int) -> list[ModelVersion]:
+    """The model's newest versions, with who created them."""
+    return list(registered_model.versions.select_related("created_by").order_by("-version")[:limit])
+
+
+def model_version_comments(*, model_version: ModelVersion, limit: int) -> list[Comment]:
+    """The version's first comments, oldest first."""
+    return list(
+        Comment.objects.filter(model_version=model_version)
+        .select_related("model_version__registered_model")
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def transition_request_by_code(
+    *, model_version: ModelVersion, code: Any
+) -> TransitionRequest | None:
+    """The version's request with this id, whatever its status; None if it has none."""
+    try:
+        parsed = uuid.UUID(str(code))
+    except ValueError:
+        return None
+    return TransitionRequest.objects.filter(code=parsed, model_version=model_version).first()
+
+
+def transition_requests_open_readable(*, actor: Any, limit: int) -> list[TransitionRequest]:
+    """The oldest open requests, at most ``limit``, on the models the actor can read."""
+    return list(
+        TransitionRequest.objects.filter(status=TransitionRequestStatus.OPEN)
+        .filter(
+            permissions.readable_models_q(actor, model_field="model_version__registered_model_id")
+        )
+        .select_related("model_version__registered_model")
+        .prefetch_related("approvals")
+        .order_by("created_at", "id")[:limit]
+    )

@@ -1,4 +1,6 @@
-"""Reads the web UI needs beyond the registry's own selectors."""
+"""The rows of the UI's lists, with what the actor may do with each: the actor's levels and the
+policies in force are read once for the page and handed to every row, so a list costs the same
+queries however long it is."""
 
 from __future__ import annotations
 
@@ -6,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from accounts import permissions
+from accounts.permissions import Level
 from registry import selectors
-from registry.models import StagePolicy, TransitionRequest, TransitionRequestStatus
+from registry.models import Comment, StagePolicy, TransitionRequest
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
 # a bounded number of queries however many requests are open.
@@ -27,38 +30,50 @@ def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
     reject (``request_available_actions``, the rule the API reports), oldest first."""
     if not permissions.is_signed_in(actor):
         return []
-    candidates = (
-        TransitionRequest.objects.filter(status=TransitionRequestStatus.OPEN)
-        .filter(
-            permissions.readable_models_q(actor, model_field="model_version__registered_model_id")
-        )
-        .select_related("model_version__registered_model")
-        .prefetch_related("approvals")
-        .order_by("created_at", "id")[:WAITING_SCAN_LIMIT]
-    )
+    candidates = selectors.transition_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
+    models = {
+        request.model_version.registered_model_id: request.model_version.registered_model
+        for request in candidates
+    }
+    levels = permissions.effective_levels(actor, models)
+    policies = selectors.stage_policies_effective_many(registered_models=models.values())
     rows = []
-    # One level per model and one policy per (model, stage), however many requests they have.
-    levels: dict[int, permissions.Level] = {}
-    policies: dict[tuple[int, str], StagePolicy] = {}
     for request in candidates:
-        registered_model = request.model_version.registered_model
-        if registered_model.pk not in levels:
-            levels[registered_model.pk] = permissions.effective_level(actor, registered_model)
-        key = (registered_model.pk, request.to_stage)
-        if key not in policies:
-            policies[key] = selectors.stage_policy_effective(
-                registered_model=registered_model, stage=request.to_stage
-            )
+        model_id = request.model_version.registered_model_id
         actions = selectors.request_available_actions(
-            actor, request, level=levels[registered_model.pk], policy=policies[key]
+            actor, request, level=levels[model_id], policy=policies[model_id][request.to_stage]
         )
         if DECIDE_ACTIONS.intersection(actions):
             rows.append(RequestRow(request=request, actions=actions))
     return rows
 
 
-def request_rows(*, actor: Any, requests: list[TransitionRequest]) -> list[RequestRow]:
+def request_rows(
+    *,
+    actor: Any,
+    requests: list[TransitionRequest],
+    level: Level,
+    policies: dict[str, StagePolicy],
+) -> list[RequestRow]:
+    """The requests of one version, with ``level`` the actor's on its model and ``policies``
+    the policies in force for its model, by stage."""
     return [
-        RequestRow(request=request, actions=selectors.request_available_actions(actor, request))
+        RequestRow(
+            request=request,
+            actions=selectors.request_available_actions(
+                actor, request, level=level, policy=policies[request.to_stage]
+            ),
+        )
         for request in requests
+    ]
+
+
+def comment_rows(*, actor: Any, comments: list[Comment], level: Level) -> list[dict[str, Any]]:
+    """The comments of one version, with ``level`` the actor's on its model."""
+    return [
+        {
+            "comment": comment,
+            "actions": selectors.comment_available_actions(actor, comment, level=level),
+        }
+        for comment in comments
     ]
