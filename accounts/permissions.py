@@ -13,6 +13,7 @@ it passes every check. Views always pass ``request.user``, which is never ``None
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,22 @@ def effective_level(actor: Any, registered_model: RegisteredModel) -> Level:
     if not is_signed_in(actor):
         return Level.NONE
     return max([default_level(), *_grant_levels(actor, registered_model)])
+
+
+def effective_levels(actor: Any, registered_model_ids: Iterable[int]) -> dict[int, Level]:
+    """:func:`effective_level` on each of these models (by primary key), in one query."""
+    ids = set(registered_model_ids)
+    if is_admin(actor):
+        return dict.fromkeys(ids, Level.CAN_MANAGE)
+    if not is_signed_in(actor):
+        return dict.fromkeys(ids, Level.NONE)
+    levels = dict.fromkeys(ids, default_level())
+    grants = RegisteredModelGrant.objects.filter(registered_model_id__in=ids).filter(
+        Q(user=actor) | Q(group__in=actor.groups.all())
+    )
+    for model_id, level in grants.values_list("registered_model_id", "level"):
+        levels[model_id] = max(levels[model_id], Level.of(level))
+    return levels
 
 
 def _refuse(actor: Any, message: str) -> RegistryError:

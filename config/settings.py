@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "webhooks",
+    "ui",
 ]
 
 MIDDLEWARE = [
@@ -158,7 +159,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# The web UI's sign-in page (registry/ui/); the admin has its own.
+# The web UI's sign-in page (ui/); the admin has its own.
 LOGIN_URL = "ui:login"
 LOGIN_REDIRECT_URL = "ui:model-list"
 LOGOUT_REDIRECT_URL = "ui:login"

@@ -59,7 +59,7 @@ urlpatterns = [
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     # The web UI last: its routes are the site's root.
-    path("", include("registry.ui.urls", namespace="ui")),
+    path("", include("ui.urls", namespace="ui")),
 ]
 
 handler404 = "config.exception_handlers.api_aware_404"

@@ -502,7 +502,7 @@ class AuditEntry(models.Model):
 
     class Action(models.TextChoices):
         REGISTERED_MODEL_DELETED = "REGISTERED_MODEL_DELETED", "Registered model deleted"
-        # One per object an admin action (registry/ui/admin.py) was applied to; detail holds
+        # One per object an admin action (registry/admin.py) was applied to; detail holds
         # the action, the object and the outcome. Registry-wide objects: nil model_code.
         ADMIN_ACTION = "ADMIN_ACTION", "Admin action"
         # A stage policy set or dropped, from the API, the UI or the admin; detail holds the

@@ -10,8 +10,9 @@ services use before their own, stricter checks.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -213,10 +214,11 @@ def _search_page(
     page_token: str | None,
     default_max_results: int,
     max_max_results: int,
+    extra_clauses: Sequence[search.Clause] = (),
 ) -> tuple[list[Any], str]:
     """One page of ``queryset`` under the protocol's filter, order and paging rules, and the
     token of the next page ("" on the last)."""
-    clauses = search.parse_filter(filter_string, entity=entity)
+    clauses = [*search.parse_filter(filter_string, entity=entity), *extra_clauses]
     ordering = search.parse_order_by(order_by, entity=entity)
     return search.paginate(
         queryset.filter(search.filter_q(clauses, entity=entity)).order_by(*ordering),
@@ -228,6 +230,25 @@ def _search_page(
     )
 
 
+def _structured_clauses(
+    name_contains: str | None, tag_key: str | None, tag_value: str | None
+) -> list[search.Clause]:
+    """The clauses of :func:`registered_model_search`'s structured arguments: what a filter
+    string would give, with nothing to quote or parse."""
+    clauses = []
+    if name_contains:
+        literal = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(search.Clause("attribute", "name", "ILIKE", f"%{literal}%"))
+    if tag_key is not None:
+        if not tag_key:
+            raise RegistryError.invalid("The tag key to search for must not be empty.")
+        if tag_value is None:
+            clauses.append(search.Clause("tag", tag_key, "LIKE", "%"))
+        else:
+            clauses.append(search.Clause("tag", tag_key, "=", tag_value))
+    return clauses
+
+
 def registered_model_search(
     *,
     actor: Any,
@@ -235,8 +256,15 @@ def registered_model_search(
     max_results: Any = None,
     order_by: list[str] | None = None,
     page_token: str | None = None,
+    name_contains: str | None = None,
+    tag_key: str | None = None,
+    tag_value: str | None = None,
 ) -> tuple[list[RegisteredModel], str]:
-    """One page of registered models and the token of the next page ("" on the last)."""
+    """One page of registered models and the token of the next page ("" on the last).
+
+    Besides ``filter_string``, the models can be narrowed by parts (the web UI's search form):
+    ``name_contains`` (matched literally, ignoring case) and ``tag_key`` (the models with that
+    tag; with ``tag_value``, with that value)."""
     page, next_token = _search_page(
         _registered_model_queryset().filter(permissions.readable_models_q(actor)),
         entity="registered_model",
@@ -246,6 +274,7 @@ def registered_model_search(
         page_token=page_token,
         default_max_results=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
         max_max_results=settings.REGISTRY["MAX_RESULTS_REGISTERED_MODELS"],
+        extra_clauses=_structured_clauses(name_contains, tag_key, tag_value),
     )
     _with_model_tags_and_aliases(page)
     _attach_latest_versions(page)
@@ -414,16 +443,27 @@ def stage_policy_effective(*, registered_model: RegisteredModel, stage: str) -> 
 
 def stage_policies_effective(*, registered_model: RegisteredModel) -> dict[str, StagePolicy]:
     """:func:`stage_policy_effective` for every stage, in one query."""
+    return stage_policies_effective_many(registered_models=[registered_model])[registered_model.pk]
+
+
+def stage_policies_effective_many(
+    *, registered_models: Iterable[RegisteredModel]
+) -> dict[int, dict[str, StagePolicy]]:
+    """:func:`stage_policies_effective` for each model (by primary key), in one query."""
+    by_pk = {registered_model.pk: registered_model for registered_model in registered_models}
     found: dict[tuple[int | None, str], StagePolicy] = {}
     for policy in StagePolicy.objects.filter(
-        Q(registered_model=registered_model) | Q(registered_model__isnull=True)
+        Q(registered_model__in=list(by_pk)) | Q(registered_model__isnull=True)
     ):
         if policy.registered_model_id is not None:
-            policy.registered_model = registered_model
+            policy.registered_model = by_pk[policy.registered_model_id]
         found[(policy.registered_model_id, policy.stage)] = policy
     return {
-        stage: _with_floor(found.get((registered_model.pk, stage)), found.get((None, stage)), stage)
-        for stage in Stage.values
+        pk: {
+            stage: _with_floor(found.get((pk, stage)), found.get((None, stage)), stage)
+            for stage in Stage.values
+        }
+        for pk in by_pk
     }
 
 
@@ -514,10 +554,15 @@ def request_available_actions(
     return actions
 
 
-def comment_available_actions(actor: Any, comment: Comment) -> list[str]:
+def comment_available_actions(
+    actor: Any, comment: Comment, *, level: Level | None = None
+) -> list[str]:
+    """What the caller may do with a comment. ``level`` (the actor's on the comment's model)
+    may be passed in when it is already known, so a list of comments costs no query per row."""
     if permissions.is_signed_in(actor) and actor.get_username() == comment.author_username:
         return ["EDIT_COMMENT", "DELETE_COMMENT"]
-    level = permissions.effective_level(actor, comment.model_version.registered_model)
+    if level is None:
+        level = permissions.effective_level(actor, comment.model_version.registered_model)
     return ["DELETE_COMMENT"] if level >= Level.CAN_MANAGE else []
 
 
@@ -533,3 +578,45 @@ def stage_policies_in_force(*, actor: Any, name: str | None) -> list[StagePolicy
         return [defaults.get(stage) or StagePolicy(stage=stage) for stage in Stage.values]
     registered_model = registered_model_get(actor=actor, name=name)
     return list(stage_policies_effective(registered_model=registered_model).values())
+
+
+# --- Reads of the web UI's pages ------------------------------------------------------------
+# The actor's permission to read was checked by the selector that gave the model or version.
+
+
+def model_versions_newest(*, registered_model: RegisteredModel, limit: int) -> list[ModelVersion]:
+    """The model's newest versions, with who created them."""
+    return list(registered_model.versions.select_related("created_by").order_by("-version")[:limit])
+
+
+def model_version_comments(*, model_version: ModelVersion, limit: int) -> list[Comment]:
+    """The version's first comments, oldest first."""
+    return list(
+        Comment.objects.filter(model_version=model_version)
+        .select_related("model_version__registered_model")
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def transition_request_by_code(
+    *, model_version: ModelVersion, code: Any
+) -> TransitionRequest | None:
+    """The version's request with this id, whatever its status; None if it has none."""
+    try:
+        parsed = uuid.UUID(str(code))
+    except ValueError:
+        return None
+    return TransitionRequest.objects.filter(code=parsed, model_version=model_version).first()
+
+
+def transition_requests_open_readable(*, actor: Any, limit: int) -> list[TransitionRequest]:
+    """The oldest open requests, at most ``limit``, on the models the actor can read."""
+    return list(
+        TransitionRequest.objects.filter(status=TransitionRequestStatus.OPEN)
+        .filter(
+            permissions.readable_models_q(actor, model_field="model_version__registered_model_id")
+        )
+        .select_related("model_version__registered_model")
+        .prefetch_related("approvals")
+        .order_by("created_at", "id")[:limit]
+    )

@@ -153,7 +153,7 @@ def test_check_deploy_reports_a_manifest_of_another_release(tmp_path, collected_
     stale = tmp_path / "static"
     shutil.copytree(collected_static, stale)
     manifest = json.loads((stale / "staticfiles.json").read_text())
-    dropped = sorted(name for name in manifest["paths"] if name.startswith("registry/"))[0]
+    dropped = sorted(name for name in manifest["paths"] if name.startswith("ui/"))[0]
     del manifest["paths"][dropped]
     (stale / "staticfiles.json").write_text(json.dumps(manifest))
 

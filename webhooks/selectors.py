@@ -68,12 +68,14 @@ def webhook_get_any(*, actor: Any, webhook_id: Any) -> Webhook:
     return webhook
 
 
-def delivery_list(*, webhook: Webhook) -> QuerySet[WebhookDelivery]:
-    return (
+def delivery_list(*, webhook: Webhook, with_attempts: bool = False) -> QuerySet[WebhookDelivery]:
+    """The hook's deliveries, newest first; ``with_attempts`` prefetches each one's tries."""
+    deliveries = (
         WebhookDelivery.objects.filter(webhook=webhook)
         .select_related("event", "webhook")
         .order_by("-created_at", "-id")
     )
+    return deliveries.prefetch_related("attempts") if with_attempts else deliveries
 
 
 def delivery_get(*, webhook: Webhook, delivery_id: Any) -> WebhookDelivery:

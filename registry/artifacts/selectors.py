@@ -141,6 +141,21 @@ def model_version_manifest(*, actor: Any, name: Any, version: Any) -> ModelVersi
     return model_version
 
 
+def model_version_files(
+    *, model_version: ModelVersion
+) -> tuple[ModelVersionManifest | None, list[dict[str, Any]]]:
+    """The version's manifest (None before it has one) and, once the version is READY, its
+    files, each with the ``url`` that downloads it; the caller checked that the actor may read
+    the version."""
+    manifest = ModelVersionManifest.objects.filter(model_version=model_version).first()
+    if manifest is None or model_version.status != ModelVersionStatus.READY:
+        return manifest, []
+    folder = model_version_artifacts_path(model_version=model_version)
+    return manifest, [
+        {**item, "url": f"{ARTIFACTS_PREFIX}/{folder}/{item['path']}"} for item in manifest.files
+    ]
+
+
 def model_version_registration_wait(*, model_version: ModelVersion, timeout: float) -> None:
     """Wait up to ``timeout`` seconds for a pending version's copy to end (READY or FAILED),
     looking at its row at growing intervals (10 ms up to 100 ms).

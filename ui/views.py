@@ -9,7 +9,6 @@ reload does not repeat it) and says what happened.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -26,20 +25,15 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.permissions import Level
 from registry import selectors, services
-from registry.artifacts.selectors import ARTIFACTS_PREFIX
-from registry.artifacts.services import version_folder
+from registry.artifacts import selectors as artifact_selectors
 from registry.errors import ErrorCode, RegistryError
-from registry.models import (
-    Comment,
-    ModelVersionManifest,
-    ModelVersionStatus,
-    Stage,
-    TransitionRequest,
-    TransitionRequestStatus,
-)
-from registry.ui import forms
-from registry.ui import selectors as ui_selectors
-from registry.ui.markdown import render as render_markdown
+from registry.models import ModelVersionStatus, Stage, TransitionRequestStatus
+from ui import forms
+from ui import selectors as ui_selectors
+from ui.markdown import render as render_markdown
+from webhooks import selectors as webhook_selectors
+from webhooks.models import WebhookFlavor
+from webhooks.services import management as webhook_services
 
 MODELS_PER_PAGE = 20
 DELIVERIES_PER_PAGE = 50
@@ -50,7 +44,7 @@ DELIVERIES_PER_PAGE = 50
 def _error_page(request: HttpRequest, exc: RegistryError) -> HttpResponse:
     return render(
         request,
-        "registry/ui/error.html",
+        "ui/error.html",
         {"error": exc, "title": _error_title(exc)},
         status=exc.http_status,
     )
@@ -78,29 +72,6 @@ def ui_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapped
 
 
-def _parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _tag_filter(tag: str) -> str:
-    key, sep, value = tag.partition("=")
-    key = key.strip()
-    if "`" in key:
-        raise RegistryError.invalid("A tag key in the search cannot contain a backtick.")
-    if sep:
-        return f"tags.`{key}` = '{value.strip().replace(chr(39), chr(39) * 2)}'"
-    return f"tags.`{key}` LIKE '%'"
-
-
-def _like_literal(text: str) -> str:
-    """``text`` as a quoted LIKE pattern that matches it literally anywhere in a name."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return "'%" + escaped.replace("'", "''") + "%'"
-
-
 # --- Models -----------------------------------------------------------------------------------
 
 
@@ -114,18 +85,19 @@ def home(request: HttpRequest) -> HttpResponse:
 @ui_view
 def model_list(request: HttpRequest) -> HttpResponse:
     form = forms.ModelSearchForm(request.GET or None)
-    clauses = []
+    narrowed: dict[str, str | None] = {}
     if form.is_valid():
-        if form.cleaned_data["q"].strip():
-            clauses.append(f"name ILIKE {_like_literal(form.cleaned_data['q'].strip())}")
+        narrowed["name_contains"] = form.cleaned_data["q"].strip() or None
         if form.cleaned_data["tag"].strip():
-            clauses.append(_tag_filter(form.cleaned_data["tag"]))
+            key, sep, value = form.cleaned_data["tag"].partition("=")  # "key" or "key=value"
+            narrowed["tag_key"] = key.strip()
+            narrowed["tag_value"] = value.strip() if sep else None
     page_token = request.GET.get("page_token") or None
     error = None
     try:
         page, next_token = selectors.registered_model_search(
             actor=request.user,
-            filter_string=" AND ".join(clauses) or None,
+            **narrowed,
             max_results=MODELS_PER_PAGE,
             order_by=["name ASC"],
             page_token=page_token,
@@ -152,7 +124,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         next_query["page_token"] = next_token
     return render(
         request,
-        "registry/ui/model_list.html",
+        "ui/model_list.html",
         {
             "form": form,
             "rows": rows,
@@ -168,9 +140,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
 def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, Any]:
     registered_model = selectors.registered_model_detail(actor=request.user, name=name)
     level = permissions.effective_level(request.user, registered_model)
-    versions = list(
-        registered_model.versions.select_related("created_by").order_by("-version")[:200]
-    )
+    versions = selectors.model_versions_newest(registered_model=registered_model, limit=200)
     context: dict[str, Any] = {
         "model": registered_model,
         "description_html": render_markdown(registered_model.description),
@@ -180,17 +150,18 @@ def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, A
         "nav": "models",
     }
     if level >= Level.CAN_MANAGE:
-        from webhooks.models import WebhookFlavor
-        from webhooks.selectors import webhook_list
-
         context["acl"] = account_selectors.registered_model_access_control_list(
             actor=request.user, registered_model=registered_model
         )
-        context["policies"] = selectors.stage_policies_in_force(actor=request.user, name=name)
+        context["policies"] = list(
+            selectors.stage_policies_effective(registered_model=registered_model).values()
+        )
         context["webhooks"] = [
             hook
             for flavor in WebhookFlavor.values
-            for hook in webhook_list(actor=request.user, flavor=flavor, model_name=name)[:50]
+            for hook in webhook_selectors.webhook_list(
+                actor=request.user, flavor=flavor, model_name=name
+            )[:50]
         ]
         context.setdefault("grant_form", forms.GrantForm())
         context.setdefault(
@@ -203,7 +174,7 @@ def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, A
 @require_GET
 @ui_view
 def model_detail(request: HttpRequest, name: str) -> HttpResponse:
-    return render(request, "registry/ui/model_detail.html", _model_context(request, name))
+    return render(request, "ui/model_detail.html", _model_context(request, name))
 
 
 def _model_refusal(
@@ -212,7 +183,7 @@ def _model_refusal(
     messages.error(request, exc.message)
     return render(
         request,
-        "registry/ui/model_detail.html",
+        "ui/model_detail.html",
         _model_context(request, name, **forms_typed),
         status=exc.http_status,
     )
@@ -278,15 +249,10 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
     actor = request.user
     model_version = selectors.model_version_get(actor=actor, name=name, version=version)
     registered_model = model_version.registered_model
+    # Read once for the page: every request's and comment's actions depend on them.
     level = permissions.effective_level(actor, registered_model)
-    manifest = ModelVersionManifest.objects.filter(model_version=model_version).first()
-    files = []
-    if manifest is not None and model_version.status == ModelVersionStatus.READY:
-        folder = version_folder(model_version)
-        files = [
-            {**item, "url": f"{ARTIFACTS_PREFIX}/{folder}/{item['path']}"}
-            for item in manifest.files
-        ]
+    policies = selectors.stage_policies_effective(registered_model=registered_model)
+    manifest, files = artifact_selectors.model_version_files(model_version=model_version)
     requests = selectors.transition_requests_open(actor=actor, name=name, version=version)
     decision_forms = typed.pop("decision_forms", {})
     request_rows = [
@@ -296,17 +262,11 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
             "form": decision_forms.get(str(row.request.code))
             or forms.DecisionForm(prefix=f"r-{row.request.code}"),
         }
-        for row in ui_selectors.request_rows(actor=actor, requests=requests)
+        for row in ui_selectors.request_rows(
+            actor=actor, requests=requests, level=level, policies=policies
+        )
     ]
-    comments = list(
-        Comment.objects.filter(model_version=model_version)
-        .select_related("model_version__registered_model")
-        .order_by("created_at", "id")[:500]
-    )
-    comment_rows = [
-        {"comment": comment, "actions": selectors.comment_available_actions(actor, comment)}
-        for comment in comments
-    ]
+    comments = selectors.model_version_comments(model_version=model_version, limit=500)
     # Stages the actor could move the version to at once: the level of the move and a policy
     # that allows direct moves. (The service checks again; this only decides what is shown.)
     direct_stages = [
@@ -314,9 +274,7 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
         for stage in Stage.values
         if stage != model_version.current_stage
         and level >= permissions.transition_level(model_version.current_stage, stage)
-        and selectors.stage_policy_effective(
-            registered_model=registered_model, stage=stage
-        ).allow_direct_transition
+        and policies[stage].allow_direct_transition
     ]
     context = {
         "model": registered_model,
@@ -325,7 +283,7 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
         "manifest": manifest,
         "files": files,
         "request_rows": request_rows,
-        "comment_rows": comment_rows,
+        "comment_rows": ui_selectors.comment_rows(actor=actor, comments=comments, level=level),
         "activities": selectors.model_version_activities(actor=actor, name=name, version=version),
         "level": level,
         "is_ready": model_version.status == ModelVersionStatus.READY,
@@ -354,9 +312,7 @@ def _suggested_stage(current: str) -> str:
 @require_GET
 @ui_view
 def version_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
-    return render(
-        request, "registry/ui/version_detail.html", _version_context(request, name, version)
-    )
+    return render(request, "ui/version_detail.html", _version_context(request, name, version))
 
 
 def _version_refusal(
@@ -365,7 +321,7 @@ def _version_refusal(
     messages.error(request, exc.message)
     return render(
         request,
-        "registry/ui/version_detail.html",
+        "ui/version_detail.html",
         _version_context(request, name, version, **typed),
         status=exc.http_status,
     )
@@ -438,10 +394,9 @@ def request_decide(
     request: HttpRequest, name: str, version: int, code: str, decision: str
 ) -> HttpResponse:
     model_version = selectors.model_version_get(actor=request.user, name=name, version=version)
-    parsed = _parse_uuid(code)
     transition_request = (
-        TransitionRequest.objects.filter(code=parsed, model_version=model_version).first()
-        if parsed and decision in DECISIONS
+        selectors.transition_request_by_code(model_version=model_version, code=code)
+        if decision in DECISIONS
         else None
     )
     if transition_request is None:
@@ -548,7 +503,7 @@ def comment_delete(request: HttpRequest, name: str, version: int, code: str) -> 
 @ui_view
 def waiting(request: HttpRequest) -> HttpResponse:
     rows = ui_selectors.transition_requests_waiting_for(actor=request.user)
-    return render(request, "registry/ui/waiting.html", {"rows": rows, "nav": "waiting"})
+    return render(request, "ui/waiting.html", {"rows": rows, "nav": "waiting"})
 
 
 # --- Webhooks ---------------------------------------------------------------------------------
@@ -557,25 +512,18 @@ def waiting(request: HttpRequest) -> HttpResponse:
 @require_GET
 @ui_view
 def webhook_list(request: HttpRequest) -> HttpResponse:
-    from webhooks.models import WebhookFlavor
-    from webhooks.selectors import webhook_list as hooks
-
     webhooks = [
         hook
         for flavor in WebhookFlavor.values
-        for hook in hooks(actor=request.user, flavor=flavor)[:100]
+        for hook in webhook_selectors.webhook_list(actor=request.user, flavor=flavor)[:100]
     ]
-    return render(
-        request, "registry/ui/webhook_list.html", {"webhooks": webhooks, "nav": "webhooks"}
-    )
+    return render(request, "ui/webhook_list.html", {"webhooks": webhooks, "nav": "webhooks"})
 
 
 def _webhook_context(request: HttpRequest, code: str) -> dict[str, Any]:
-    from webhooks.selectors import delivery_list, webhook_get_any
-
-    webhook = webhook_get_any(actor=request.user, webhook_id=code)
+    webhook = webhook_selectors.webhook_get_any(actor=request.user, webhook_id=code)
     deliveries = list(
-        delivery_list(webhook=webhook).prefetch_related("attempts")[:DELIVERIES_PER_PAGE]
+        webhook_selectors.delivery_list(webhook=webhook, with_attempts=True)[:DELIVERIES_PER_PAGE]
     )
     return {"webhook": webhook, "deliveries": deliveries, "nav": "webhooks"}
 
@@ -583,24 +531,21 @@ def _webhook_context(request: HttpRequest, code: str) -> dict[str, Any]:
 @require_GET
 @ui_view
 def webhook_detail(request: HttpRequest, code: str) -> HttpResponse:
-    return render(request, "registry/ui/webhook_detail.html", _webhook_context(request, code))
+    return render(request, "ui/webhook_detail.html", _webhook_context(request, code))
 
 
 @require_POST
 @ui_view
 def delivery_redeliver(request: HttpRequest, code: str, delivery_code: str) -> HttpResponse:
-    from webhooks.selectors import delivery_get, webhook_get_any
-    from webhooks.services.management import webhook_delivery_redeliver
-
     try:
-        webhook = webhook_get_any(actor=request.user, webhook_id=code)
-        delivery = delivery_get(webhook=webhook, delivery_id=delivery_code)
-        webhook_delivery_redeliver(actor=request.user, delivery=delivery)
+        webhook = webhook_selectors.webhook_get_any(actor=request.user, webhook_id=code)
+        delivery = webhook_selectors.delivery_get(webhook=webhook, delivery_id=delivery_code)
+        webhook_services.webhook_delivery_redeliver(actor=request.user, delivery=delivery)
     except RegistryError as exc:
         messages.error(request, exc.message)
         return render(
             request,
-            "registry/ui/webhook_detail.html",
+            "ui/webhook_detail.html",
             _webhook_context(request, code),
             status=exc.http_status,
         )
@@ -634,7 +579,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
             status = 400
     response = render(
         request,
-        "registry/ui/tokens.html",
+        "ui/tokens.html",
         {
             "form": form,
             "created": created,

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from registry.ui import views
+from ui import views
 
 app_name = "ui"
 

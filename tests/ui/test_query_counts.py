@@ -1,0 +1,190 @@
+"""Each page of the UI costs a fixed number of queries, however many rows it shows: a page
+reads the actor's level and the policies in force once and hands them to every row."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts import services as account_services
+from accounts.models import PermissionLevel, RegisteredModelGrant
+from registry import services
+from tests.ui.conftest import MODEL
+from webhooks import services as webhook_services
+from webhooks.models import (
+    AttemptOutcome,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookFlavor,
+)
+
+pytestmark = pytest.mark.django_db
+
+numbers = itertools.count(1)
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, response.content[:500]
+    return len(captured.captured_queries)
+
+
+def _same_count(client: Client, url: str, add_rows: Callable[[int], None], few: int = 2) -> None:
+    """The page's queries with a few rows and with ten are as many."""
+    add_rows(few)
+    client.get(url)  # warm up: the session, content types
+    with_few = _queries(client, url)
+    add_rows(10 - few)
+    with_many = _queries(client, url)
+    assert with_many == with_few, f"{with_few} queries with {few} rows, {with_many} with 10"
+
+
+def _version(story) -> int:
+    return services.model_version_create(
+        actor=story.owner, name=MODEL, source=f"s3://models/fraud/{next(numbers)}"
+    ).version
+
+
+def _hook(story, events: tuple[str, ...] = ("MODEL_VERSION_TAG_SET",)):
+    return webhook_services.webhook_create(
+        actor=story.owner,
+        flavor=WebhookFlavor.DATABRICKS,
+        events=list(events),
+        url=f"https://hooks.example.com/{next(numbers)}",
+        model_name=MODEL,
+    )
+
+
+def test_model_list(story):
+    def add_models(count: int) -> None:
+        for _ in range(count):
+            name = f"model-{next(numbers)}"
+            services.registered_model_create(
+                actor=story.owner, name=name, tags=[{"key": "team", "value": "risk"}]
+            )
+            for _ in range(2):
+                services.model_version_create(actor=story.owner, name=name, source="s3://m/1")
+            services.model_version_stage_transition(
+                actor=story.owner, name=name, version=1, stage="Staging"
+            )
+
+    _same_count(_client(story.carol), reverse("ui:model-list"), add_models)
+    _same_count(_client(story.carol), reverse("ui:model-list") + "?q=model&tag=team", add_models)
+
+
+def test_model_detail_for_a_manager(story, django_user_model):
+    def add_versions_hooks_and_grants(count: int) -> None:
+        for _ in range(count):
+            _version(story)
+            _hook(story)
+            reader = django_user_model.objects.create_user(username=f"reader-{next(numbers)}")
+            account_services.registered_model_permissions_update(
+                actor=story.owner,
+                registered_model=story.model,
+                access_control_list=[
+                    {"user_name": reader.username, "permission_level": "CAN_READ"}
+                ],
+                replace=False,
+            )
+
+    url = reverse("ui:model-detail", kwargs={"name": MODEL})
+    _same_count(_client(story.owner), url, add_versions_hooks_and_grants)
+
+
+def test_version_detail_with_requests_and_comments(story):
+    """Open requests (one per target stage at most) and comments, seen by a manager who did not
+    write them, so every row's actions depend on the manager's level and the policies."""
+    services.stage_policy_set(actor=story.owner, name=MODEL, stage="Staging", required_approvals=2)
+    url = reverse("ui:version-detail", kwargs={"name": MODEL, "version": 2})
+    client = _client(story.owner)
+
+    def add_comments(count: int) -> None:
+        for _ in range(count):
+            services.comment_create(actor=story.alice, name=MODEL, version=2, comment="looks good")
+
+    _same_count(client, url, add_comments)
+
+    services.transition_request_create(actor=story.alice, name=MODEL, version=2, stage="Staging")
+    one_request = _queries(client, url)
+    services.transition_request_create(actor=story.bob, name=MODEL, version=2, stage="Production")
+    services.transition_request_create(actor=story.carol, name=MODEL, version=2, stage="Archived")
+    assert _queries(client, url) == one_request
+
+
+def test_waiting_for_me(story):
+    def add_requests(count: int) -> None:
+        for _ in range(count):
+            services.transition_request_create(
+                actor=story.alice, name=MODEL, version=_version(story), stage="Staging"
+            )
+
+    _same_count(_client(story.owner), reverse("ui:waiting"), add_requests)
+
+
+def test_waiting_for_me_across_models(story):
+    """The levels and the policies of the models are read together, not one model at a time."""
+
+    def add_models_with_requests(count: int) -> None:
+        for _ in range(count):
+            name = f"model-{next(numbers)}"
+            registered_model = services.registered_model_create(actor=story.owner, name=name)
+            RegisteredModelGrant.objects.create(
+                registered_model=registered_model,
+                user=story.alice,
+                level=PermissionLevel.CAN_READ,
+            )
+            services.model_version_create(actor=story.owner, name=name, source="s3://m/1")
+            services.transition_request_create(
+                actor=story.alice, name=name, version=1, stage="Staging"
+            )
+
+    _same_count(_client(story.owner), reverse("ui:waiting"), add_models_with_requests)
+
+
+def test_webhooks_list(story):
+    def add_hooks(count: int) -> None:
+        for _ in range(count):
+            _hook(story, events=("MODEL_VERSION_TAG_SET", "COMMENT_CREATED"))
+
+    _same_count(_client(story.owner), reverse("ui:webhook-list"), add_hooks)
+
+
+def test_webhook_detail(story):
+    hook = _hook(story)
+
+    def add_deliveries(count: int) -> None:
+        for _ in range(count):
+            services.model_version_tag_set(
+                actor=story.owner, name=MODEL, version=1, key="k", value=str(next(numbers))
+            )
+        for delivery in WebhookDelivery.objects.filter(webhook=hook, attempts__isnull=True):
+            WebhookDeliveryAttempt.objects.create(
+                delivery=delivery, number=1, outcome=AttemptOutcome.RETRY, response_status=500
+            )
+
+    url = reverse("ui:webhook-detail", kwargs={"code": hook.code})
+    _same_count(_client(story.owner), url, add_deliveries)
+    assert WebhookDelivery.objects.filter(webhook=hook).count() == 10
+
+
+def test_tokens(story):
+    def add_tokens(count: int) -> None:
+        for _ in range(count):
+            account_services.api_token_create(
+                actor=story.alice, name=f"token-{next(numbers)}", expires_in_days=30
+            )
+
+    _same_count(_client(story.alice), reverse("ui:tokens"), add_tokens)

@@ -1,0 +1,79 @@
+"""The rows of the UI's lists, with what the actor may do with each: the actor's levels and the
+policies in force are read once for the page and handed to every row, so a list costs the same
+queries however long it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from accounts import permissions
+from accounts.permissions import Level
+from registry import selectors
+from registry.models import Comment, StagePolicy, TransitionRequest
+
+# "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
+# a bounded number of queries however many requests are open.
+WAITING_SCAN_LIMIT = 200
+
+DECIDE_ACTIONS = {"APPROVE_TRANSITION_REQUEST", "REJECT_TRANSITION_REQUEST"}
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    request: TransitionRequest
+    actions: list[str]
+
+
+def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
+    """The open requests, across the models the actor can read, that the actor may approve or
+    reject (``request_available_actions``, the rule the API reports), oldest first."""
+    if not permissions.is_signed_in(actor):
+        return []
+    candidates = selectors.transition_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
+    models = {
+        request.model_version.registered_model_id: request.model_version.registered_model
+        for request in candidates
+    }
+    levels = permissions.effective_levels(actor, models)
+    policies = selectors.stage_policies_effective_many(registered_models=models.values())
+    rows = []
+    for request in candidates:
+        model_id = request.model_version.registered_model_id
+        actions = selectors.request_available_actions(
+            actor, request, level=levels[model_id], policy=policies[model_id][request.to_stage]
+        )
+        if DECIDE_ACTIONS.intersection(actions):
+            rows.append(RequestRow(request=request, actions=actions))
+    return rows
+
+
+def request_rows(
+    *,
+    actor: Any,
+    requests: list[TransitionRequest],
+    level: Level,
+    policies: dict[str, StagePolicy],
+) -> list[RequestRow]:
+    """The requests of one version, with ``level`` the actor's on its model and ``policies``
+    the policies in force for its model, by stage."""
+    return [
+        RequestRow(
+            request=request,
+            actions=selectors.request_available_actions(
+                actor, request, level=level, policy=policies[request.to_stage]
+            ),
+        )
+        for request in requests
+    ]
+
+
+def comment_rows(*, actor: Any, comments: list[Comment], level: Level) -> list[dict[str, Any]]:
+    """The comments of one version, with ``level`` the actor's on its model."""
+    return [
+        {
+            "comment": comment,
+            "actions": selectors.comment_available_actions(actor, comment, level=level),
+        }
+        for comment in comments
+    ]
