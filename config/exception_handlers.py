@@ -1,6 +1,6 @@
 """The API's one error envelope: ``{"error_code": "...", "message": "..."}``.
 
-Domain errors (:class:`registry.errors.RegistryError`) carry their MLflow code. DRF's own
+Domain errors (:class:`kernel.errors.RegistryError`) carry their MLflow code. DRF's own
 errors are translated here so that every refusal, including a malformed body or a missing
 credential, reaches the client in the envelope with the status the MLflow protocol gives it.
 A database that cannot be reached (PostgreSQL restarting, a failover, a connection cut) is
@@ -30,7 +30,7 @@ from rest_framework.views import exception_handler, set_rollback
 
 from config.parsers import MAX_JSON_DEPTH
 from config.statement_timeout import is_statement_timeout, timeout_message
-from registry.errors import ErrorCode, RegistryError
+from kernel.errors import ErrorCode, RegistryError
 
 logger = logging.getLogger(__name__)
 

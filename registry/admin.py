@@ -8,8 +8,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from kernel.errors import RegistryError
 from registry import services
-from registry.errors import RegistryError
 from registry.models import Activity, AuditEntry, StagePolicy
 
 

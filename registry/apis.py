@@ -25,9 +25,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import permissions
+from kernel.errors import RegistryError
 from registry import selectors, services
 from registry.artifacts import selectors as artifact_selectors
-from registry.errors import RegistryError
 from registry.models import ModelVersion
 
 EMPTY = inline_serializer(name="Empty", fields={})

@@ -23,7 +23,7 @@ The grammar (protocol reference §5.1): ``clause [AND clause]*`` with ``AND`` in
   backslashes are kept as they are, so they still escape LIKE wildcards), parenthesised lists of
   strings for ``IN`` / ``NOT IN``, and unquoted integers for ``version_number``.
 
-Every rejection is a :class:`~registry.errors.RegistryError` with ``INVALID_PARAMETER_VALUE``;
+Every rejection is a :class:`~kernel.errors.RegistryError` with ``INVALID_PARAMETER_VALUE``;
 no input string makes these functions raise anything else.
 """
 
@@ -45,7 +45,7 @@ from django.db import OperationalError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from config.statement_timeout import is_statement_timeout, timeout_message
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 from registry.lookups import (  # importing it registers the like / ilike lookups
     like_matches,
     like_pattern_size,

@@ -19,8 +19,8 @@ from django.db.models import Max, Model, OuterRef, Q, QuerySet, Subquery
 
 from accounts import permissions
 from accounts.permissions import Level
+from kernel.errors import ErrorCode, RegistryError
 from registry import search, validation
-from registry.errors import ErrorCode, RegistryError
 from registry.models import (
     Activity,
     ActivityType,

@@ -20,8 +20,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from kernel.errors import RegistryError
 from registry.apis import EMPTY, MillisecondsField, RegistryApi
-from registry.errors import RegistryError
 from registry.search import paginate
 from webhooks import payloads, selectors, services
 from webhooks.models import (

@@ -9,7 +9,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import PermissionLevel, RegisteredModelGrant
 from accounts.permissions import Level, default_level, is_admin, is_signed_in
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 from webhooks.models import Webhook, WebhookDelivery
 from webhooks.services import require_can_manage_webhook
 

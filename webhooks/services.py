@@ -42,7 +42,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from accounts.models import User
 from accounts.permissions import Level, is_admin, require_level
 from config.metrics import WEBHOOK_DELIVERIES
-from registry.errors import ErrorCode, RegistryError
+from kernel.errors import ErrorCode, RegistryError
 from registry.models import ModelVersion, RegisteredModel
 from webhooks import crypto, http, payloads, signing
 from webhooks.conf import webhook_settings

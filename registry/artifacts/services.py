@@ -21,6 +21,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.permissions import require_can_upload_artifacts, require_upload_area
 from config.metrics import ARTIFACT_COPY_SECONDS
+from kernel.errors import RegistryError
 from registry.artifacts import paths
 from registry.artifacts.copy import copy_tree
 from registry.artifacts.errors import PathConflictError, SourceError, TransientError
@@ -34,7 +35,6 @@ from registry.artifacts.sources import (
     upload_path,
 )
 from registry.artifacts.storage import get_store
-from registry.errors import RegistryError
 from registry.models import (
     ModelVersion,
     ModelVersionManifest,

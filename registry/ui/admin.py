@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from kernel.errors import RegistryError
 from registry import services
-from registry.errors import RegistryError
 from registry.models import (
     AuditEntry,
     Comment,

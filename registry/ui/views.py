@@ -25,10 +25,10 @@ from accounts import permissions
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.permissions import Level
+from kernel.errors import ErrorCode, RegistryError
 from registry import selectors, services
 from registry.artifacts.selectors import ARTIFACTS_PREFIX
 from registry.artifacts.services import version_folder
-from registry.errors import ErrorCode, RegistryError
 from registry.models import (
     Comment,
     ModelVersionManifest,

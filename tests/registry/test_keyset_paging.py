@@ -13,8 +13,8 @@ import json
 
 import pytest
 
+from kernel.errors import RegistryError
 from registry import selectors
-from registry.errors import RegistryError
 from registry.models import ModelVersion, RegisteredModel
 from registry.search import encode_page_token
 

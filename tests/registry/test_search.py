@@ -11,7 +11,7 @@ import pytest
 from django.db.models import Q
 from django.db.utils import ConnectionHandler
 
-from registry.errors import ErrorCode, RegistryError
+from kernel.errors import ErrorCode, RegistryError
 from registry.lookups import like_matches, like_to_glob, normalize_like_pattern
 from registry.models import (
     INDEXED_TAG_VALUE_MAX_LENGTH,
