@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.models import ApiToken
-from registry import search
+from kernel import paging
 from registry.apis import MillisecondsField, RegistryApi
 
 MAX_TOKENS_PER_PAGE = 1000
@@ -74,7 +74,7 @@ class ApiTokenListApi(RegistryApi):
     )
     def get(self, request: Request) -> Response:
         data = self.input(request)
-        page, next_token = search.paginate(
+        page, next_token = paging.paginate(
             selectors.api_token_list(actor=request.user),
             max_results=data.get("max_results"),
             page_token=data.get("page_token"),

@@ -29,8 +29,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from config.parsers import MAX_JSON_DEPTH
-from config.statement_timeout import is_statement_timeout, timeout_message
 from kernel.errors import ErrorCode, RegistryError
+from kernel.statement_timeout import is_statement_timeout, timeout_message
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from django.db.models import Max, Model, OuterRef, Q, QuerySet, Subquery
 
 from accounts import permissions
 from accounts.permissions import Level
+from kernel import paging
 from kernel.errors import ErrorCode, RegistryError
 from registry import search, validation
 from registry.models import (
@@ -218,7 +219,7 @@ def _search_page(
     token of the next page ("" on the last)."""
     clauses = search.parse_filter(filter_string, entity=entity)
     ordering = search.parse_order_by(order_by, entity=entity)
-    return search.paginate(
+    return paging.paginate(
         queryset.filter(search.filter_q(clauses, entity=entity)).order_by(*ordering),
         max_results=max_results,
         page_token=page_token,

@@ -21,8 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from kernel.errors import RegistryError
+from kernel.paging import paginate
 from registry.apis import EMPTY, MillisecondsField, RegistryApi
-from registry.search import paginate
 from webhooks import payloads, selectors, services
 from webhooks.models import (
     EventType,

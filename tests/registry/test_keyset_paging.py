@@ -16,7 +16,7 @@ import pytest
 from kernel.errors import RegistryError
 from registry import selectors
 from registry.models import ModelVersion, RegisteredModel
-from registry.search import encode_page_token
+from kernel.paging import encode_page_token
 
 pytestmark = pytest.mark.django_db
 
