@@ -10,7 +10,7 @@ index builds above all), management commands and Celery tasks must not be cut sh
 meant for requests. Those never pass through the middleware, so they keep the server's default.
 
 A statement that runs past the bound is cancelled by PostgreSQL (SQLSTATE 57014,
-``kernel.statement_timeout``); the connection stays usable. A search answers 400 telling the
+``kernel.database``); the connection stays usable. A search answers 400 telling the
 caller to narrow the filter (``kernel.paging.paginate``); anything else 503
 TEMPORARILY_UNAVAILABLE with ``Retry-After`` (``config.exception_handlers``), and nothing was
 written, since the transaction is rolled back.

@@ -21,8 +21,8 @@ from django.core.exceptions import ValidationError
 from django.db import OperationalError
 from django.db.models import Q, QuerySet
 
+from kernel.database import is_statement_timeout, timeout_message
 from kernel.errors import RegistryError
-from kernel.statement_timeout import is_statement_timeout, timeout_message
 from kernel.text import check_text, clip
 
 #: The largest offset a page token may carry (the largest integer JSON keeps exactly).

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import secrets
 import time
 import unicodedata
 import uuid
@@ -37,12 +36,13 @@ from urllib.parse import urlsplit
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import User
 from accounts.permissions import Level, is_admin, require_level
-from config.metrics import WEBHOOK_DELIVERIES
+from kernel.backoff import backoff
 from kernel.errors import ErrorCode, RegistryError
+from kernel.metrics import WEBHOOK_DELIVERIES
+from kernel.queueing import enqueue
 from registry.models import ModelVersion, RegisteredModel
 from webhooks import crypto, http, payloads, signing
 from webhooks.conf import webhook_settings
@@ -512,24 +512,9 @@ def enqueue_deliveries(ids: list[int], *, countdown: float | None = None) -> int
     """
     from webhooks.tasks import webhook_delivery_send_task
 
-    queued = 0
-    for delivery_id in ids:
-        try:
-            webhook_delivery_send_task.apply_async(
-                (delivery_id,),
-                countdown=countdown,
-                retry=True,
-                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
-            )
-        except (KombuOperationalError, OSError) as exc:
-            logger.warning(
-                "Could not queue %d webhook deliveries (%s); the sweep will queue them.",
-                len(ids) - queued,
-                type(exc).__name__,
-            )
-            break
-        queued += 1
-    return queued
+    return enqueue(
+        webhook_delivery_send_task, [(delivery_id,) for delivery_id in ids], countdown=countdown
+    )
 
 
 # --- Sending ----------------------------------------------------------------------------------
@@ -668,8 +653,9 @@ def _build_and_send(attempt: _Try) -> tuple[_Try, http.HttpResult]:
 def backoff_seconds(attempt: int) -> float:
     """Wait before try ``attempt + 1``: base * 2**(attempt-1), capped, with equal jitter."""
     config = webhook_settings()
-    delay = min(config.backoff_max, config.backoff_base * 2 ** max(attempt - 1, 0))
-    return delay / 2 + secrets.SystemRandom().uniform(0, delay / 2)
+    return backoff(
+        max(attempt - 1, 0), base=config.backoff_base, cap=config.backoff_max, jitter=True
+    )
 
 
 def _postgresql() -> bool:
