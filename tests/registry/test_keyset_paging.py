@@ -14,9 +14,9 @@ import json
 import pytest
 
 from kernel.errors import RegistryError
+from kernel.paging import encode_page_token
 from registry import selectors
 from registry.models import ModelVersion, RegisteredModel
-from kernel.paging import encode_page_token
 
 pytestmark = pytest.mark.django_db
 
