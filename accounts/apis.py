@@ -12,8 +12,13 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.models import ApiToken
-from registry import search
-from registry.apis import MillisecondsField, RegistryApi
+from kernel.api import (
+    MillisecondsField,
+    PageInputSerializer,
+    RegistryApi,
+    page_schema,
+    paged_response,
+)
 
 MAX_TOKENS_PER_PAGE = 1000
 
@@ -58,33 +63,18 @@ class ApiTokenCreateApi(RegistryApi):
 
 
 class ApiTokenListApi(RegistryApi):
-    class InputSerializer(serializers.Serializer):
-        max_results = serializers.CharField(required=False)
-        page_token = serializers.CharField(required=False, allow_blank=True)
+    InputSerializer = PageInputSerializer
 
-    @extend_schema(
-        parameters=[InputSerializer],
-        responses=inline_serializer(
-            name="ListApiTokensResponse",
-            fields={
-                "tokens": ApiTokenSerializer(many=True),
-                "next_page_token": serializers.CharField(required=False),
-            },
-        ),
-    )
+    @page_schema("ListApiTokensResponse", "tokens", ApiTokenSerializer(many=True))
     def get(self, request: Request) -> Response:
-        data = self.input(request)
-        page, next_token = search.paginate(
+        return paged_response(
             selectors.api_token_list(actor=request.user),
-            max_results=data.get("max_results"),
-            page_token=data.get("page_token"),
+            self.input(request),
+            result_key="tokens",
+            serializer_class=ApiTokenSerializer,
             default=100,
             maximum=MAX_TOKENS_PER_PAGE,
         )
-        body: dict[str, Any] = {"tokens": ApiTokenSerializer(page, many=True).data}
-        if next_token:
-            body["next_page_token"] = next_token
-        return Response(body)
 
 
 class ApiTokenRevokeApi(RegistryApi):

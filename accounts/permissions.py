@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import PermissionLevel, RegisteredModelGrant
-from registry.errors import ErrorCode, RegistryError
+from kernel.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
     from registry.models import RegisteredModel

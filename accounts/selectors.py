@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from accounts import permissions
 from accounts.models import ApiToken, PermissionLevel, RegisteredModelGrant
 from accounts.permissions import Level
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 
 if TYPE_CHECKING:
     from registry.models import RegisteredModel

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts import permissions, selectors, tokens
 from accounts.models import ApiToken, PermissionLevel, RegisteredModelGrant
 from accounts.permissions import Level
-from registry.errors import ErrorCode, RegistryError
+from kernel.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
     from registry.models import RegisteredModel

@@ -34,14 +34,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's testing_support
+from testing_support.network import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _client(endpoint: str):
@@ -190,7 +187,7 @@ def main() -> None:
     parser.add_argument("--small-kib", type=int, default=1024)
     args = parser.parse_args()
 
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     moto = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

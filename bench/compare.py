@@ -36,7 +36,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,9 @@ from pathlib import Path
 
 import psycopg2
 from cryptography.fernet import Fernet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's testing_support
+from testing_support.network import free_port
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -130,12 +132,6 @@ def ensure_mlflow() -> tuple[Path, str]:
         text=True,
     ).stdout.strip()
     return python, version
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- Databases and seed -----------------------------------------------------------------------

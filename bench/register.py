@@ -76,6 +76,9 @@ from pathlib import Path
 
 from processes import Processes
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's testing_support
+from testing_support.network import free_port
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
@@ -95,14 +98,6 @@ def log(message: str) -> None:
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(what: str, ready, process: subprocess.Popen, log_path: Path, timeout: float) -> None:

@@ -57,7 +57,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,7 +66,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +74,9 @@ import psycopg2
 import redis
 import urllib3
 from processes import Processes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's testing_support
+from testing_support.network import free_port, serve_posts
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -88,12 +90,6 @@ MEMORY_GROWTH_LIMIT = 10.0  # per cent
 def _say(*parts: object) -> None:
     sys.stdout.write(" ".join(str(part) for part in parts) + "\n")
     sys.stdout.flush()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _load() -> str:
@@ -196,36 +192,24 @@ def _verify(flavor: str, secret: str, body: bytes, headers: Any) -> str | None:
 
 
 def _start_receiver(receiver: Receiver) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def on_post(path: str, headers: Any, body: bytes) -> int:
+        delivery_id = headers.get("X-Registry-Delivery-Id", "")
+        hook = receiver.secrets.get(path)
+        if hook is None:
+            problem: str | None = "unknown hook path"
+        elif not delivery_id:
+            problem = "no X-Registry-Delivery-Id"
+        else:
+            problem = _verify(hook[0], hook[1], body, headers)
+            if problem is None:
+                try:
+                    json.loads(body)
+                except ValueError:
+                    problem = "body is not JSON"
+        receiver.record(path, delivery_id, problem)
+        return 200
 
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            delivery_id = self.headers.get("X-Registry-Delivery-Id", "")
-            hook = receiver.secrets.get(self.path)
-            if hook is None:
-                problem: str | None = "unknown hook path"
-            elif not delivery_id:
-                problem = "no X-Registry-Delivery-Id"
-            else:
-                problem = _verify(hook[0], hook[1], body, self.headers)
-                if problem is None:
-                    try:
-                        json.loads(body)
-                    except ValueError:
-                        problem = "body is not JSON"
-            receiver.record(self.path, delivery_id, problem)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="receiver", daemon=True).start()
-    return server
+    return serve_posts(on_post)
 
 
 # --- The service ----------------------------------------------------------------------------
@@ -1308,7 +1292,7 @@ def _soak(
     receiver = Receiver(secrets={})
     server = _start_receiver(receiver)
     receiver_url = f"http://127.0.0.1:{server.server_address[1]}"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     web = processes.start(
         "web",

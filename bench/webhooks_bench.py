@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,23 +57,13 @@ class Arrivals:
 
 
 def _receiver(arrivals: Arrivals) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    from testing_support.network import serve_posts  # from ROOT, on the path above
 
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            arrivals.add(time.perf_counter())
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def on_post(path: str, headers: object, body: bytes) -> int:
+        arrivals.add(time.perf_counter())
+        return 200
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return serve_posts(on_post)
 
 
 def _worker(concurrency: int) -> subprocess.Popen[bytes]:

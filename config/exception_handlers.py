@@ -1,6 +1,6 @@
 """The API's one error envelope: ``{"error_code": "...", "message": "..."}``.
 
-Domain errors (:class:`registry.errors.RegistryError`) carry their MLflow code. DRF's own
+Domain errors (:class:`kernel.errors.RegistryError`) carry their MLflow code. DRF's own
 errors are translated here so that every refusal, including a malformed body or a missing
 credential, reaches the client in the envelope with the status the MLflow protocol gives it.
 A database that cannot be reached (PostgreSQL restarting, a failover, a connection cut) is
@@ -20,8 +20,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import InterfaceError as DatabaseInterfaceError
-from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import escape
 from rest_framework import exceptions
@@ -29,8 +27,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from config.parsers import MAX_JSON_DEPTH
-from config.statement_timeout import is_statement_timeout, timeout_message
-from registry.errors import ErrorCode, RegistryError
+from kernel.database import DATABASE_UNAVAILABLE, is_statement_timeout, timeout_message
+from kernel.errors import ErrorCode, RegistryError
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +68,6 @@ def _envelope(
 #: a status itself; its clients read the code and the message from the body.
 RESOURCE_LIMIT_EXCEEDED = "RESOURCE_LIMIT_EXCEEDED"
 
-#: Errors of a database that is down or unreachable, or of a connection it dropped: the
-#: request did nothing and can be sent again. (Deadlocks and statements cancelled for running
-#: past DATABASE_STATEMENT_TIMEOUT_MS are OperationalErrors too, and just as safe to retry.)
-DATABASE_UNAVAILABLE = (DatabaseOperationalError, DatabaseInterfaceError)
 #: Seconds a client should wait before it tries again after a 503.
 RETRY_AFTER_SECONDS = 5
 UNAVAILABLE_MESSAGE = "The registry's database is unavailable; try again in a few seconds."

@@ -14,11 +14,13 @@ Off unless ``METRICS_ENABLED``; with ``METRICS_TOKEN`` set, a scrape needs
   ``registry_periodic_task_late``: when each of beat's sweeps last succeeded, how often it runs,
   and whether it is late (config/periodic.py), read from the database at scrape time.
 
-Counters and histograms live in the process that observes them: gunicorn workers and Celery
-workers are separate processes. With ``PROMETHEUS_MULTIPROC_DIR`` set (an empty folder, wiped at
-start, shared only by processes of one PID namespace: the files are named by process id),
-prometheus_client writes them to files there and any process's ``/metrics`` reports the sum over
-all of them; without it, each scrape sees only the worker that answers it.
+The counters and histograms are defined in ``kernel.metrics``, where the apps that observe them
+import them; this module serves them and reads the gauges. They live in the process that
+observes them: gunicorn workers and Celery workers are separate processes. With
+``PROMETHEUS_MULTIPROC_DIR`` set (an empty folder, wiped at start, shared only by processes of
+one PID namespace: the files are named by process id), prometheus_client writes them to files
+there and any process's ``/metrics`` reports the sum over all of them; without it, each scrape
+sees only the worker that answers it.
 https://prometheus.github.io/client_python/multiprocess/
 """
 
@@ -32,35 +34,13 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from config.periodic import LATE_AFTER_INTERVALS
-
-REQUEST_SECONDS = Histogram(
-    "registry_http_request_duration_seconds",
-    "Time to answer an HTTP request, by URL pattern, method and status class.",
-    ["route", "method", "status"],
-)
-WEBHOOK_DELIVERIES = Counter(
-    "registry_webhook_deliveries",
-    "Tries of webhook deliveries, by outcome (SUCCESS, RETRY, FAILED).",
-    ["outcome"],
-)
-ARTIFACT_COPY_SECONDS = Histogram(
-    "registry_artifact_copy_duration_seconds",
-    "Time to copy (and verify) one model version's artifacts into the store, failures included.",
-    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, float("inf")),
-)
+from kernel.metrics import REQUEST_SECONDS
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 

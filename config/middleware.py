@@ -20,11 +20,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from config.exception_handlers import (
-    DATABASE_UNAVAILABLE,
-    database_unavailable,
-    unavailable_response,
-)
+from config.exception_handlers import database_unavailable, unavailable_response
+from kernel.database import DATABASE_UNAVAILABLE
 
 HEADER = "Content-Security-Policy"
 

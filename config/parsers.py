@@ -18,7 +18,7 @@ from typing import Any
 
 from rest_framework.parsers import JSONParser
 
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 
 #: The deepest nesting of objects and arrays a JSON body may have (a scalar body is depth 0,
 #: ``{"a": 1}`` depth 1, ``{"a": [{}]}`` depth 3).

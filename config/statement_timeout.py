@@ -9,10 +9,11 @@ those would apply to every process that reads the settings, and migrations (the 
 index builds above all), management commands and Celery tasks must not be cut short by a bound
 meant for requests. Those never pass through the middleware, so they keep the server's default.
 
-A statement that runs past the bound is cancelled by PostgreSQL (SQLSTATE 57014); the
-connection stays usable. A search answers 400 telling the caller to narrow the filter
-(``registry.search.paginate``); anything else 503 TEMPORARILY_UNAVAILABLE with ``Retry-After``
-(``config.exception_handlers``), and nothing was written, since the transaction is rolled back.
+A statement that runs past the bound is cancelled by PostgreSQL (SQLSTATE 57014,
+``kernel.database``); the connection stays usable. A search answers 400 telling the
+caller to narrow the filter (``kernel.paging.paginate``); anything else 503
+TEMPORARILY_UNAVAILABLE with ``Retry-After`` (``config.exception_handlers``), and nothing was
+written, since the transaction is rolled back.
 
 With PgBouncer in transaction mode a session setting does not stay with one client: set the
 bound on the web processes' database role instead (``ALTER ROLE ... SET statement_timeout``)
@@ -30,9 +31,6 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponseBase
-
-#: SQLSTATE of a statement PostgreSQL cancelled (statement_timeout, or pg_cancel_backend).
-QUERY_CANCELED = "57014"
 
 # The bound set on a connection, kept on Django's wrapper of it: None when nothing was set
 # (the server's default holds), _UNKNOWN after a set inside a transaction, which a rollback
@@ -78,18 +76,6 @@ def statement_timeout_apply(milliseconds: int) -> None:
         return
     _set(connection, wanted)
     setattr(connection, _APPLIED, _UNKNOWN if connection.in_atomic_block else wanted)
-
-
-def is_statement_timeout(exc: BaseException) -> bool:
-    """Whether ``exc`` (a Django database error) is a statement PostgreSQL cancelled."""
-    cause = exc.__cause__
-    return getattr(cause, "pgcode", None) == QUERY_CANCELED or (
-        getattr(getattr(cause, "diag", None), "sqlstate", None) == QUERY_CANCELED
-    )
-
-
-def timeout_message() -> str:
-    return f"DATABASE_STATEMENT_TIMEOUT_MS = {settings.DATABASE_STATEMENT_TIMEOUT_MS} ms"
 
 
 class StatementTimeoutMiddleware:

@@ -21,8 +21,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
+from kernel.errors import RegistryError
 from registry import services
-from registry.errors import RegistryError
 from registry.models import (
     Activity,
     AuditEntry,

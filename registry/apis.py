@@ -12,65 +12,27 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    extend_schema,
-    extend_schema_field,
-    extend_schema_view,
-    inline_serializer,
-)
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import permissions
+from kernel.api import (
+    EMPTY,
+    DirectRepresentation,
+    MillisecondsField,
+    PageInputSerializer,
+    RegistryApi,
+    milliseconds,
+    page_body,
+    page_schema,
+)
 from registry import selectors, services
 from registry.artifacts import selectors as artifact_selectors
-from registry.errors import RegistryError
 from registry.models import ModelVersion
 
-EMPTY = inline_serializer(name="Empty", fields={})
-
-
 # --- Output -----------------------------------------------------------------------------------
-
-
-def _milliseconds(value: Any) -> int:
-    return int(value.timestamp() * 1000)
-
-
-@extend_schema_field(OpenApiTypes.INT64)
-class MillisecondsField(serializers.Field):
-    """A datetime as int64 milliseconds since the Unix epoch."""
-
-    def to_representation(self, value: Any) -> int:
-        return _milliseconds(value)
-
-
-class DirectRepresentation(serializers.Serializer):
-    """A serializer whose declared fields are rendered by ``represent`` in plain Python.
-
-    The declared fields stay what the OpenAPI schema documents; rendering them through DRF's
-    generic field machinery (an attribute walk and a ``to_representation`` call per field)
-    cost more than the database on the hot reads (docs/performance.md). Fields a subclass
-    declares on top are rendered the usual way. ``tests/registry/apis/test_representation.py``
-    checks that each ``represent`` gives exactly the declared fields, as DRF would render them.
-    """
-
-    @classmethod
-    def represent(cls, instance: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        data = self.represent(instance)
-        for field in self._readable_fields:
-            if field.field_name not in data:
-                attribute = field.get_attribute(instance)
-                data[field.field_name] = (
-                    None if attribute is None else field.to_representation(attribute)
-                )
-        return data
 
 
 class TagSerializer(DirectRepresentation):
@@ -121,8 +83,8 @@ class ModelVersionSummarySerializer(DirectRepresentation):
         return {
             "name": instance.registered_model.name,
             "version": str(instance.version),
-            "creation_timestamp": _milliseconds(instance.created_at),
-            "last_updated_timestamp": _milliseconds(instance.updated_at),
+            "creation_timestamp": milliseconds(instance.created_at),
+            "last_updated_timestamp": milliseconds(instance.updated_at),
             # str(): a service may just have set a TextChoices member.
             "current_stage": str(instance.current_stage),
             "description": instance.description,
@@ -165,8 +127,8 @@ class RegisteredModelSerializer(DirectRepresentation):
     def represent(cls, instance: Any) -> dict[str, Any]:
         return {
             "name": instance.name,
-            "creation_timestamp": _milliseconds(instance.created_at),
-            "last_updated_timestamp": _milliseconds(instance.updated_at),
+            "creation_timestamp": milliseconds(instance.created_at),
+            "last_updated_timestamp": milliseconds(instance.updated_at),
             "description": instance.description,
             "latest_versions": [
                 ModelVersionSummarySerializer.represent(model_version)
@@ -213,42 +175,6 @@ def _optional_text() -> serializers.CharField:
     return serializers.CharField(
         trim_whitespace=False, allow_blank=True, required=False, allow_null=True
     )
-
-
-def _reject_nul_characters(value: Any) -> None:
-    """NUL cannot be stored in PostgreSQL text; refuse it at the edge with a clear message."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise RegistryError.invalid("Parameters must not contain NUL (\\x00) characters.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_nul_characters(key)
-            _reject_nul_characters(item)
-    elif isinstance(value, list):
-        for item in value:
-            _reject_nul_characters(item)
-
-
-class RegistryApi(APIView):
-    """Reads the input from the query string on GET and from the JSON body otherwise.
-
-    DELETE takes either: the ``mlflow`` client sends a JSON body, ``databricks-sdk`` sends
-    the arguments in the query string and no body.
-    """
-
-    InputSerializer: type[serializers.Serializer]
-
-    def input(
-        self, request: Request, serializer_class: type[serializers.Serializer] | None = None
-    ) -> dict[str, Any]:
-        from_query = request.method == "GET" or (
-            request.method == "DELETE" and not request.data and request.query_params
-        )
-        data = request.query_params if from_query else request.data
-        _reject_nul_characters(dict(data.lists()) if from_query else data)
-        serializer = (serializer_class or self.InputSerializer)(data=data)
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
 
 
 # --- Registered models ------------------------------------------------------------------------
@@ -320,13 +246,11 @@ class RegisteredModelDeleteApi(RegistryApi):
         return Response({})
 
 
-class SearchInputSerializer(serializers.Serializer):
+class SearchInputSerializer(PageInputSerializer):
     """The paging and filtering parameters both searches share."""
 
     filter = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    max_results = serializers.CharField(required=False)
     order_by = serializers.ListField(child=serializers.CharField(), required=False)
-    page_token = serializers.CharField(required=False, allow_blank=True)
 
 
 class SearchApi(RegistryApi):
@@ -348,23 +272,11 @@ class SearchApi(RegistryApi):
             order_by=data.get("order_by"),
             page_token=data.get("page_token"),
         )
-        body: dict[str, Any] = {self.result_key: self.result_serializer(page, many=True).data}
-        if next_token:
-            body["next_page_token"] = next_token  # absent on the last page: the client loops
-        return Response(body)
+        return Response(page_body(self.result_key, page, self.result_serializer, next_token))
 
 
 def _search_schema(name: str, result_key: str, serializer: serializers.Serializer) -> Any:
-    return extend_schema(
-        parameters=[SearchInputSerializer],
-        responses=inline_serializer(
-            name=name,
-            fields={
-                result_key: serializer,
-                "next_page_token": serializers.CharField(required=False),
-            },
-        ),
-    )
+    return page_schema(name, result_key, serializer, parameters=SearchInputSerializer)
 
 
 @extend_schema_view(

@@ -21,8 +21,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from kernel.api import EMPTY, RegistryApi
 from registry import services as registry_services
-from registry.apis import _MV_RESPONSE, EMPTY, RegistryApi, _name_field, _written_model_version
+from registry.apis import _MV_RESPONSE, _name_field, _written_model_version
 from registry.artifacts import selectors, services
 from registry.artifacts.storage import READ_CHUNK_SIZE
 

@@ -1,4 +1,4 @@
-"""Search support for the registry: the MLflow filter grammar, ``order_by``, paging and limits.
+"""Search support for the registry: the MLflow filter grammar, ``order_by`` and limits.
 
 The public pieces, shared by the registered-model and model-version searches:
 
@@ -7,9 +7,8 @@ The public pieces, shared by the registered-model and model-version searches:
 * :func:`filter_q` turns those clauses into a ``Q`` for ``RegisteredModel.objects`` or
   ``ModelVersion.objects``;
 * :func:`parse_order_by` turns ``order_by`` strings into Django ``order_by()`` arguments that
-  always end in a unique key, so offset paging is stable;
-* :func:`encode_page_token` / :func:`decode_page_token` and :func:`check_max_results` handle the
-  paging parameters.
+  always end in a unique key, so offset paging is stable (the paging itself is
+  :mod:`kernel.paging`).
 
 The grammar (protocol reference §5.1): ``clause [AND clause]*`` with ``AND`` in any case, and no
 ``OR``, ``NOT`` prefix or parentheses. A clause is ``identifier comparator value``:
@@ -23,29 +22,21 @@ The grammar (protocol reference §5.1): ``clause [AND clause]*`` with ``AND`` in
   backslashes are kept as they are, so they still escape LIKE wildcards), parenthesised lists of
   strings for ``IN`` / ``NOT IN``, and unquoted integers for ``version_number``.
 
-Every rejection is a :class:`~registry.errors.RegistryError` with ``INVALID_PARAMETER_VALUE``;
+Every rejection is a :class:`~kernel.errors.RegistryError` with ``INVALID_PARAMETER_VALUE``;
 no input string makes these functions raise anything else.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
-import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import reduce
-from typing import Any, Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
-from django.core.exceptions import ValidationError
-from django.db import OperationalError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from config.statement_timeout import is_statement_timeout, timeout_message
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
+from kernel.text import check_text, clip
 from registry.lookups import (  # importing it registers the like / ilike lookups
     like_matches,
     like_pattern_size,
@@ -67,12 +58,8 @@ __all__ = [
     "ClauseKind",
     "ClauseValue",
     "Entity",
-    "check_max_results",
-    "decode_page_token",
-    "encode_page_token",
     "filter_q",
     "parse_filter",
-    "paginate",
     "parse_order_by",
 ]
 
@@ -92,19 +79,12 @@ _PROMPT_TAG_DEFAULT: Final = "false"
 #: times the length of the value in PostgreSQL (a 10,000-character pattern against four
 #: 100,000-character tag values: 9.5 s; 500 characters: 0.3 s), and more when ``_`` wildcards
 #: follow a ``%``; an escaped ``\%`` or ``\_`` counts as one character and no wildcard. What
-#: is left of a slow search is cut by DATABASE_STATEMENT_TIMEOUT_MS (see :func:`paginate`).
+#: is left of a slow search is cut by DATABASE_STATEMENT_TIMEOUT_MS (see
+#: :func:`kernel.paging.paginate`).
 MAX_CLAUSES: Final = 20
 MAX_IN_LIST_VALUES: Final = 1000
 MAX_LIKE_PATTERN_LENGTH: Final = 500
 MAX_LIKE_WILDCARDS: Final = 20
-
-#: The largest offset a page token may carry (the largest integer JSON keeps exactly).
-MAX_PAGE_OFFSET: Final = 2**53 - 1
-# A position holds a name of up to 256 characters (1,024 bytes of UTF-8) and a datetime.
-_MAX_PAGE_TOKEN_LENGTH: Final = 4096
-
-# How much of a user-supplied string is echoed back in an error message.
-_SHOWN_CHARS: Final = 200
 
 _STRING_COMPARATORS: Final = ("=", "!=", "LIKE", "ILIKE")
 _LIST_COMPARATORS: Final = ("IN", "NOT IN")
@@ -192,38 +172,21 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
 _MAX_INTEGER_DIGITS: Final = 18
 
 
-def _shown(text: str) -> str:
-    """``text`` cut to a length fit for an error message."""
-    if len(text) <= _SHOWN_CHARS:
-        return text
-    return text[:_SHOWN_CHARS] + "..."
-
-
 def _check_entity(entity: str) -> None:
     if entity not in _ATTRIBUTES:
         raise ValueError(f"Unknown search entity {entity!r}")
-
-
-def _check_text(text: str, what: str) -> None:
-    """Refuse strings no database column can hold (NUL characters, lone surrogates)."""
-    if "\x00" in text:
-        raise RegistryError.invalid(f"Invalid {what}: it must not contain NUL characters.")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RegistryError.invalid(f"Invalid {what}: it is not valid Unicode text.") from None
 
 
 def _check_like_pattern(pattern: str, comparator: str, key: str) -> None:
     length, wildcards = like_pattern_size(pattern)
     if length > MAX_LIKE_PATTERN_LENGTH:
         raise RegistryError.invalid(
-            f"The {comparator} pattern for '{_shown(key)}' is too long: {length} characters "
+            f"The {comparator} pattern for '{clip(key)}' is too long: {length} characters "
             f"(at most {MAX_LIKE_PATTERN_LENGTH} are allowed)."
         )
     if wildcards > MAX_LIKE_WILDCARDS:
         raise RegistryError.invalid(
-            f"The {comparator} pattern for '{_shown(key)}' has too many wildcards: {wildcards} "
+            f"The {comparator} pattern for '{clip(key)}' has too many wildcards: {wildcards} "
             f"(at most {MAX_LIKE_WILDCARDS} % and _ are allowed; write a literal % or _ as "
             "\\% or \\_)."
         )
@@ -249,11 +212,11 @@ class _FilterParser:
     # -- helpers -------------------------------------------------------------------------
 
     def error(self, detail: str) -> RegistryError:
-        return RegistryError.invalid(f"Invalid filter '{_shown(self.text)}': {detail}")
+        return RegistryError.invalid(f"Invalid filter '{clip(self.text)}': {detail}")
 
     def invalid_clause(self) -> RegistryError:
         return RegistryError.invalid(
-            f"Invalid clause(s) in filter string: {_shown(self.text[self.pos :])} "
+            f"Invalid clause(s) in filter string: {clip(self.text[self.pos :])} "
             "(clauses can only be joined with AND; OR, NOT and parentheses are not supported)"
         )
 
@@ -275,7 +238,7 @@ class _FilterParser:
         """A short description of what is at the current position."""
         if self.at_end():
             return "the end of the filter"
-        return f"'{_shown(self.text[self.pos : self.pos + 20])}'"
+        return f"'{clip(self.text[self.pos : self.pos + 20])}'"
 
     def read_quoted(self, quote: str, what: str) -> str:
         """Read a string in ``quote`` characters starting at the current position; a doubled
@@ -287,7 +250,7 @@ class _FilterParser:
             end = self.text.find(quote, self.pos)
             if end < 0:
                 raise self.error(
-                    f"unterminated {what} starting at position {start}: {_shown(self.text[start:])}"
+                    f"unterminated {what} starting at position {start}: {clip(self.text[start:])}"
                 )
             parts.append(self.text[self.pos : end])
             self.pos = end + 1
@@ -323,12 +286,12 @@ class _FilterParser:
         attribute = self.attributes[key] if kind == "attribute" else None
         allowed = attribute.comparators if attribute else _STRING_COMPARATORS
         if comparator not in allowed:
-            subject = f"attribute '{key}'" if attribute else f"tag '{_shown(key)}'"
+            subject = f"attribute '{key}'" if attribute else f"tag '{clip(key)}'"
             raise RegistryError.invalid(
                 f"Invalid comparator '{comparator}' for {subject}. "
                 f"Valid comparators are: {', '.join(allowed)}"
             )
-        value = self.value(f"{_shown(shown_identifier)} {comparator}", comparator, key, attribute)
+        value = self.value(f"{clip(shown_identifier)} {comparator}", comparator, key, attribute)
         return Clause(kind=kind, key=key, comparator=comparator, value=value)
 
     def identifier(self) -> tuple[ClauseKind, str, str]:
@@ -351,13 +314,13 @@ class _FilterParser:
             self.pos += 1
             if word not in _ENTITY_TYPES:
                 raise RegistryError.invalid(
-                    f"Invalid entity type '{_shown(word)}'. Valid entity types are {_ENTITY_TYPES}"
+                    f"Invalid entity type '{clip(word)}'. Valid entity types are {_ENTITY_TYPES}"
                 )
             kind = "attribute" if word == "attribute" else "tag"
             key = self.key(word)
         if kind == "attribute" and key not in self.attributes:
             raise RegistryError.invalid(
-                f"Invalid attribute key '{_shown(key)}' specified. "
+                f"Invalid attribute key '{clip(key)}' specified. "
                 f"Valid keys are '{_set_repr(list(self.attributes))}'"
             )
         return kind, key, self.text[start : self.pos]
@@ -389,7 +352,7 @@ class _FilterParser:
         word = self.match(_WORD)
         if not word:
             raise self.error(
-                f"expected a comparator after '{_shown(shown_identifier)}', found {self.found()}"
+                f"expected a comparator after '{clip(shown_identifier)}', found {self.found()}"
             )
         self.pos += len(word)
         upper = word.upper()
@@ -403,12 +366,12 @@ class _FilterParser:
             following = self.match(_WORD)
             if following.upper() != "IN":
                 raise RegistryError.invalid(
-                    f"Invalid comparator '{_shown(f'NOT {following}'.strip())}'"
+                    f"Invalid comparator '{clip(f'NOT {following}'.strip())}'"
                 )
             self.pos += len(following)
             return "NOT IN"
         if upper not in _WORD_COMPARATORS:
-            raise RegistryError.invalid(f"Invalid comparator '{_shown(word)}'")
+            raise RegistryError.invalid(f"Invalid comparator '{clip(word)}'")
         return upper
 
     def value(
@@ -437,18 +400,18 @@ class _FilterParser:
                 _check_like_pattern(text, comparator, key)
             return text
         if char == "`":
-            shown = f"`{_shown(self.read_quoted(char, 'quoted value'))}`"
+            shown = f"`{clip(self.read_quoted(char, 'quoted value'))}`"
         else:
             bare = self.match(_BARE_VALUE)
             if not bare:
                 raise self.error(f"expected a value after '{context}', found {self.found()}")
             self.pos += len(bare)
-            shown = _shown(bare)
+            shown = clip(bare)
             if attribute is not None and attribute.numeric:
                 return self.integer(bare, key, quoted=False)
             if _NUMBER.fullmatch(bare):
                 raise RegistryError.invalid(
-                    f"Expected a quoted string value for '{_shown(key)}' (e.g. 'my-value'). "
+                    f"Expected a quoted string value for '{clip(key)}' (e.g. 'my-value'). "
                     f"Got value {shown}"
                 )
         raise RegistryError.invalid(
@@ -457,7 +420,7 @@ class _FilterParser:
         )
 
     def integer(self, text: str, key: str, *, quoted: bool) -> int:
-        shown = f"'{_shown(text)}'" if quoted else _shown(text)
+        shown = f"'{clip(text)}'" if quoted else clip(text)
         if not _INTEGER.fullmatch(text):
             raise RegistryError.invalid(
                 f"Expected an integer value for '{key}', got {shown or 'nothing'}"
@@ -522,7 +485,7 @@ def parse_filter(filter_string: str | None, *, entity: Entity) -> list[Clause]:
         raise RegistryError.invalid("Invalid filter: it must be a string.")
     if not filter_string.strip():
         return []
-    _check_text(filter_string, "filter")
+    check_text(filter_string, "filter")
     return _FilterParser(filter_string, entity).parse()
 
 
@@ -631,7 +594,7 @@ def _parse_order_by_item(item: object, keys: Mapping[str, str]) -> tuple[str, bo
     """One ``"<key> [ASC|DESC]"`` string → (model field, ascending)."""
     if not isinstance(item, str):
         raise RegistryError.invalid(f"Invalid order_by clause {item!r}: it must be a string.")
-    shown = _shown(item)
+    shown = clip(item)
     tokens = item.split()
     if len(tokens) > 2:
         raise RegistryError.invalid(f"Invalid order_by clause '{shown}'. Could not be parsed.")
@@ -650,7 +613,7 @@ def _parse_order_by_item(item: object, keys: Mapping[str, str]) -> tuple[str, bo
         ascending = direction == "ASC"
     if key not in keys:
         raise RegistryError.invalid(
-            f"Invalid order by key '{_shown(key)}' specified. "
+            f"Invalid order by key '{clip(key)}' specified. "
             f"Valid keys are '{_set_repr(list(keys))}'"
         )
     return keys[key], ascending
@@ -682,219 +645,10 @@ def parse_order_by(order_by: Sequence[str] | None, *, entity: Entity) -> list[st
         field, ascending = _parse_order_by_item(item, keys)
         if any(field == used for used, _ in fields):
             raise RegistryError.invalid(
-                f"`order_by` contains duplicate fields: {[_shown(str(i)) for i in items]}"
+                f"`order_by` contains duplicate fields: {[clip(str(i)) for i in items]}"
             )
         fields.append((field, ascending))
     for field, ascending in _TIE_BREAKERS[entity]:
         if all(field != used for used, _ in fields):
             fields.append((field, ascending))
     return [field if ascending else f"-{field}" for field, ascending in fields] + ["pk"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Paging
-
-
-def encode_page_token(
-    offset: int, *, ordering: Sequence[str] | None = None, after: Sequence[Any] | None = None
-) -> str:
-    """The opaque ``next_page_token`` for a page starting at ``offset``: base64 of JSON
-    ``{"offset": N}``, the reference server's format.
-
-    With ``ordering`` (the ``order_by()`` arguments of the list) and ``after`` (the values of
-    those fields in the last row of the page before), the token also carries that position, so
-    the next page is read from the index after it instead of counting ``offset`` rows again
-    (see :func:`paginate`). Datetimes are written in ISO 8601.
-    """
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"A page offset must be a non-negative integer, not {offset!r}")
-    payload: dict[str, Any] = {"offset": offset}
-    if ordering is not None and after is not None:
-        if len(ordering) != len(after):
-            raise ValueError("A page position needs one value per ordering field")
-        payload["order"] = list(ordering)
-        payload["after"] = [
-            value.isoformat() if isinstance(value, dt.datetime) else value for value in after
-        ]
-    text = json.dumps(payload, ensure_ascii=False)
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-def _decode_page_payload(token: str | None) -> dict[str, Any]:
-    """The JSON object a ``page_token`` carries, its ``offset`` checked; ``{"offset": 0}`` for
-    the first page."""
-    if token is None:
-        return {"offset": 0}
-    if not isinstance(token, str):
-        raise RegistryError.invalid("Invalid page token, could not base64-decode")
-    token = token.strip()
-    if not token:
-        return {"offset": 0}
-    if len(token) > _MAX_PAGE_TOKEN_LENGTH:
-        raise RegistryError.invalid("Invalid page token, could not base64-decode (too long)")
-    # URL-safe letters, and a '+' that a hand-written URL turned into a space.
-    token = token.replace("-", "+").replace("_", "/").replace(" ", "+")
-    try:
-        raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise RegistryError.invalid("Invalid page token, could not base64-decode") from None
-    try:
-        parsed = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise RegistryError.invalid(
-            f"Invalid page token, decoded value={_shown(repr(raw))}"
-        ) from None
-    offset = parsed.get("offset") if isinstance(parsed, dict) else None
-    if (
-        isinstance(offset, bool)
-        or not isinstance(offset, int)
-        or not 0 <= offset <= MAX_PAGE_OFFSET
-    ):
-        raise RegistryError.invalid(f"Invalid page token, parsed value={_shown(repr(parsed))}")
-    return parsed
-
-
-def decode_page_token(token: str | None) -> int:
-    """The offset a ``page_token`` carries; ``None`` or an empty token means the first page.
-
-    Accepts standard or URL-safe base64, with or without padding. Anything else — not base64,
-    not JSON, not an object with a non-negative integer ``offset`` — is refused with
-    ``INVALID_PARAMETER_VALUE``.
-    """
-    return _decode_page_payload(token)["offset"]
-
-
-def _sort_value(row: Any, field: str) -> Any:
-    """The value of an ordering field (``"registered_model__name"``, ``"pk"``) in a row."""
-    value = row
-    for part in field.split("__"):
-        value = getattr(value, part)
-    return value
-
-
-def _model_field(model: Any, path: str) -> Any:
-    """The model field at the end of an ordering field's path."""
-    field = None
-    for part in path.split("__"):
-        field = model._meta.pk if part == "pk" else model._meta.get_field(part)
-        model = field.related_model or model
-    return field
-
-
-def _position_after(
-    queryset: QuerySet[Any], ordering: Sequence[str], payload: Mapping[str, Any]
-) -> Q | None:
-    """The rows after the position a token carries, for the same ``ordering``; ``None`` when the
-    token carries none or one for another order (it is then read as a plain offset)."""
-    after = payload.get("after")
-    if payload.get("order") != list(ordering) or after is None:
-        return None
-    if not isinstance(after, list) or len(after) != len(ordering):
-        raise RegistryError.invalid("Invalid page token, parsed value=" + _shown(repr(payload)))
-    values = []
-    for term, raw in zip(ordering, after, strict=True):
-        field = _model_field(queryset.model, term.lstrip("-"))
-        if isinstance(raw, bool) or not isinstance(raw, str | int):
-            raise RegistryError.invalid("Invalid page token, parsed value=" + _shown(repr(payload)))
-        try:
-            value = field.to_python(raw)
-            field.get_prep_value(value)
-        except (ValidationError, ValueError, TypeError, OverflowError):
-            raise RegistryError.invalid(
-                "Invalid page token, parsed value=" + _shown(repr(payload))
-            ) from None
-        if isinstance(value, str):
-            _check_text(value, "page token")
-        values.append(value)
-    # (a < x) OR (a = x AND b > y) OR ..., for each field's direction; the first field's bound
-    # is stated on its own as well, so the database can start the index scan there.
-    later = []
-    equal = Q()
-    for term, value in zip(ordering, values, strict=True):
-        name = term.lstrip("-")
-        later.append(equal & Q(**{f"{name}__{'lt' if term.startswith('-') else 'gt'}": value}))
-        equal &= Q(**{name: value})
-    first = ordering[0]
-    bound = Q(**{f"{first.lstrip('-')}__{'lte' if first.startswith('-') else 'gte'}": values[0]})
-    return bound & reduce(operator.or_, later)
-
-
-def check_max_results(value: object, *, default: int, maximum: int) -> int:
-    """Validate a ``max_results`` parameter: an int or a numeric string from 1 to ``maximum``.
-
-    ``None`` or a blank string gives ``default``. A float with an integral value (a JSON
-    ``10.0``) is accepted; booleans, fractions and other text are not.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    number: int | None = None
-    if isinstance(value, bool):
-        number = None
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,18}", value.strip()):
-        number = int(value.strip())
-    shown = f"'{_shown(value)}'" if isinstance(value, str) else _shown(str(value))
-    if number is None or number < 1:
-        raise RegistryError.invalid(
-            "Invalid value for max_results. It must be a positive integer no greater than "
-            f"{maximum}, but got {shown}"
-        )
-    if number > maximum:
-        raise RegistryError.invalid(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{maximum}, but got value {shown}"
-        )
-    return number
-
-
-def paginate(
-    queryset: QuerySet[Any],
-    *,
-    max_results: object,
-    page_token: str | None,
-    default: int,
-    maximum: int,
-    keyset: Sequence[str] | None = None,
-) -> tuple[list[Any], str]:
-    """One page of an ordered ``queryset`` and the token of the next page ("" on the last).
-
-    Every paged list of the API goes through here, so ``max_results`` and page tokens mean the
-    same everywhere. Reads one row past the page to know whether another page exists.
-
-    With ``keyset`` (the queryset's ``order_by()`` arguments, ending in a unique field) the next
-    token also carries the sort values of the page's last row, and a page asked for with such a
-    token starts after that row (``WHERE (sort key) > (last row's)``) rather than skipping
-    ``offset`` rows: the cost of a page no longer grows with its depth, and rows added or
-    deleted before the position between two calls no longer shift the pages (nothing is
-    repeated or skipped). Tokens with only an offset (older ones, or written for another order)
-    are still read as offsets.
-    """
-    limit = check_max_results(max_results, default=default, maximum=maximum)
-    payload = _decode_page_payload(page_token)
-    offset = payload["offset"]
-    after = _position_after(queryset, keyset, payload) if keyset else None
-    try:
-        if after is not None:
-            rows = list(queryset.filter(after)[: limit + 1])
-        else:
-            rows = list(queryset[offset : offset + limit + 1])
-    except OperationalError as exc:
-        if not is_statement_timeout(exc):
-            raise
-        # What the pattern limits leave of a slow filter (long LIKE patterns against long tag
-        # values, many of them): the caller can make it cheaper, so not a 503 to retry.
-        raise RegistryError.invalid(
-            f"The search took longer than the registry allows ({timeout_message()}) and was "
-            "stopped. Narrow the filter (fewer or shorter LIKE / ILIKE patterns, an exact "
-            "name or tag value) or ask for fewer results."
-        ) from None
-    if len(rows) <= limit:
-        return rows, ""
-    if keyset:
-        last = rows[limit - 1]
-        position = [_sort_value(last, term.lstrip("-")) for term in keyset]
-        return rows[:limit], encode_page_token(offset + limit, ordering=keyset, after=position)
-    return rows[:limit], encode_page_token(offset + limit)

@@ -20,8 +20,9 @@ from django.db.models import Max, Model, OuterRef, Q, QuerySet, Subquery
 
 from accounts import permissions
 from accounts.permissions import Level
+from kernel import paging
+from kernel.errors import ErrorCode, RegistryError
 from registry import search, validation
-from registry.errors import ErrorCode, RegistryError
 from registry.models import (
     Activity,
     ActivityType,
@@ -220,7 +221,7 @@ def _search_page(
     token of the next page ("" on the last)."""
     clauses = [*search.parse_filter(filter_string, entity=entity), *extra_clauses]
     ordering = search.parse_order_by(order_by, entity=entity)
-    return search.paginate(
+    return paging.paginate(
         queryset.filter(search.filter_q(clauses, entity=entity)).order_by(*ordering),
         max_results=max_results,
         page_token=page_token,

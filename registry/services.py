@@ -23,10 +23,10 @@ from accounts import permissions
 from accounts import services as accounts_services
 from accounts.models import User
 from accounts.permissions import Level
+from kernel.errors import ErrorCode, RegistryError
 from registry import validation
 from registry.artifacts import services as artifact_services
 from registry.artifacts import sources as artifact_sources
-from registry.errors import ErrorCode, RegistryError
 from registry.models import (
     Activity,
     ActivityType,

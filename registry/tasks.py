@@ -18,7 +18,7 @@ def model_version_artifacts_copy_task(
 ) -> None:
     from django.conf import settings
 
-    from config.exception_handlers import DATABASE_UNAVAILABLE
+    from kernel.database import DATABASE_UNAVAILABLE
     from registry.artifacts.services import RetryCopy, model_version_artifacts_copy
 
     attempt = self.request.retries if attempt is None else attempt
@@ -44,13 +44,14 @@ def model_version_artifacts_copy_task(
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
 def artifacts_delete_task(self: Any, folder: str) -> None:
+    from kernel.backoff import backoff
     from registry.artifacts.errors import TransientError
     from registry.artifacts.services import artifacts_delete
 
     try:
         artifacts_delete(folder=folder)
     except TransientError as exc:
-        raise self.retry(countdown=min(10 * 2**self.request.retries, 600)) from exc
+        raise self.retry(countdown=backoff(self.request.retries, base=10, cap=600)) from exc
 
 
 @shared_task

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 from registry.models import (
     ALIAS_MAX_LENGTH,
     DESCRIPTION_MAX_LENGTH,

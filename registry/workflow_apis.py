@@ -12,15 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import permissions
+from kernel.api import EMPTY, MillisecondsField, RegistryApi
 from registry import selectors, services
-from registry.apis import (
-    EMPTY,
-    MillisecondsField,
-    ModelVersionSummarySerializer,
-    RegistryApi,
-    _name_field,
-    _optional_text,
-)
+from registry.apis import ModelVersionSummarySerializer, _name_field, _optional_text
 
 # --- Output -----------------------------------------------------------------------------------
 

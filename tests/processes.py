@@ -25,6 +25,8 @@ import boto3
 import redis
 from botocore.config import Config
 
+from testing_support.network import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 # Redis database of the artifact tests' broker (the webhooks tests use 1).
 BROKER_URL = os.environ.get("ARTIFACT_TEST_BROKER_URL", "redis://127.0.0.1:6379/3")
@@ -35,12 +37,6 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:

@@ -11,20 +11,15 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from testing_support.network import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _embedded_env(data_dir: Path) -> dict[str, str]:
@@ -69,7 +64,7 @@ def test_make_run_serves_the_readme_curl_and_stops_on_ctrl_c(tmp_path):
         subprocess.run(manage + step, cwd=ROOT, env=env, check=True, capture_output=True)
     assert (data_dir / "registry.sqlite3").exists()
 
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603

@@ -18,7 +18,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tests.processes import free_port, wait_for
+from testing_support.network import free_port
+from tests.processes import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,9 +24,9 @@ from accounts import permissions
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.permissions import Level
+from kernel.errors import ErrorCode, RegistryError
 from registry import selectors, services
 from registry.artifacts import selectors as artifact_selectors
-from registry.errors import ErrorCode, RegistryError
 from registry.models import ModelVersionStatus, Stage, TransitionRequestStatus
 from ui import forms
 from ui import selectors as ui_selectors

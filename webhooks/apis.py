@@ -20,9 +20,15 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from registry.apis import EMPTY, MillisecondsField, RegistryApi
-from registry.errors import RegistryError
-from registry.search import paginate
+from kernel.api import (
+    EMPTY,
+    MillisecondsField,
+    PageInputSerializer,
+    RegistryApi,
+    page_schema,
+    paged_response,
+)
+from kernel.errors import RegistryError
 from webhooks import payloads, selectors
 from webhooks.models import (
     EventType,
@@ -37,10 +43,7 @@ DBX = WebhookFlavor.DATABRICKS
 MLF = WebhookFlavor.MLFLOW
 
 
-def _page(queryset: Any, *, max_results: Any, page_token: Any, default: int) -> tuple[list, str]:
-    return paginate(
-        queryset, max_results=max_results, page_token=page_token, default=default, maximum=1000
-    )
+MAX_PER_PAGE = 1000
 
 
 def _event_types(webhook: Webhook) -> list[str]:
@@ -164,39 +167,31 @@ class RegistryWebhookCreateApi(RegistryApi):
 
 
 class RegistryWebhookListApi(RegistryApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(PageInputSerializer):
         events = serializers.ListField(child=serializers.CharField(), required=False)
         model_name = serializers.CharField(required=False, allow_blank=True)
-        max_results = serializers.CharField(required=False)
-        page_token = serializers.CharField(required=False, allow_blank=True)
 
-    @extend_schema(
-        parameters=[InputSerializer],
-        responses=inline_serializer(
-            name="RegistryWebhookListResponse",
-            fields={
-                "webhooks": RegistryWebhookOutputSerializer(many=True),
-                "next_page_token": serializers.CharField(required=False),
-            },
-        ),
+    @page_schema(
+        "RegistryWebhookListResponse",
+        "webhooks",
+        RegistryWebhookOutputSerializer(many=True),
+        parameters=InputSerializer,
     )
     def get(self, request: Request) -> Response:
         data = self.input(request)
-        rows, next_token = _page(
+        return paged_response(
             selectors.webhook_list(
                 actor=request.user,
                 flavor=DBX,
                 events=data.get("events"),
                 model_name=data.get("model_name"),
             ),
-            max_results=data.get("max_results"),
-            page_token=data.get("page_token"),
+            data,
+            result_key="webhooks",
+            serializer_class=RegistryWebhookOutputSerializer,
             default=1000,
+            maximum=MAX_PER_PAGE,
         )
-        body: dict[str, Any] = {"webhooks": RegistryWebhookOutputSerializer(rows, many=True).data}
-        if next_token:
-            body["next_page_token"] = next_token
-        return Response(body)
 
 
 class RegistryWebhookUpdateApi(RegistryApi):
@@ -328,9 +323,7 @@ class MlflowWebhookCollectionApi(RegistryApi):
             required=False, allow_blank=True, trim_whitespace=False
         )
 
-    class InputSerializer(serializers.Serializer):
-        max_results = serializers.CharField(required=False)
-        page_token = serializers.CharField(required=False, allow_blank=True)
+    InputSerializer = PageInputSerializer
 
     @extend_schema(request=CreateInputSerializer, responses=_MLF_RESPONSE)
     def post(self, request: Request) -> Response:
@@ -338,28 +331,16 @@ class MlflowWebhookCollectionApi(RegistryApi):
         webhook = management.webhook_create(actor=request.user, flavor=MLF, **data)
         return Response(_mlflow_webhook(webhook))
 
-    @extend_schema(
-        parameters=[InputSerializer],
-        responses=inline_serializer(
-            name="MlflowWebhookListResponse",
-            fields={
-                "webhooks": MlflowWebhookOutputSerializer(many=True),
-                "next_page_token": serializers.CharField(required=False),
-            },
-        ),
-    )
+    @page_schema("MlflowWebhookListResponse", "webhooks", MlflowWebhookOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        data = self.input(request)
-        rows, next_token = _page(
+        return paged_response(
             selectors.webhook_list(actor=request.user, flavor=MLF),
-            max_results=data.get("max_results"),
-            page_token=data.get("page_token"),
+            self.input(request),
+            result_key="webhooks",
+            serializer_class=MlflowWebhookOutputSerializer,
             default=100,
+            maximum=MAX_PER_PAGE,
         )
-        body: dict[str, Any] = {"webhooks": MlflowWebhookOutputSerializer(rows, many=True).data}
-        if next_token:
-            body["next_page_token"] = next_token
-        return Response(body)
 
 
 class MlflowWebhookDetailApi(RegistryApi):
@@ -485,33 +466,20 @@ class DeliveryDetailOutputSerializer(DeliveryOutputSerializer):
 
 
 class WebhookDeliveryListApi(RegistryApi):
-    class InputSerializer(serializers.Serializer):
-        max_results = serializers.CharField(required=False)
-        page_token = serializers.CharField(required=False, allow_blank=True)
+    InputSerializer = PageInputSerializer
 
-    @extend_schema(
-        parameters=[InputSerializer],
-        responses=inline_serializer(
-            name="WebhookDeliveryListResponse",
-            fields={
-                "deliveries": DeliveryOutputSerializer(many=True),
-                "next_page_token": serializers.CharField(required=False),
-            },
-        ),
-    )
+    @page_schema("WebhookDeliveryListResponse", "deliveries", DeliveryOutputSerializer(many=True))
     def get(self, request: Request, webhook_id: str) -> Response:
         data = self.input(request)
         webhook = selectors.webhook_get_any(actor=request.user, webhook_id=webhook_id)
-        rows, next_token = _page(
+        return paged_response(
             selectors.delivery_list(webhook=webhook),
-            max_results=data.get("max_results"),
-            page_token=data.get("page_token"),
+            data,
+            result_key="deliveries",
+            serializer_class=DeliveryOutputSerializer,
             default=100,
+            maximum=MAX_PER_PAGE,
         )
-        body: dict[str, Any] = {"deliveries": DeliveryOutputSerializer(rows, many=True).data}
-        if next_token:
-            body["next_page_token"] = next_token
-        return Response(body)
 
 
 _DELIVERY_RESPONSE = inline_serializer(

@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 from webhooks.models import EventType, Webhook, WebhookFlavor
 
 E = EventType

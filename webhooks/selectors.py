@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from accounts.permissions import manageable_webhooks_q, require_can_manage_webhook
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 from webhooks.models import Webhook, WebhookDelivery
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -24,12 +24,12 @@ from accounts.permissions import (
     require_level,
     require_upload_area,
 )
+from kernel.errors import RegistryError
 from registry import validation
 from registry.artifacts import paths
 from registry.artifacts.errors import NotFoundError
 from registry.artifacts.sources import UPLOADS, upload_area
 from registry.artifacts.storage import Entry, get_store
-from registry.errors import RegistryError
 from registry.models import ModelVersion, ModelVersionManifest, ModelVersionStatus
 
 ARTIFACTS_PREFIX = "/api/2.0/mlflow-artifacts/artifacts"

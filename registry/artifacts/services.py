@@ -17,10 +17,12 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.permissions import require_can_upload_artifacts, require_upload_area
-from config.metrics import ARTIFACT_COPY_SECONDS
+from kernel.backoff import backoff
+from kernel.errors import RegistryError
+from kernel.metrics import ARTIFACT_COPY_SECONDS
+from kernel.queueing import enqueue_on_commit
 from registry.artifacts import paths
 from registry.artifacts.copy import copy_tree
 from registry.artifacts.errors import PathConflictError, SourceError, TransientError
@@ -34,7 +36,6 @@ from registry.artifacts.sources import (
     upload_path,
 )
 from registry.artifacts.storage import get_store
-from registry.errors import RegistryError
 from registry.models import (
     ModelVersion,
     ModelVersionManifest,
@@ -59,33 +60,20 @@ def model_folder(registered_model: RegisteredModel) -> str:
 # --- Scheduling (called inside the services' transactions) --------------------------------------
 
 
-def _queue(task: Any, *args: Any) -> None:
-    """Send a task after the commit. A broker that cannot be reached must not fail a change
-    that is already committed: the copy sweep queues pending versions again later, and a lost
-    deletion leaves an orphaned folder that is logged and never served."""
-    try:
-        task.apply_async(
-            args,
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
-        )
-    except (KombuOperationalError, OSError) as exc:
-        logger.warning("Could not queue %s%r (%s); a sweep will pick it up.", task.name, args, exc)
-
-
 def model_version_copy_schedule(*, model_version: ModelVersion) -> None:
-    """Queue the copy of a version just created, once the creating transaction commits."""
+    """Queue the copy of a version just created, once the creating transaction commits (an
+    unreachable broker is logged: the copy sweep queues pending versions again later)."""
     from registry.tasks import model_version_artifacts_copy_task
 
-    pk = model_version.pk
-    transaction.on_commit(lambda: _queue(model_version_artifacts_copy_task, pk))
+    enqueue_on_commit(model_version_artifacts_copy_task, model_version.pk)
 
 
 def artifacts_delete_schedule(*, folder: str) -> None:
-    """Delete a folder of the store once the transaction that deleted its owner commits."""
+    """Delete a folder of the store once the transaction that deleted its owner commits (a
+    lost deletion leaves an orphaned folder that is logged and never served)."""
     from registry.tasks import artifacts_delete_task
 
-    transaction.on_commit(lambda: _queue(artifacts_delete_task, folder))
+    enqueue_on_commit(artifacts_delete_task, folder)
 
 
 # --- The copy -----------------------------------------------------------------------------------
@@ -94,11 +82,6 @@ def artifacts_delete_schedule(*, folder: str) -> None:
 @dataclass(frozen=True)
 class RetryCopy(Exception):  # noqa: N818 - a signal to the task, not an error
     countdown: float
-
-
-def _backoff(attempt: int) -> float:
-    base = settings.ARTIFACTS["COPY_RETRY_BACKOFF"]
-    return float(min(base * 2**attempt, settings.ARTIFACTS["COPY_RETRY_BACKOFF_MAX"]))
 
 
 def _pending(model_version_id: int) -> Any:
@@ -161,7 +144,11 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
                 f"Copy failed after {attempt + 1} attempts: {exc.message}",
             )
             return
-        countdown = _backoff(attempt)
+        countdown = backoff(
+            attempt,
+            base=settings.ARTIFACTS["COPY_RETRY_BACKOFF"],
+            cap=settings.ARTIFACTS["COPY_RETRY_BACKOFF_MAX"],
+        )
         _pending(model_version_id).update(
             status_message=(
                 f"Copy attempt {attempt + 1} of {retries + 1} failed: {exc.message} "

@@ -47,6 +47,7 @@ from urllib.parse import quote, urlencode, urlparse
 from django.conf import settings
 
 from accounts.permissions import require_upload_area
+from kernel.errors import RegistryError
 from registry.artifacts import paths
 from registry.artifacts.errors import SourceError, TransientError
 from registry.artifacts.storage import (
@@ -57,7 +58,6 @@ from registry.artifacts.storage import (
     s3_client,
     storage_error,
 )
-from registry.errors import RegistryError
 
 UPLOADS = "uploads"
 UPLOADS_URI_PREFIX = "mlflow-artifacts:/uploads/"

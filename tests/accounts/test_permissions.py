@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 
 from accounts.models import RegisteredModelGrant
 from accounts.permissions import Level, effective_level
+from kernel.errors import RegistryError
 from registry import selectors, services
-from registry.errors import RegistryError
 from registry.models import RegisteredModel
 
 pytestmark = pytest.mark.django_db

@@ -30,14 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import (
-    ROOT,
-    PrivatePostgres,
-    free_port,
-    postgres_bindir,
-    stop_process,
-    wait_for,
-)
+from testing_support.network import free_port
+from tests.processes import ROOT, PrivatePostgres, postgres_bindir, stop_process, wait_for
 
 CLIENTS = 4
 STAGES = ["Staging", "Production", "Archived", "None"]

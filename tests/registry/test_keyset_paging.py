@@ -13,10 +13,10 @@ import json
 
 import pytest
 
+from kernel.errors import RegistryError
+from kernel.paging import encode_page_token
 from registry import selectors
-from registry.errors import RegistryError
 from registry.models import ModelVersion, RegisteredModel
-from registry.search import encode_page_token
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,8 @@ import pytest
 from django.db.models import Q
 from django.db.utils import ConnectionHandler
 
-from registry.errors import ErrorCode, RegistryError
+from kernel.errors import ErrorCode, RegistryError
+from kernel.paging import check_max_results, decode_page_token, encode_page_token
 from registry.lookups import like_matches, like_to_glob, normalize_like_pattern
 from registry.models import (
     INDEXED_TAG_VALUE_MAX_LENGTH,
@@ -27,9 +28,6 @@ from registry.search import (
     MAX_LIKE_PATTERN_LENGTH,
     MAX_LIKE_WILDCARDS,
     Clause,
-    check_max_results,
-    decode_page_token,
-    encode_page_token,
     filter_q,
     parse_filter,
     parse_order_by,

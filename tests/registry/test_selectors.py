@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kernel.errors import RegistryError
 from registry import selectors, services
-from registry.errors import RegistryError
 
 pytestmark = pytest.mark.django_db
 

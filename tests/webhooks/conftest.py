@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from django.db import connection
 
 from config.celery import app as celery_app
+from testing_support.network import serve_posts
 
 ROOT = Path(__file__).resolve().parents[2]
 # Redis DB 1 is this suite's own (the project's rule for webhook tests).
@@ -61,41 +61,25 @@ class Receiver:
             raise AssertionError(f"expected {count} requests, got {len(self.received)}")
 
 
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _on_post(receiver: Receiver) -> Callable[[str, Any, bytes], int]:
+    def on_post(path: str, headers: Any, body: bytes) -> int:
+        request = Received(path, dict(headers.items()), body)
+        with receiver.lock:
+            receiver.received.append(request)
+            index = len(receiver.received) - 1
+        receiver.arrived.set()
+        if receiver.hold is not None:
+            receiver.hold.wait(30)
+        return receiver.respond(request, index)
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            length = int(self.headers.get("Content-Length") or 0)
-            request = Received(self.path, dict(self.headers.items()), self.rfile.read(length))
-            with receiver.lock:
-                receiver.received.append(request)
-                index = len(receiver.received) - 1
-            receiver.arrived.set()
-            if receiver.hold is not None:
-                receiver.hold.wait(30)
-            status = receiver.respond(request, index)
-            payload = b'{"ok": true}'
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    return Handler
+    return on_post
 
 
 @contextlib.contextmanager
 def run_receiver() -> Iterator[Receiver]:
     receiver = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    server.daemon_threads = True
+    server = serve_posts(_on_post(receiver))
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
         yield receiver
     finally:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.metrics import WEBHOOK_DELIVERIES
+from kernel.backoff import backoff
+from kernel.metrics import WEBHOOK_DELIVERIES
 from webhooks import crypto, http, payloads
 from webhooks.conf import webhook_settings
 from webhooks.models import (
@@ -56,8 +56,9 @@ _CLOCK_SLACK = timedelta(seconds=1)
 def backoff_seconds(attempt: int) -> float:
     """Wait before try ``attempt + 1``: base * 2**(attempt-1), capped, with equal jitter."""
     config = webhook_settings()
-    delay = min(config.backoff_max, config.backoff_base * 2 ** max(attempt - 1, 0))
-    return delay / 2 + secrets.SystemRandom().uniform(0, delay / 2)
+    return backoff(
+        max(attempt - 1, 0), base=config.backoff_base, cap=config.backoff_max, jitter=True
+    )
 
 
 def _postgresql() -> bool:

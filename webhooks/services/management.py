@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import require_can_manage_webhook
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 from registry.models import RegisteredModel
 from webhooks import http, payloads
 from webhooks.models import (

@@ -13,7 +13,6 @@ an edge that calls these services, so the services do not import it (docs/archit
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
@@ -21,8 +20,8 @@ from celery import current_app
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
+from kernel.queueing import enqueue
 from registry.models import ModelVersion, RegisteredModel
 from webhooks import payloads
 from webhooks.conf import webhook_settings
@@ -32,8 +31,6 @@ from webhooks.models import (
     WebhookStatus,
     WebhookSubscription,
 )
-
-logger = logging.getLogger(__name__)
 
 #: The name of the task that makes one try of one delivery (``delivery_id`` its argument).
 SEND_TASK = "webhooks.tasks.webhook_delivery_send_task"
@@ -123,25 +120,7 @@ def enqueue_deliveries(ids: list[int], *, countdown: float | None = None) -> int
     A broker that cannot be reached must not fail the change that was already committed: the
     rows are there, and the sweep queues them once the broker is back.
     """
-    queued = 0
-    for delivery_id in ids:
-        try:
-            current_app.send_task(
-                SEND_TASK,
-                (delivery_id,),
-                countdown=countdown,
-                retry=True,
-                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
-                # As the task declares: the message is the same whether or not this process
-                # has imported the task (send_task applies a registered task's options).
-                ignore_result=True,
-            )
-        except (KombuOperationalError, OSError) as exc:
-            logger.warning(
-                "Could not queue %d webhook deliveries (%s); the sweep will queue them.",
-                len(ids) - queued,
-                type(exc).__name__,
-            )
-            break
-        queued += 1
-    return queued
+    # By name, as the task declares it (the outbox does not import the tasks module), with its
+    # options: the message is the same whether or not this process has imported the task.
+    send = current_app.signature(SEND_TASK, options={"ignore_result": True})
+    return enqueue(send, [(delivery_id,) for delivery_id in ids], countdown=countdown)

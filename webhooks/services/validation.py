@@ -8,7 +8,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
-from registry.errors import RegistryError
+from kernel.errors import RegistryError
 from webhooks import http, payloads
 from webhooks.conf import webhook_settings
 from webhooks.models import EventType, WebhookFlavor, WebhookStatus

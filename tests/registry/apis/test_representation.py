@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from rest_framework import serializers
 
+from kernel.api import DirectRepresentation
 from registry import apis, selectors, services
 from registry.models import Stage
 from registry.workflow_apis import ModelVersionDatabricksSerializer
@@ -108,4 +109,4 @@ def test_every_direct_serializer_is_checked_here():
         apis.DatabricksRegisteredModelSerializer,
         ModelVersionDatabricksSerializer,
     }
-    assert _all_subclasses(apis.DirectRepresentation) == checked
+    assert _all_subclasses(DirectRepresentation) == checked

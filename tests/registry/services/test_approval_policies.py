@@ -10,8 +10,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import RegisteredModelGrant
+from kernel.errors import RegistryError
 from registry import services
-from registry.errors import RegistryError
 from registry.models import (
     Activity,
     AuditEntry,

@@ -8,8 +8,8 @@ import threading
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from kernel.errors import RegistryError
 from registry import services
-from registry.errors import RegistryError
 from registry.models import Activity, ModelVersion, RegisteredModel, RegisteredModelAlias
 
 pytestmark = pytest.mark.django_db

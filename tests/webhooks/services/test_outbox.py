@@ -10,8 +10,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from kernel.errors import RegistryError
 from registry import services as registry_services
-from registry.errors import RegistryError
 from tests.webhooks.conftest import CLOSED_PORT_BROKER, use_broker
 from webhooks import payloads, signing
 from webhooks.models import (
