@@ -16,13 +16,13 @@ from accounts import services as account_services
 from accounts.models import PermissionLevel, RegisteredModelGrant
 from registry import services
 from tests.ui.conftest import MODEL
-from webhooks import services as webhook_services
 from webhooks.models import (
     AttemptOutcome,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookFlavor,
 )
+from webhooks.services import management as webhook_services
 
 pytestmark = pytest.mark.django_db
 
