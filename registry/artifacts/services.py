@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -35,57 +36,45 @@ from registry.artifacts.sources import (
 )
 from registry.artifacts.storage import get_store
 from registry.errors import RegistryError
-from registry.models import (
-    ModelVersion,
-    ModelVersionManifest,
-    ModelVersionStatus,
-    RegisteredModel,
-)
+from registry.models import ModelVersion, ModelVersionManifest, ModelVersionStatus
 from webhooks.models import EventType
 from webhooks.services import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
 
-def version_folder(model_version: ModelVersion) -> str:
-    """Where a version's managed copy lives in the store: ``models/<model id>/<version>``."""
-    return f"models/{model_version.registered_model.code}/{model_version.version}"
-
-
-def model_folder(registered_model: RegisteredModel) -> str:
-    return f"models/{registered_model.code}"
-
-
 # --- Scheduling (called inside the services' transactions) --------------------------------------
 
+# The tasks are queued by name: ``registry.tasks`` is an edge that calls these services, so the
+# services do not import it back.
+COPY_TASK = "registry.tasks.model_version_artifacts_copy_task"
+DELETE_TASK = "registry.tasks.artifacts_delete_task"
 
-def _queue(task: Any, *args: Any) -> None:
+
+def _queue(task_name: str, *args: Any) -> None:
     """Send a task after the commit. A broker that cannot be reached must not fail a change
     that is already committed: the copy sweep queues pending versions again later, and a lost
     deletion leaves an orphaned folder that is logged and never served."""
     try:
-        task.apply_async(
+        current_app.send_task(
+            task_name,
             args,
             retry=True,
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
         )
     except (KombuOperationalError, OSError) as exc:
-        logger.warning("Could not queue %s%r (%s); a sweep will pick it up.", task.name, args, exc)
+        logger.warning("Could not queue %s%r (%s); a sweep will pick it up.", task_name, args, exc)
 
 
 def model_version_copy_schedule(*, model_version: ModelVersion) -> None:
     """Queue the copy of a version just created, once the creating transaction commits."""
-    from registry.tasks import model_version_artifacts_copy_task
-
     pk = model_version.pk
-    transaction.on_commit(lambda: _queue(model_version_artifacts_copy_task, pk))
+    transaction.on_commit(lambda: _queue(COPY_TASK, pk))
 
 
 def artifacts_delete_schedule(*, folder: str) -> None:
     """Delete a folder of the store once the transaction that deleted its owner commits."""
-    from registry.tasks import artifacts_delete_task
-
-    transaction.on_commit(lambda: _queue(artifacts_delete_task, folder))
+    transaction.on_commit(lambda: _queue(DELETE_TASK, folder))
 
 
 # --- The copy -----------------------------------------------------------------------------------
@@ -136,7 +125,7 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
     if not _pending(model_version_id).update(updated_at=timezone.now()):
         return  # already READY or FAILED, or deleted: nothing to do
     model_version = ModelVersion.objects.select_related("registered_model").get(pk=model_version_id)
-    folder = version_folder(model_version)
+    folder = paths.version_folder(model_version)
     store = get_store()
     try:
         opened, expected_digest = _open(model_version)
@@ -224,7 +213,7 @@ def _open(model_version: ModelVersion) -> tuple[Opened, str]:
             .first()
         )
         if copied is not None:
-            return Opened(store_folder_source(version_folder(copied))), copied.artifact_digest
+            return Opened(store_folder_source(paths.version_folder(copied))), copied.artifact_digest
     return open_source(model_version.source), ""
 
 

@@ -26,8 +26,8 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.permissions import Level
 from registry import selectors, services
+from registry.artifacts.paths import version_folder
 from registry.artifacts.selectors import ARTIFACTS_PREFIX
-from registry.artifacts.services import version_folder
 from registry.errors import ErrorCode, RegistryError
 from registry.models import (
     Comment,
