@@ -24,7 +24,7 @@ from accounts.models import PermissionLevel, RegisteredModelGrant
 from kernel.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
-    from registry.models import RegisteredModel
+    from registry.models import Comment, RegisteredModel, StagePolicy, TransitionRequest
 
 
 class Level(IntEnum):
@@ -38,9 +38,6 @@ class Level(IntEnum):
     @classmethod
     def of(cls, value: str) -> Level:
         return cls[value]
-
-
-GRANTABLE = [Level.of(value) for value in PermissionLevel.values]
 
 
 def _is_system(actor: Any) -> bool:
@@ -153,6 +150,91 @@ def require_can_transition(
         transition_level(from_stage, to_stage),
         action=f"move versions from {from_stage} to {to_stage} in",
     )
+
+
+# --- Requests, comments and stage policies -----------------------------------------------------
+#
+# One function per rule. The services refuse with it; the selectors list the actions it allows
+# (Databricks' ``available_actions``), passing the actor's level on the model, which they look
+# up once for a whole list.
+
+
+def acting_username(actor: Any) -> str:
+    """The name an actor acts under: their username, or "" for the registry itself."""
+    return actor.get_username() if is_signed_in(actor) else ""
+
+
+def _is_user(actor: Any, username: str) -> bool:
+    return is_signed_in(actor) and actor.get_username() == username
+
+
+def request_cancel_level(actor: Any, requested_by: str) -> Level:
+    """What cancelling a request of ``requested_by`` needs: its requester only has to read the
+    model; anyone else needs CAN_MANAGE."""
+    return Level.CAN_READ if _is_user(actor, requested_by) else Level.CAN_MANAGE
+
+
+def can_cancel_request(actor: Any, request: TransitionRequest, level: Level) -> bool:
+    return level >= request_cancel_level(actor, request.requested_by_username)
+
+
+def can_decide_request(request: TransitionRequest, level: Level) -> bool:
+    """Approving or rejecting needs the level of the move the request asks for, from the stage
+    the version is in now (:func:`require_can_transition` refuses the same)."""
+    return level >= transition_level(request.model_version.current_stage, request.to_stage)
+
+
+def self_approval_refused(
+    approver_username: str, request: TransitionRequest, policy: StagePolicy
+) -> bool:
+    """The requester approving their own request, where the policy in force forbids it."""
+    return approver_username == request.requested_by_username and not policy.allow_self_approval
+
+
+def has_approved(actor: Any, request: TransitionRequest) -> bool:
+    """An approver counts once: has the actor already approved the request?"""
+    name = acting_username(actor)
+    return any(approval.approver_username == name for approval in request.approvals.all())
+
+
+def can_approve_request(
+    actor: Any, request: TransitionRequest, level: Level, policy: StagePolicy
+) -> bool:
+    """Deciding (:func:`can_decide_request`), unless the policy refuses a self-approval or the
+    actor has already approved."""
+    return (
+        can_decide_request(request, level)
+        and not self_approval_refused(acting_username(actor), request, policy)
+        and not has_approved(actor, request)
+    )
+
+
+def can_edit_comment(actor: Any, comment: Comment) -> bool:
+    """Only a comment's author edits it."""
+    return _is_user(actor, comment.author_username)
+
+
+def comment_delete_level(actor: Any, comment: Comment) -> Level:
+    """What deleting a comment needs: nothing more for its author, CAN_MANAGE for others."""
+    return Level.NONE if can_edit_comment(actor, comment) else Level.CAN_MANAGE
+
+
+def can_delete_comment(actor: Any, comment: Comment, level: Level) -> bool:
+    return level >= comment_delete_level(actor, comment)
+
+
+def require_can_change_policies(actor: Any, registered_model: RegisteredModel | None) -> None:
+    """A model's stage policies need CAN_MANAGE on it; the registry-wide ones (``None``) an
+    admin."""
+    if registered_model is not None:
+        require_level(
+            actor, registered_model, Level.CAN_MANAGE, action="change the stage policies of"
+        )
+    elif not is_admin(actor):
+        raise RegistryError(
+            ErrorCode.PERMISSION_DENIED if is_signed_in(actor) else ErrorCode.UNAUTHENTICATED,
+            "Only registry admins change the registry-wide stage policies.",
+        )
 
 
 def readable_models_q(actor: Any, *, model_field: str = "pk") -> Q:

@@ -23,6 +23,7 @@ from accounts.permissions import Level
 from kernel import paging
 from kernel.errors import ErrorCode, RegistryError
 from registry import search, validation
+from registry.artifacts.paths import version_folder
 from registry.models import (
     Activity,
     ActivityType,
@@ -376,8 +377,6 @@ def model_version_download_uri(
     (``artifacts_base_url`` is ``http(s)://<host>/api/2.0/mlflow-artifacts/artifacts``), so
     clients need no storage credentials. Only READY versions have one. A reference's is its
     ``storage_location``, which the client reads itself."""
-    from registry.artifacts.services import version_folder
-
     model_version = model_version_get(actor=actor, name=name, version=version)
     if model_version.is_reference:
         # Reference mode: the source is where the files are, as mlflow server answers.
@@ -529,27 +528,25 @@ def request_available_actions(
     level: Level | None = None,
     policy: StagePolicy | None = None,
 ) -> list[str]:
-    """What the caller may do with an open request: the Databricks ``available_actions``.
+    """What the caller may do with an open request: the Databricks ``available_actions``, by
+    the rules the services refuse with (``accounts.permissions``).
 
     ``level`` (the actor's on the request's model) and ``policy`` (for its target stage) may
     be passed in when they are already known, so a list of requests costs no query per row.
+    The policy is read only for someone who may decide the request.
     """
     actions = []
     registered_model = request.model_version.registered_model
     if level is None:
         level = permissions.effective_level(actor, registered_model)
-    name = actor.get_username() if permissions.is_signed_in(actor) else ""
-    if name == request.requested_by_username or level >= Level.CAN_MANAGE:
+    if permissions.can_cancel_request(actor, request, level):
         actions.append("CANCEL_TRANSITION_REQUEST")
-    needed = permissions.transition_level(request.model_version.current_stage, request.to_stage)
-    if level >= needed:
+    if permissions.can_decide_request(request, level):
         if policy is None:
             policy = stage_policy_effective(
                 registered_model=registered_model, stage=request.to_stage
             )
-        approved_by = {approval.approver_username for approval in request.approvals.all()}
-        self_blocked = name == request.requested_by_username and not policy.allow_self_approval
-        if not self_blocked and name not in approved_by:
+        if permissions.can_approve_request(actor, request, level, policy):
             actions.append("APPROVE_TRANSITION_REQUEST")
         actions.append("REJECT_TRANSITION_REQUEST")
     return actions
@@ -558,13 +555,20 @@ def request_available_actions(
 def comment_available_actions(
     actor: Any, comment: Comment, *, level: Level | None = None
 ) -> list[str]:
-    """What the caller may do with a comment. ``level`` (the actor's on the comment's model)
-    may be passed in when it is already known, so a list of comments costs no query per row."""
-    if permissions.is_signed_in(actor) and actor.get_username() == comment.author_username:
-        return ["EDIT_COMMENT", "DELETE_COMMENT"]
+    """What the caller may do with a comment, by the rules the services refuse with. ``level``
+    (the actor's on the comment's model) may be passed in when it is already known, so a list
+    of comments costs no query per row."""
+    actions = ["EDIT_COMMENT"] if permissions.can_edit_comment(actor, comment) else []
     if level is None:
-        level = permissions.effective_level(actor, comment.model_version.registered_model)
-    return ["DELETE_COMMENT"] if level >= Level.CAN_MANAGE else []
+        # The author deletes at any level, so their level (a query) is only read for others.
+        level = (
+            Level.NONE
+            if actions
+            else permissions.effective_level(actor, comment.model_version.registered_model)
+        )
+    if permissions.can_delete_comment(actor, comment, level):
+        actions.append("DELETE_COMMENT")
+    return actions
 
 
 def stage_policies_in_force(*, actor: Any, name: str | None) -> list[StagePolicy]:

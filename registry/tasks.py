@@ -10,16 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
+
+from kernel.backoff import backoff
+from kernel.database import DATABASE_UNAVAILABLE
+from registry.artifacts.errors import TransientError
+from registry.artifacts.services import (
+    RetryCopy,
+    artifact_uploads_expire,
+    artifacts_delete,
+    model_version_artifacts_copy,
+    model_versions_pending_sweep,
+)
+from registry.services import transition_requests_expire
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def model_version_artifacts_copy_task(
     self: Any, model_version_id: int, attempt: int | None = None
 ) -> None:
-    from django.conf import settings
-
-    from kernel.database import DATABASE_UNAVAILABLE
-    from registry.artifacts.services import RetryCopy, model_version_artifacts_copy
 
     attempt = self.request.retries if attempt is None else attempt
     try:
@@ -44,10 +53,6 @@ def model_version_artifacts_copy_task(
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
 def artifacts_delete_task(self: Any, folder: str) -> None:
-    from kernel.backoff import backoff
-    from registry.artifacts.errors import TransientError
-    from registry.artifacts.services import artifacts_delete
-
     try:
         artifacts_delete(folder=folder)
     except TransientError as exc:
@@ -56,8 +61,6 @@ def artifacts_delete_task(self: Any, folder: str) -> None:
 
 @shared_task
 def model_versions_pending_sweep_task() -> None:
-    from registry.artifacts.services import model_versions_pending_sweep
-
     for model_version_id in model_versions_pending_sweep():
         model_version_artifacts_copy_task.delay(model_version_id)
 
@@ -66,14 +69,10 @@ def model_versions_pending_sweep_task() -> None:
 def artifact_uploads_expire_task() -> int:
     """Delete uploaded files older than ``ARTIFACT_UPLOAD_TTL_SECONDS`` (beat, hourly). A store
     that does not answer fails this run; the next one deletes what it left."""
-    from registry.artifacts.services import artifact_uploads_expire
-
     return artifact_uploads_expire()
 
 
 @shared_task
 def transition_requests_expire_task() -> int:
     """Close the transition requests whose stage policy's ``request_ttl`` ran out (beat)."""
-    from registry.services import transition_requests_expire
-
     return transition_requests_expire()

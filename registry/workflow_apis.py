@@ -58,7 +58,7 @@ class TransitionRequestSerializer(serializers.Serializer):
             levels[registered_model.pk] = permissions.effective_level(actor, registered_model)
         level = levels[registered_model.pk]
         policy = None
-        if level >= permissions.transition_level(obj.model_version.current_stage, obj.to_stage):
+        if permissions.can_decide_request(obj, level):
             policies = self.context.setdefault("policies", {})
             if registered_model.pk not in policies:
                 policies[registered_model.pk] = selectors.stage_policies_effective(

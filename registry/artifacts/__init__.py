@@ -1,7 +1,8 @@
 """Managed artifacts (docs/architecture.md, "Artifacts"): every model version's files copied into
 the registry's store.
 
-- ``paths``: the one check for user-given artifact paths (no traversal in any form).
+- ``paths``: the one check for user-given artifact paths (no traversal in any form), and
+  where each version's copy lives in the store.
 - ``storage``: the store behind one interface, S3-compatible (boto3) or a local folder.
 - ``sources``: what a new version may name as ``source``, and how each kind is read.
 - ``copy``: the streaming, verifying copy of a source into the store.

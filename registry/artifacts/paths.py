@@ -4,13 +4,20 @@ A clean path is relative, uses ``/``, and has no empty, ``.`` or ``..`` segment,
 and no control character. Percent-encoded forms (``%2e%2e``, ``%2f``) are decoded once by the
 web server before they reach us; a second level of encoding (``%252e``) is refused here, so no
 layer below can decode its way out of the tree.
+
+Also where each version's managed copy lives in the store (``version_folder``), which the
+artifact services, the registry's selectors and the web UI all name.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from kernel.errors import RegistryError
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion, RegisteredModel
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -40,3 +47,12 @@ def clean_relative_path(value: str, *, what: str = "path", allow_empty: bool = F
 def join(*parts: str) -> str:
     """Join clean relative paths with ``/``, skipping empty parts."""
     return "/".join(part.strip("/") for part in parts if part and part.strip("/"))
+
+
+def version_folder(model_version: ModelVersion) -> str:
+    """Where a version's managed copy lives in the store: ``models/<model id>/<version>``."""
+    return f"models/{model_version.registered_model.code}/{model_version.version}"
+
+
+def model_folder(registered_model: RegisteredModel) -> str:
+    return f"models/{registered_model.code}"

@@ -115,9 +115,7 @@ def artifact_open(*, actor: Any, path: str) -> Download:
 
 def model_version_artifacts_path(*, model_version: ModelVersion) -> str:
     """The version's folder under the artifact endpoints (relative to ``ARTIFACTS_PREFIX``)."""
-    from registry.artifacts.services import version_folder
-
-    return version_folder(model_version)
+    return paths.version_folder(model_version)
 
 
 def model_version_manifest(*, actor: Any, name: Any, version: Any) -> ModelVersion:

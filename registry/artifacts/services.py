@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -40,7 +41,6 @@ from registry.models import (
     ModelVersion,
     ModelVersionManifest,
     ModelVersionStatus,
-    RegisteredModel,
 )
 from webhooks.models import EventType
 from webhooks.services.outbox import webhook_event_emit
@@ -48,32 +48,25 @@ from webhooks.services.outbox import webhook_event_emit
 logger = logging.getLogger(__name__)
 
 
-def version_folder(model_version: ModelVersion) -> str:
-    """Where a version's managed copy lives in the store: ``models/<model id>/<version>``."""
-    return f"models/{model_version.registered_model.code}/{model_version.version}"
-
-
-def model_folder(registered_model: RegisteredModel) -> str:
-    return f"models/{registered_model.code}"
-
-
 # --- Scheduling (called inside the services' transactions) --------------------------------------
+
+# The tasks are queued by name: ``registry.tasks`` is an edge that calls these services, so the
+# services do not import it back.
+COPY_TASK = "registry.tasks.model_version_artifacts_copy_task"
+DELETE_TASK = "registry.tasks.artifacts_delete_task"
 
 
 def model_version_copy_schedule(*, model_version: ModelVersion) -> None:
     """Queue the copy of a version just created, once the creating transaction commits (an
-    unreachable broker is logged: the copy sweep queues pending versions again later)."""
-    from registry.tasks import model_version_artifacts_copy_task
-
-    enqueue_on_commit(model_version_artifacts_copy_task, model_version.pk)
+    unreachable broker is logged: the copy sweep queues pending versions again later). By
+    name: the tasks module imports the services, not the other way round."""
+    enqueue_on_commit(current_app.signature(COPY_TASK), model_version.pk)
 
 
 def artifacts_delete_schedule(*, folder: str) -> None:
     """Delete a folder of the store once the transaction that deleted its owner commits (a
     lost deletion leaves an orphaned folder that is logged and never served)."""
-    from registry.tasks import artifacts_delete_task
-
-    enqueue_on_commit(artifacts_delete_task, folder)
+    enqueue_on_commit(current_app.signature(DELETE_TASK), folder)
 
 
 # --- The copy -----------------------------------------------------------------------------------
@@ -119,7 +112,7 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
     if not _pending(model_version_id).update(updated_at=timezone.now()):
         return  # already READY or FAILED, or deleted: nothing to do
     model_version = ModelVersion.objects.select_related("registered_model").get(pk=model_version_id)
-    folder = version_folder(model_version)
+    folder = paths.version_folder(model_version)
     store = get_store()
     try:
         opened, expected_digest = _open(model_version)
@@ -211,7 +204,7 @@ def _open(model_version: ModelVersion) -> tuple[Opened, str]:
             .first()
         )
         if copied is not None:
-            return Opened(store_folder_source(version_folder(copied))), copied.artifact_digest
+            return Opened(store_folder_source(paths.version_folder(copied))), copied.artifact_digest
     return open_source(model_version.source), ""
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import RegisteredModelGrant
 from kernel.errors import RegistryError
-from registry import services
+from registry import selectors, services
 from registry.models import (
     Activity,
     AuditEntry,
@@ -261,7 +261,7 @@ def test_a_models_own_policy_cannot_relax_the_registry_wide_one(team, django_use
     services.stage_policy_set(
         actor=team["owner"], name="m", stage="Production", required_approvals=3
     )
-    effective = services.stage_policy_effective(
+    effective = selectors.stage_policy_effective(
         registered_model=RegisteredModel.objects.get(name="m"), stage="Production"
     )
     assert (effective.required_approvals, effective.allow_direct_transition) == (3, False)

@@ -1,0 +1,168 @@
+"""Registered models: create, rename, describe, tag, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import permissions
+from accounts import services as accounts_services
+from accounts.models import User
+from accounts.permissions import Level
+from kernel.errors import RegistryError
+from registry import validation
+from registry.artifacts import paths as artifact_paths
+from registry.artifacts import services as artifact_services
+from registry.models import Activity, ActivityType, AuditEntry, RegisteredModel, RegisteredModelTag
+from registry.selectors import registered_model_by_name
+from registry.services.common import actor_or_none, lock_registered_model
+from webhooks.models import EventType
+from webhooks.services.outbox import webhook_event_emit
+
+
+def registered_model_create(
+    *,
+    actor: User | None,
+    name: Any,
+    description: Any = None,
+    tags: Any = None,
+) -> RegisteredModel:
+    permissions.require_can_create_registered_model(actor)
+    name = validation.model_name(name)
+    description = validation.description(description)
+    cleaned_tags = validation.tags(tags)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            registered_model = RegisteredModel.objects.create(
+                name=name,
+                description=description,
+                created_by=actor_or_none(actor),
+                created_at=now,
+                updated_at=now,
+            )
+            RegisteredModelTag.objects.bulk_create(
+                RegisteredModelTag(registered_model=registered_model, key=key, value=value)
+                for key, value in cleaned_tags
+            )
+            accounts_services.registered_model_grant_creator(
+                registered_model=registered_model, actor=actor
+            )
+            webhook_event_emit(
+                event=EventType.REGISTERED_MODEL_CREATED,
+                registered_model=registered_model,
+                payload_data={"tags": dict(cleaned_tags), "description": description},
+                actor=actor,
+            )
+    except IntegrityError:
+        # The unique constraint on the name decides races between two creators.
+        raise RegistryError.already_exists(
+            f"Registered Model (name={name}) already exists."
+        ) from None
+    return registered_model
+
+
+def registered_model_rename(*, actor: User | None, name: Any, new_name: Any) -> RegisteredModel:
+    name = validation.require_string(name, "name")
+    new_name = validation.model_name(new_name, "new_name")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            registered_model = lock_registered_model(name)
+            permissions.require_level(actor, registered_model, Level.CAN_MANAGE, action="rename")
+            if new_name == name:
+                return registered_model
+            registered_model.name = new_name
+            registered_model.updated_at = now
+            registered_model.save(update_fields=["name", "updated_at"])
+            registered_model.versions.update(updated_at=now)
+    except IntegrityError:
+        raise RegistryError.already_exists(
+            f"Registered Model (name={new_name}) already exists."
+        ) from None
+    return registered_model
+
+
+def registered_model_update(
+    *, actor: User | None, name: Any, description: Any = None
+) -> RegisteredModel:
+    name = validation.require_string(name, "name")
+    description = validation.description(description)
+    with transaction.atomic():
+        registered_model = lock_registered_model(name)
+        permissions.require_level(
+            actor, registered_model, Level.CAN_EDIT, action="edit the description of"
+        )
+        registered_model.description = description
+        registered_model.updated_at = timezone.now()
+        registered_model.save(update_fields=["description", "updated_at"])
+    return registered_model
+
+
+def registered_model_delete(*, actor: User | None, name: Any) -> None:
+    """Delete a model and its versions. The versions' trails stay (they hold no foreign key)
+    and each ends with the deletion; the model's deletion is audited and is a webhook event
+    (for registry-wide hooks: the model's own hooks go with it)."""
+    name = validation.require_string(name, "name")
+    with transaction.atomic():
+        registered_model = lock_registered_model(name)
+        permissions.require_level(actor, registered_model, Level.CAN_MANAGE, action="delete")
+        now = timezone.now()
+        versions = list(registered_model.versions.values_list("pk", "version", "current_stage"))
+        author = actor_or_none(actor)
+        Activity.objects.bulk_create(
+            (
+                Activity(
+                    model_version_id=pk,
+                    registered_model=registered_model,
+                    model_name=registered_model.name,
+                    version=number,
+                    activity_type=ActivityType.DELETED_MODEL_VERSION,
+                    from_stage=stage,
+                    system_comment=f"Deleted with registered model '{registered_model.name}'.",
+                    actor=author,
+                    actor_username=author.get_username() if author else "",
+                    created_at=now,
+                )
+                for pk, number, stage in versions
+            ),
+            batch_size=1000,
+        )
+        AuditEntry.objects.create(
+            action=AuditEntry.Action.REGISTERED_MODEL_DELETED,
+            model_name=registered_model.name,
+            model_code=registered_model.code,
+            detail={"versions": len(versions)},
+            actor_username=author.get_username() if author else "",
+            created_at=now,
+        )
+        webhook_event_emit(
+            event=EventType.REGISTERED_MODEL_DELETED,
+            registered_model=registered_model,
+            actor=actor,
+        )
+        artifact_services.artifacts_delete_schedule(
+            folder=artifact_paths.model_folder(registered_model)
+        )
+        registered_model.delete()
+
+
+def registered_model_tag_set(*, actor: User | None, name: Any, key: Any, value: Any) -> None:
+    name = validation.require_string(name, "name")
+    key = validation.tag_key(key)
+    value = validation.tag_value(value)
+    registered_model = registered_model_by_name(name)
+    permissions.require_level(actor, registered_model, Level.CAN_EDIT, action="edit the tags of")
+    RegisteredModelTag.objects.update_or_create(
+        registered_model=registered_model, key=key, defaults={"value": value}
+    )
+
+
+def registered_model_tag_delete(*, actor: User | None, name: Any, key: Any) -> None:
+    name = validation.require_string(name, "name")
+    key = validation.tag_key(key)
+    registered_model = registered_model_by_name(name)
+    permissions.require_level(actor, registered_model, Level.CAN_EDIT, action="edit the tags of")
+    RegisteredModelTag.objects.filter(registered_model=registered_model, key=key).delete()
