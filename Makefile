@@ -51,7 +51,7 @@ services:  ## start PostgreSQL and Redis on this machine if they are not running
 browser:  ## install Debian's Chromium for the browser tests if it is missing (as root)
 	@.ci/browser
 
-test: $(VENV)/.installed-test $(MLFLOW_VENV)/.installed services browser audit  ## install test dependencies and run the whole suite
+test: $(VENV)/.installed-test $(MLFLOW_VENV)/.installed services browser audit lint  ## install test dependencies, lint, and run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 audit: $(VENV)/.installed-test  ## pip-audit the locked dependencies (skipped, saying so, if PyPI's API is unreachable)
@@ -66,8 +66,9 @@ lock:  ## re-resolve pyproject.toml's dependencies to their newest releases and 
 		| LC_ALL=C sort > requirements.lock
 	rm -rf .venv-lock
 
-lint: $(VENV)/.installed-test  ## ruff and the migrations check
+lint: $(VENV)/.installed-test  ## ruff, the import contracts (pyproject.toml) and the migrations check
 	$(PY) -m ruff check .
+	DJANGO_SETTINGS_MODULE=config.test_settings DATABASE_URL=sqlite:///:memory: $(VENV)/bin/lint-imports
 	DJANGO_SETTINGS_MODULE=config.test_settings DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 
 migrate: $(VENV)/.installed  ## apply migrations to the configured database

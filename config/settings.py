@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "registry",
     "webhooks",
     "ui",
+    "config.apps.ServiceConfig",
 ]
 
 MIDDLEWARE = [

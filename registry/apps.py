@@ -6,5 +6,4 @@ class RegistryConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
-        from config import checks  # noqa: F401  (registers the service's system checks)
         from registry import lookups  # noqa: F401  (registers the LIKE / ILIKE lookups)
