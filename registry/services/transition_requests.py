@@ -219,6 +219,21 @@ def transition_request_create(
     return request
 
 
+def _lock_to_decide(
+    actor: User | None, name: str, number: int, target: str, request_code: uuid.UUID | None
+) -> tuple[RegisteredModel, ModelVersion, TransitionRequest, Any]:
+    """Under the model's row lock, the open request an approver or a rejecter decides, after
+    the check that they hold the level of its move (which depends on the version's stage), and
+    the time of the decision (taken after the lock: the trail's order is the lock's)."""
+    registered_model, model_version = lock_model_version(
+        name, number, actor=actor, level=None, action=""
+    )
+    now = timezone.now()
+    permissions.require_can_transition(actor, registered_model, model_version.current_stage, target)
+    request = _open_request(model_version, target, request_code=request_code)
+    return registered_model, model_version, request, now
+
+
 def transition_request_approve(
     *,
     actor: User | None,
@@ -246,15 +261,9 @@ def transition_request_approve(
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     check_archive_target(archive, target)
     with transaction.atomic():
-        # Deciding needs the level of the move, which depends on the version's stage.
-        registered_model, model_version = lock_model_version(
-            name, number, actor=actor, level=None, action=""
+        registered_model, model_version, request, now = _lock_to_decide(
+            actor, name, number, target, request_code
         )
-        now = timezone.now()  # after the lock: the trail's order is the lock's
-        permissions.require_can_transition(
-            actor, registered_model, model_version.current_stage, target
-        )
-        request = _open_request(model_version, target, request_code=request_code)
         policy = stage_policy_effective(registered_model=registered_model, stage=target)
         approver = actor_or_none(actor)
         approver_name = approver.get_username() if approver else ""
@@ -343,15 +352,9 @@ def transition_request_reject(
     request_code = _request_code(request_id)
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     with transaction.atomic():
-        # Deciding needs the level of the move, which depends on the version's stage.
-        registered_model, model_version = lock_model_version(
-            name, number, actor=actor, level=None, action=""
+        registered_model, model_version, request, now = _lock_to_decide(
+            actor, name, number, target, request_code
         )
-        now = timezone.now()  # after the lock: the trail's order is the lock's
-        permissions.require_can_transition(
-            actor, registered_model, model_version.current_stage, target
-        )
-        request = _open_request(model_version, target, request_code=request_code)
         TransitionRequest.objects.filter(pk=request.pk).update(
             status=TransitionRequestStatus.REJECTED, closed_at=now
         )

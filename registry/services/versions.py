@@ -288,13 +288,9 @@ def model_version_registration_retry(
     return model_version
 
 
-def model_version_tag_set(
-    *, actor: User | None, name: Any, version: Any, key: Any, value: Any
-) -> None:
-    name = validation.require_string(name, "name")
-    number = validation.version_number(version)
-    key = validation.version_tag_key(key)
-    value = validation.tag_value(value)
+def _version_for_tag_write(actor: User | None, name: str, number: int, key: str) -> ModelVersion:
+    """The version whose tag ``key`` the actor sets or deletes: CAN_EDIT on its model, and for a
+    gate tag, what the stage policy asks (``stages.check_gate_tags``)."""
     model_version = model_version_by_number(name, number)
     permissions.require_level(
         actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
@@ -305,6 +301,17 @@ def model_version_tag_set(
         current_stage=model_version.current_stage,
         keys={key},
     )
+    return model_version
+
+
+def model_version_tag_set(
+    *, actor: User | None, name: Any, version: Any, key: Any, value: Any
+) -> None:
+    name = validation.require_string(name, "name")
+    number = validation.version_number(version)
+    key = validation.version_tag_key(key)
+    value = validation.tag_value(value)
+    model_version = _version_for_tag_write(actor, name, number, key)
     with transaction.atomic():
         ModelVersionTag.objects.update_or_create(
             model_version=model_version, key=key, defaults={"value": value}
@@ -322,16 +329,7 @@ def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     key = validation.version_tag_key_to_delete(key)
-    model_version = model_version_by_number(name, number)
-    permissions.require_level(
-        actor, model_version.registered_model, Level.CAN_EDIT, action="edit version tags of"
-    )
-    check_gate_tags(
-        actor=actor,
-        registered_model=model_version.registered_model,
-        current_stage=model_version.current_stage,
-        keys={key},
-    )
+    model_version = _version_for_tag_write(actor, name, number, key)
     with transaction.atomic():
         deleted, _ = ModelVersionTag.objects.filter(model_version=model_version, key=key).delete()
         if deleted:
