@@ -39,13 +39,16 @@ CREDENTIALS = {
 }
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2, explain=None) -> None:
+    """Poll ``predicate`` until it holds. On a timeout, ``explain()`` (if given) says what was
+    seen instead: a drill that fails once on a loaded machine must leave enough to diagnose."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    seen = f"\n{explain()}" if explain is not None else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{seen}")
 
 
 def listening(port: int) -> bool:

@@ -62,6 +62,15 @@ def _status(number: int) -> str:
     return ModelVersion.objects.get(registered_model__name="drill", version=number).status
 
 
+def _explain(stack) -> str:
+    versions = ModelVersion.objects.filter(registered_model__name="drill").order_by("version")
+    states = "\n".join(
+        f"version {v.version}: {v.status} {v.status_message!r} updated {v.updated_at}"
+        for v in versions
+    )
+    return f"{states}\n{stack.logs()}"
+
+
 def test_redis_down_writes_succeed_and_nothing_is_lost(
     settings, user, registry_stack, moto_server, private_redis, receiver, publish_to
 ):
@@ -137,6 +146,7 @@ def test_redis_down_writes_succeed_and_nothing_is_lost(
         lambda: _status(2) == "READY" and _status(3) == "READY",
         90,
         "versions 2 and 3 to be READY",
+        explain=lambda: _explain(registry_stack),
     )
     total = 2 + 5 + 2 + 1  # before, during, the two copies finished, after
     received = receiver.wait_for(total, timeout=90)
