@@ -22,6 +22,10 @@ The address is ``REMOTE_ADDR``, or, with ``TRUST_X_FORWARDED_FOR``, the ``X-Forw
 entry appended by the outermost of ``TRUSTED_PROXY_COUNT`` proxies (counted from the right):
 entries to its left were written by the client and are ignored. IPv6 addresses are counted by
 their /64 network, which one host usually holds whole.
+
+Why this is not django-axes (nor django-ipware for the address): tried against these rules and
+their tests, with the failures observed and what would make us switch, in
+docs/decisions/0012-sign-in-throttle.md.
 """
 
 from __future__ import annotations

@@ -3,61 +3,63 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from ui import views
+from ui.views import models, tokens, transition_requests, versions, webhooks
 
 app_name = "ui"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", models.home, name="home"),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("models/", views.model_list, name="model-list"),
-    path("models/<str:name>/", views.model_detail, name="model-detail"),
-    path("models/<str:name>/permissions", views.model_grant, name="model-grant"),
-    path("models/<str:name>/policies", views.model_policy, name="model-policy"),
-    path("models/<str:name>/versions/<int:version>/", views.version_detail, name="version-detail"),
+    path("models/", models.model_list, name="model-list"),
+    path("models/<str:name>/", models.model_detail, name="model-detail"),
+    path("models/<str:name>/permissions", models.model_grant, name="model-grant"),
+    path("models/<str:name>/policies", models.model_policy, name="model-policy"),
+    path(
+        "models/<str:name>/versions/<int:version>/", versions.version_detail, name="version-detail"
+    ),
     path(
         "models/<str:name>/versions/<int:version>/transition",
-        views.version_transition,
+        versions.version_transition,
         name="version-transition",
     ),
     path(
         "models/<str:name>/versions/<int:version>/retry-registration",
-        views.version_registration_retry,
+        versions.version_registration_retry,
         name="version-registration-retry",
     ),
     path(
         "models/<str:name>/versions/<int:version>/requests/<str:code>/<str:decision>",
-        views.request_decide,
+        transition_requests.request_decide,
         name="request-decide",
     ),
     path(
         "models/<str:name>/versions/<int:version>/comments",
-        views.comment_create,
+        versions.comment_create,
         name="comment-create",
     ),
     path(
         "models/<str:name>/versions/<int:version>/comments/<str:code>/edit",
-        views.comment_edit,
+        versions.comment_edit,
         name="comment-edit",
     ),
     path(
         "models/<str:name>/versions/<int:version>/comments/<str:code>/delete",
-        views.comment_delete,
+        versions.comment_delete,
         name="comment-delete",
     ),
-    path("waiting/", views.waiting, name="waiting"),
-    path("webhooks/", views.webhook_list, name="webhook-list"),
-    path("webhooks/<str:code>/", views.webhook_detail, name="webhook-detail"),
+    path("waiting/", transition_requests.waiting, name="waiting"),
+    path("webhooks/", webhooks.webhook_list, name="webhook-list"),
+    path("webhooks/<str:code>/", webhooks.webhook_detail, name="webhook-detail"),
     path(
         "webhooks/<str:code>/deliveries/<str:delivery_code>/redeliver",
-        views.delivery_redeliver,
+        webhooks.delivery_redeliver,
         name="delivery-redeliver",
     ),
-    path("tokens/", views.tokens, name="tokens"),
-    path("tokens/<str:code>/revoke", views.token_revoke, name="token-revoke"),
+    path("tokens/", tokens.tokens, name="tokens"),
+    path("tokens/<str:code>/revoke", tokens.token_revoke, name="token-revoke"),
 ]

@@ -4,7 +4,8 @@ the registry's store.
 - ``paths``: the one check for user-given artifact paths (no traversal in any form), and
   where each version's copy lives in the store.
 - ``storage``: the store behind one interface, S3-compatible (boto3) or a local folder.
-- ``sources``: what a new version may name as ``source``, and how each kind is read.
+- ``sources``: what a new version may name as ``source``, and how each kind is read (a
+  package, one module per kind).
 - ``copy``: the streaming, verifying copy of a source into the store.
 - ``services`` / ``selectors``: the writes and reads the APIs and the Celery tasks call.
 """

@@ -84,7 +84,7 @@ def test_locations_a_tracking_server_answers_are_checked_against_the_store(setti
     """A run or logged model whose artifact_uri points into the store (or holds it) is refused
     in the copy task, like an s3:// source is in the request."""
     from registry.artifacts.errors import SourceError
-    from registry.artifacts.sources import _location_source
+    from registry.artifacts.sources.tracking import _location_source
 
     settings.ARTIFACT_STORE_URI = "s3://registry/models-store"
     with pytest.raises(SourceError, match="inside the registry's own store"):

@@ -1,0 +1,193 @@
+"""The model list (searched by name and tag, paged) and a model's page, with its
+permissions and stage policies for those who manage it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import permissions
+from accounts import selectors as account_selectors
+from accounts import services as account_services
+from accounts.permissions import Level
+from kernel.errors import RegistryError
+from registry import selectors, services
+from registry.models import Stage
+from ui import forms
+from ui.markdown import render as render_markdown
+from ui.views.base import ui_view
+from webhooks import selectors as webhook_selectors
+from webhooks.models import WebhookFlavor
+
+MODELS_PER_PAGE = 20
+
+
+@require_GET
+@ui_view
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("ui:model-list")
+
+
+@require_GET
+@ui_view
+def model_list(request: HttpRequest) -> HttpResponse:
+    form = forms.ModelSearchForm(request.GET or None)
+    narrowed: dict[str, str | None] = {}
+    if form.is_valid():
+        narrowed["name_contains"] = form.cleaned_data["q"].strip() or None
+        if form.cleaned_data["tag"].strip():
+            key, sep, value = form.cleaned_data["tag"].partition("=")  # "key" or "key=value"
+            narrowed["tag_key"] = key.strip()
+            narrowed["tag_value"] = value.strip() if sep else None
+    page_token = request.GET.get("page_token") or None
+    error = None
+    try:
+        page, next_token = selectors.registered_model_search(
+            actor=request.user,
+            **narrowed,
+            max_results=MODELS_PER_PAGE,
+            order_by=["name ASC"],
+            page_token=page_token,
+        )
+    except RegistryError as exc:
+        page, next_token, error = [], "", exc.message
+    rows = []
+    for registered_model in page:
+        by_stage = {mv.current_stage: mv for mv in registered_model.latest_versions}
+        rows.append(
+            {
+                "model": registered_model,
+                "staging": by_stage.get(Stage.STAGING),
+                "production": by_stage.get(Stage.PRODUCTION),
+                "latest": max(
+                    (mv.version for mv in registered_model.latest_versions), default=None
+                ),
+            }
+        )
+    query = request.GET.copy()
+    query.pop("page_token", None)
+    next_query = query.copy()
+    if next_token:
+        next_query["page_token"] = next_token
+    return render(
+        request,
+        "ui/model_list.html",
+        {
+            "form": form,
+            "rows": rows,
+            "error": error,
+            "next_url": f"?{next_query.urlencode()}" if next_token else "",
+            "first_url": f"?{query.urlencode()}" if page_token else "",
+            "nav": "models",
+        },
+        status=400 if error else 200,
+    )
+
+
+def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, Any]:
+    registered_model = selectors.registered_model_detail(actor=request.user, name=name)
+    level = permissions.effective_level(request.user, registered_model)
+    versions = selectors.model_versions_newest(registered_model=registered_model, limit=200)
+    context: dict[str, Any] = {
+        "model": registered_model,
+        "description_html": render_markdown(registered_model.description),
+        "versions": versions,
+        "level": level,
+        "can_manage": level >= Level.CAN_MANAGE,
+        "nav": "models",
+    }
+    if level >= Level.CAN_MANAGE:
+        context["acl"] = account_selectors.registered_model_access_control_list(
+            actor=request.user, registered_model=registered_model
+        )
+        context["policies"] = list(
+            selectors.stage_policies_effective(registered_model=registered_model).values()
+        )
+        context["webhooks"] = [
+            hook
+            for flavor in WebhookFlavor.values
+            for hook in webhook_selectors.webhook_list(
+                actor=request.user, flavor=flavor, model_name=name
+            )[:50]
+        ]
+        context.setdefault("grant_form", forms.GrantForm())
+        context.setdefault(
+            "policy_form", forms.StagePolicyForm(initial={"stage": Stage.PRODUCTION})
+        )
+    context.update(extra)
+    return context
+
+
+@require_GET
+@ui_view
+def model_detail(request: HttpRequest, name: str) -> HttpResponse:
+    return render(request, "ui/model_detail.html", _model_context(request, name))
+
+
+def _model_refusal(
+    request: HttpRequest, name: str, exc: RegistryError, **forms_typed: Any
+) -> HttpResponse:
+    messages.error(request, exc.message)
+    return render(
+        request,
+        "ui/model_detail.html",
+        _model_context(request, name, **forms_typed),
+        status=exc.http_status,
+    )
+
+
+@require_POST
+@ui_view
+def model_grant(request: HttpRequest, name: str) -> HttpResponse:
+    form = forms.GrantForm(request.POST)
+    if not form.is_valid():
+        return _model_refusal(
+            request, name, RegistryError.invalid("Check the permission form."), grant_form=form
+        )
+    principal = form.cleaned_data["principal"].strip()
+    entry = (
+        {"group_name": principal.removeprefix("group:")}
+        if principal.startswith("group:")
+        else {"user_name": principal}
+    )
+    entry["permission_level"] = form.cleaned_data["level"]
+    try:
+        registered_model = selectors.registered_model_get(actor=request.user, name=name)
+        account_services.registered_model_permissions_update(
+            actor=request.user,
+            registered_model=registered_model,
+            access_control_list=[entry],
+            replace=False,
+        )
+    except RegistryError as exc:
+        return _model_refusal(request, name, exc, grant_form=form)
+    messages.success(request, f"Granted {form.cleaned_data['level']} to {principal}.")
+    return redirect("ui:model-detail", name=name)
+
+
+@require_POST
+@ui_view
+def model_policy(request: HttpRequest, name: str) -> HttpResponse:
+    form = forms.StagePolicyForm(request.POST)
+    if not form.is_valid():
+        return _model_refusal(
+            request, name, RegistryError.invalid("Check the policy form."), policy_form=form
+        )
+    data = form.cleaned_data
+    try:
+        services.stage_policy_set(
+            actor=request.user,
+            name=name,
+            stage=data["stage"],
+            required_approvals=data["required_approvals"],
+            allow_self_approval=data["allow_self_approval"],
+            allow_direct_transition=data["allow_direct_transition"],
+        )
+    except RegistryError as exc:
+        return _model_refusal(request, name, exc, policy_form=form)
+    messages.success(request, f"Saved the policy for moves to {data['stage']}.")
+    return redirect("ui:model-detail", name=name)

@@ -1,0 +1,90 @@
+"""Deciding a transition request (approve, reject, cancel) from the version's page, and the
+requests waiting for the signed-in user."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from kernel.errors import RegistryError
+from registry import selectors, services
+from registry.models import TransitionRequestStatus
+from ui import forms
+from ui import selectors as ui_selectors
+from ui.views.base import ui_view
+from ui.views.versions import _to_version, _version_refusal
+
+DECISIONS = {"approve", "reject", "cancel"}
+
+
+@require_POST
+@ui_view
+def request_decide(
+    request: HttpRequest, name: str, version: int, code: str, decision: str
+) -> HttpResponse:
+    model_version = selectors.model_version_get(actor=request.user, name=name, version=version)
+    transition_request = (
+        selectors.transition_request_by_code(model_version=model_version, code=code)
+        if decision in DECISIONS
+        else None
+    )
+    if transition_request is None:
+        raise RegistryError.not_found("No such transition request.")
+    form = forms.DecisionForm(request.POST, prefix=f"r-{code}")
+    form.is_valid()  # every field is optional
+    data = form.cleaned_data
+    typed = {"decision_forms": {str(transition_request.code): form}}
+    if transition_request.status != TransitionRequestStatus.OPEN:
+        return _version_refusal(
+            request,
+            name,
+            version,
+            RegistryError.invalid(
+                f"This request is already {transition_request.get_status_display().lower()}."
+            ),
+            **typed,
+        )
+    common = {
+        "actor": request.user,
+        "name": name,
+        "version": version,
+        "stage": transition_request.to_stage,
+        "comment": data.get("comment", ""),
+        # The request this form was shown for, and no other (a rename could put another
+        # one behind the same model name, version and stage before the service locks).
+        "request_id": transition_request.code,
+    }
+    try:
+        if decision == "approve":
+            services.transition_request_approve(
+                **common, archive_existing_versions=data.get("archive_existing_versions", False)
+            )
+            transition_request.refresh_from_db()
+            if transition_request.status == TransitionRequestStatus.APPROVED:
+                messages.success(
+                    request, f"Approved: version {version} is now in {transition_request.to_stage}."
+                )
+            else:
+                messages.success(
+                    request, "Approval recorded; the request needs more approvers to complete."
+                )
+        elif decision == "reject":
+            services.transition_request_reject(**common)
+            messages.success(request, "Rejected the request.")
+        else:
+            services.transition_request_cancel(
+                **common, creator=transition_request.requested_by_username
+            )
+            messages.success(request, "Cancelled the request.")
+    except RegistryError as exc:
+        return _version_refusal(request, name, version, exc, **typed)
+    return _to_version(name, version)
+
+
+@require_GET
+@ui_view
+def waiting(request: HttpRequest) -> HttpResponse:
+    rows = ui_selectors.transition_requests_waiting_for(actor=request.user)
+    return render(request, "ui/waiting.html", {"rows": rows, "nav": "waiting"})

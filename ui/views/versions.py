@@ -1,0 +1,207 @@
+"""A version's page: its files, stage moves and requests to move it, the retry of a failed
+registration, and its comments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import permissions
+from accounts.permissions import Level
+from kernel.errors import RegistryError
+from registry import selectors, services
+from registry.artifacts import selectors as artifact_selectors
+from registry.models import ModelVersionStatus, Stage
+from ui import forms
+from ui import selectors as ui_selectors
+from ui.markdown import render as render_markdown
+from ui.views.base import ui_view
+
+
+def _version_context(request: HttpRequest, name: str, version: int, **typed: Any) -> dict[str, Any]:
+    actor = request.user
+    model_version = selectors.model_version_get(actor=actor, name=name, version=version)
+    registered_model = model_version.registered_model
+    # Read once for the page: every request's and comment's actions depend on them.
+    level = permissions.effective_level(actor, registered_model)
+    policies = selectors.stage_policies_effective(registered_model=registered_model)
+    manifest, files = artifact_selectors.model_version_files(model_version=model_version)
+    requests = selectors.transition_requests_open(actor=actor, name=name, version=version)
+    decision_forms = typed.pop("decision_forms", {})
+    request_rows = [
+        {
+            "request": row.request,
+            "actions": row.actions,
+            "form": decision_forms.get(str(row.request.code))
+            or forms.DecisionForm(prefix=f"r-{row.request.code}"),
+        }
+        for row in ui_selectors.request_rows(
+            actor=actor, requests=requests, level=level, policies=policies
+        )
+    ]
+    comments = selectors.model_version_comments(model_version=model_version, limit=500)
+    # Stages the actor could move the version to at once: the level of the move and a policy
+    # that allows direct moves. (The service checks again; this only decides what is shown.)
+    direct_stages = [
+        stage
+        for stage in Stage.values
+        if stage != model_version.current_stage
+        and level >= permissions.transition_level(model_version.current_stage, stage)
+        and policies[stage].allow_direct_transition
+    ]
+    context = {
+        "model": registered_model,
+        "version": model_version,
+        "description_html": render_markdown(model_version.description),
+        "manifest": manifest,
+        "files": files,
+        "request_rows": request_rows,
+        "comment_rows": ui_selectors.comment_rows(actor=actor, comments=comments, level=level),
+        "activities": selectors.model_version_activities(actor=actor, name=name, version=version),
+        "level": level,
+        "is_ready": model_version.status == ModelVersionStatus.READY,
+        # The service checks again; this only decides whether the button is shown.
+        "can_retry_registration": model_version.status == ModelVersionStatus.FAILED_REGISTRATION
+        and level >= Level.CAN_EDIT,
+        "direct_stages": direct_stages,
+        "transition_form": typed.pop("transition_form", None)
+        or forms.TransitionForm(
+            prefix="t", initial={"stage": _suggested_stage(model_version.current_stage)}
+        ),
+        "comment_form": typed.pop("comment_form", None) or forms.CommentForm(prefix="c"),
+        "nav": "models",
+    }
+    context.update(typed)
+    return context
+
+
+def _suggested_stage(current: str) -> str:
+    """The next stage up, as the request form's default."""
+    return {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}.get(
+        current, Stage.ARCHIVED if current == Stage.PRODUCTION else Stage.STAGING
+    )
+
+
+@require_GET
+@ui_view
+def version_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    return render(request, "ui/version_detail.html", _version_context(request, name, version))
+
+
+def _version_refusal(
+    request: HttpRequest, name: str, version: int, exc: RegistryError, **typed: Any
+) -> HttpResponse:
+    messages.error(request, exc.message)
+    return render(
+        request,
+        "ui/version_detail.html",
+        _version_context(request, name, version, **typed),
+        status=exc.http_status,
+    )
+
+
+def _to_version(name: str, version: int, anchor: str = "") -> HttpResponse:
+    url = reverse("ui:version-detail", kwargs={"name": name, "version": version})
+    return redirect(f"{url}#{anchor}" if anchor else url)
+
+
+@require_POST
+@ui_view
+def version_transition(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    form = forms.TransitionForm(request.POST, prefix="t")
+    if not form.is_valid():
+        return _version_refusal(
+            request,
+            name,
+            version,
+            RegistryError.invalid("Choose a target stage."),
+            transition_form=form,
+        )
+    data = form.cleaned_data
+    try:
+        if request.POST.get("action") == "move":
+            services.model_version_stage_transition(
+                actor=request.user,
+                name=name,
+                version=version,
+                stage=data["stage"],
+                archive_existing_versions=data["archive_existing_versions"],
+                comment=data["comment"],
+            )
+            messages.success(request, f"Moved version {version} to {data['stage']}.")
+        else:
+            services.transition_request_create(
+                actor=request.user,
+                name=name,
+                version=version,
+                stage=data["stage"],
+                comment=data["comment"],
+            )
+            messages.success(
+                request, f"Requested the move of version {version} to {data['stage']}."
+            )
+    except RegistryError as exc:
+        return _version_refusal(request, name, version, exc, transition_form=form)
+    return _to_version(name, version)
+
+
+@require_POST
+@ui_view
+def version_registration_retry(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    try:
+        services.model_version_registration_retry(actor=request.user, name=name, version=version)
+    except RegistryError as exc:
+        return _version_refusal(request, name, version, exc)
+    messages.success(
+        request, f"Registration of version {version} retried: its files are being copied again."
+    )
+    return _to_version(name, version)
+
+
+@require_POST
+@ui_view
+def comment_create(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    form = forms.CommentForm(request.POST, prefix="c")
+    if not form.is_valid():
+        return _version_refusal(
+            request, name, version, RegistryError.invalid("Write a comment first."),
+            comment_form=form,
+        )  # fmt: skip
+    try:
+        services.comment_create(
+            actor=request.user, name=name, version=version, comment=form.cleaned_data["comment"]
+        )
+    except RegistryError as exc:
+        return _version_refusal(request, name, version, exc, comment_form=form)
+    messages.success(request, "Comment added.")
+    return _to_version(name, version, "comments")
+
+
+@require_POST
+@ui_view
+def comment_edit(request: HttpRequest, name: str, version: int, code: str) -> HttpResponse:
+    form = forms.CommentForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise RegistryError.invalid("A comment cannot be empty.")
+        services.comment_update(actor=request.user, id=code, comment=form.cleaned_data["comment"])
+    except RegistryError as exc:
+        return _version_refusal(request, name, version, exc)
+    messages.success(request, "Comment updated.")
+    return _to_version(name, version, "comments")
+
+
+@require_POST
+@ui_view
+def comment_delete(request: HttpRequest, name: str, version: int, code: str) -> HttpResponse:
+    try:
+        services.comment_delete(actor=request.user, id=code)
+    except RegistryError as exc:
+        return _version_refusal(request, name, version, exc)
+    messages.success(request, "Comment deleted.")
+    return _to_version(name, version, "comments")
