@@ -72,6 +72,12 @@ class RegisteredModel(models.Model):
     # reused after a delete.
     last_version_number = models.PositiveIntegerField(default=0)
 
+    # Set by registry.selectors on the models they return for output, and read by the
+    # serializers and the web UI: plain lists (docs/decisions/0011-reads-attach-plain-lists.md).
+    tag_list: list[RegisteredModelTag]
+    alias_list: list[RegisteredModelAlias]  # by alias, each with its model_version
+    latest_versions: list[ModelVersion]  # the highest version in each stage, each with tag_list
+
     class Meta:
         ordering = ["name"]
 
@@ -145,6 +151,10 @@ class ModelVersion(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # Set by registry.selectors on the versions they return for output, as on RegisteredModel.
+    tag_list: list[ModelVersionTag]  # by id
+    alias_list: list[RegisteredModelAlias]  # by alias
 
     class Meta:
         ordering = ["registered_model_id", "version"]

@@ -1,7 +1,8 @@
 """Reads of the registry. Every list is paged and runs a fixed number of queries.
 
-Objects returned for output carry what the serializers need prefetched: ``tags``, ``aliases``
-and, on registered models, ``latest_versions`` (the highest version in each stage). The public
+Objects returned for output carry what the serializers need, as plain lists: ``tag_list``,
+``alias_list`` and, on registered models, ``latest_versions`` (the highest version in each
+stage). The public
 functions take the reader as ``actor`` and show only what ``accounts.permissions`` lets them
 read; ``registered_model_by_name`` and ``model_version_by_number`` are the unchecked lookups the
 services use before their own, stricter checks.
@@ -13,7 +14,7 @@ import copy
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db.models import Max, Model, OuterRef, Q, QuerySet, Subquery
@@ -54,76 +55,70 @@ def _registered_model_queryset() -> QuerySet[RegisteredModel]:
     return RegisteredModel.objects.select_related("created_by")
 
 
-class _AttachedRows(QuerySet):
-    """The rows of one object's relation, attached by a selector. Reading them (iterating,
-    ``len``, ``count``, ``exists``) uses the attached rows; building another query on them
-    (``filter``, ``values_list``...) starts from the relation itself, limited to its owner, as
-    it would on rows ``prefetch_related`` left behind."""
-
-    _relation_filter: dict[str, Any]
-
-    def _chain(self) -> QuerySet:
-        return (
-            self.model._default_manager.filter(**self._relation_filter)
-            .order_by(*self.query.order_by)
-            ._chain()
-        )
+_Row = TypeVar("_Row", bound=Model)
 
 
-def _attach(owners: Sequence[Model], relation: str, rows: QuerySet[Any], owner_field: str) -> None:
-    """Attach ``rows`` (one query) to their owners as the prefetched ``relation``.
+def _by_owner(rows: QuerySet[_Row], owner_field: str) -> dict[int, list[_Row]]:
+    """``rows`` (one query) grouped by the primary key of their owner, in ``rows``' order.
 
-    What ``prefetch_related`` does, without its cost per object (a filtered queryset built for
-    each object and each relation), which was most of the time of a search returning many
-    objects. ``owner.<relation>.all()`` reads the rows attached here, in ``rows``' order, as it
-    would read prefetched ones.
+    The selectors set each owner's group on it as a plain list, which the serializers and the
+    web UI read (docs/decisions/0011-reads-attach-plain-lists.md): what ``prefetch_related``
+    would give, without its cost per object (a filtered queryset built for each object and
+    each relation), which was most of the time of a search returning many objects.
     """
-    by_owner: dict[int, list[Any]] = defaultdict(list)
+    by_owner: dict[int, list[_Row]] = defaultdict(list)
     for row in rows:
         by_owner[getattr(row, owner_field)].append(row)
-    for owner in owners:
-        attached = _AttachedRows(model=rows.model)
-        attached.query.add_ordering(*rows.query.order_by)
-        attached._relation_filter = {owner_field: owner.pk}
-        attached._result_cache = by_owner.get(owner.pk, [])
-        attached._prefetch_done = True
-        owner.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = attached
+    return by_owner
 
 
 def _with_tags(model_versions: list[ModelVersion]) -> list[ModelVersion]:
-    """Attach each version's ``tags`` (by id): one query."""
+    """Set each version's ``tag_list`` (by id): one query."""
     if model_versions:
         ids = [model_version.pk for model_version in model_versions]
-        tags = ModelVersionTag.objects.filter(model_version_id__in=ids).order_by("id")
-        _attach(model_versions, "tags", tags, "model_version_id")
+        tags = _by_owner(
+            ModelVersionTag.objects.filter(model_version_id__in=ids).order_by("id"),
+            "model_version_id",
+        )
+        for model_version in model_versions:
+            model_version.tag_list = tags.get(model_version.pk, [])
     return model_versions
 
 
 def _with_tags_and_aliases(model_versions: list[ModelVersion]) -> list[ModelVersion]:
-    """Attach each version's ``tags`` (by id) and ``aliases`` (by name): two queries."""
+    """Set each version's ``tag_list`` (by id) and ``alias_list`` (by name): two queries."""
     if model_versions:
         _with_tags(model_versions)
         ids = [model_version.pk for model_version in model_versions]
-        aliases = RegisteredModelAlias.objects.filter(model_version_id__in=ids).order_by("alias")
-        _attach(model_versions, "aliases", aliases, "model_version_id")
+        aliases = _by_owner(
+            RegisteredModelAlias.objects.filter(model_version_id__in=ids).order_by("alias"),
+            "model_version_id",
+        )
+        for model_version in model_versions:
+            model_version.alias_list = aliases.get(model_version.pk, [])
     return model_versions
 
 
 def _with_model_tags_and_aliases(
     registered_models: list[RegisteredModel],
 ) -> list[RegisteredModel]:
-    """Attach each model's ``tags`` (by id) and ``aliases`` (by name, with the version each
+    """Set each model's ``tag_list`` (by id) and ``alias_list`` (by name, with the version each
     points at): two queries."""
     if registered_models:
         ids = [registered_model.pk for registered_model in registered_models]
-        tags = RegisteredModelTag.objects.filter(registered_model_id__in=ids).order_by("id")
-        _attach(registered_models, "tags", tags, "registered_model_id")
-        aliases = (
+        tags = _by_owner(
+            RegisteredModelTag.objects.filter(registered_model_id__in=ids).order_by("id"),
+            "registered_model_id",
+        )
+        aliases = _by_owner(
             RegisteredModelAlias.objects.filter(registered_model_id__in=ids)
             .select_related("model_version")
-            .order_by("alias")
+            .order_by("alias"),
+            "registered_model_id",
         )
-        _attach(registered_models, "aliases", aliases, "registered_model_id")
+        for registered_model in registered_models:
+            registered_model.tag_list = tags.get(registered_model.pk, [])
+            registered_model.alias_list = aliases.get(registered_model.pk, [])
     return registered_models
 
 
