@@ -9,6 +9,7 @@ from django.conf import settings
 from accounts import permissions
 from kernel.errors import RegistryError
 from registry import search, validation
+from registry.errors import registered_model_not_found
 from registry.models import RegisteredModel
 from registry.selectors.common import (
     attach_latest_versions,
@@ -26,7 +27,7 @@ def registered_model_by_name(name: str) -> RegisteredModel:
     try:
         return RegisteredModel.objects.get(name=name)
     except RegisteredModel.DoesNotExist:
-        raise RegistryError.not_found(f"Registered Model with name={name} not found") from None
+        raise registered_model_not_found(name) from None
 
 
 def registered_model_get(*, actor: Any, name: Any) -> RegisteredModel:
@@ -42,7 +43,7 @@ def registered_model_detail(*, actor: Any, name: Any) -> RegisteredModel:
     try:
         registered_model = registered_model_queryset().get(name=name)
     except RegisteredModel.DoesNotExist:
-        raise RegistryError.not_found(f"Registered Model with name={name} not found") from None
+        raise registered_model_not_found(name) from None
     require_readable(actor, registered_model)
     with_model_tags_and_aliases([registered_model])
     attach_latest_versions([registered_model])

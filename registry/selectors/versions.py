@@ -12,6 +12,7 @@ from accounts import permissions
 from kernel.errors import RegistryError
 from registry import validation
 from registry.artifacts.paths import version_folder
+from registry.errors import model_version_not_found, registered_model_not_found
 from registry.models import (
     Activity,
     ActivityType,
@@ -38,9 +39,7 @@ def model_version_by_number(name: str, number: int) -> ModelVersion:
     try:
         model_version = registered_model.versions.get(version=number)
     except ModelVersion.DoesNotExist:
-        raise RegistryError.not_found(
-            f"Model Version (name={name}, version={number}) not found"
-        ) from None
+        raise model_version_not_found(name, number) from None
     model_version.registered_model = registered_model
     return model_version
 
@@ -58,7 +57,7 @@ def model_version_get(*, actor: Any, name: Any, version: Any) -> ModelVersion:
         require_readable(actor, model_version.registered_model)
         return with_tags_and_aliases([model_version])[0]
     registered_model_get(actor=actor, name=name)
-    raise RegistryError.not_found(f"Model Version (name={name}, version={number}) not found")
+    raise model_version_not_found(name, number)
 
 
 def model_version_get_by_alias(*, actor: Any, name: Any, alias: Any) -> ModelVersion:
@@ -179,11 +178,9 @@ def model_version_activities(*, actor: Any, name: Any, version: Any) -> list[Act
             .first()
         )
         if model_id is None:
-            raise RegistryError.not_found(
-                f"Model Version (name={name}, version={number}) not found"
-            )
+            raise model_version_not_found(name, number)
     else:
-        raise RegistryError.not_found(f"Registered Model with name={name} not found")
+        raise registered_model_not_found(name)
     trail = list(
         Activity.objects.filter(registered_model_id=model_id, version=number).order_by(
             "created_at", "id"
@@ -192,7 +189,7 @@ def model_version_activities(*, actor: Any, name: Any, version: Any) -> list[Act
     if not trail and (
         registered_model is None or not registered_model.versions.filter(version=number).exists()
     ):
-        raise RegistryError.not_found(f"Model Version (name={name}, version={number}) not found")
+        raise model_version_not_found(name, number)
     return trail
 
 
