@@ -9,12 +9,18 @@ to change.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
 
 
 class Stage(models.TextChoices):
@@ -506,6 +512,31 @@ class StagePolicy(models.Model):
         return f"{scope} → {self.stage}"
 
 
+class AuditEntryManager(models.Manager["AuditEntry"]):
+    def record(
+        self,
+        *,
+        action: str,
+        registered_model: RegisteredModel | None,
+        actor: AbstractBaseUser | AnonymousUser | None,
+        detail: dict[str, Any],
+        at: datetime | None = None,
+    ) -> AuditEntry:
+        """Write one entry: the model's name and code (for a registry-wide entry, no name and
+        the nil UUID), and the name of who acted (none for the registry itself, ``actor=None``,
+        or someone not signed in), at ``at`` (now by default)."""
+        return self.create(
+            action=action,
+            model_name=registered_model.name if registered_model else "",
+            model_code=registered_model.code if registered_model else uuid.UUID(int=0),
+            detail=detail,
+            actor_username=(
+                actor.get_username() if actor is not None and actor.is_authenticated else ""
+            ),
+            created_at=at or timezone.now(),
+        )
+
+
 class AuditEntry(models.Model):
     """Registry-level events that outlive what they describe, such as deleting a whole model.
     Append-only in the database, like the activity trail."""
@@ -532,6 +563,8 @@ class AuditEntry(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     actor_username = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditEntryManager()
 
     class Meta:
         ordering = ["created_at", "id"]
