@@ -55,8 +55,8 @@ class DirectRepresentation(serializers.Serializer):
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = self.represent(instance)
-        for field in self._readable_fields:
-            if field.field_name not in data:
+        for field in self.fields.values():
+            if not field.write_only and field.field_name not in data:
                 attribute = field.get_attribute(instance)
                 data[field.field_name] = (
                     None if attribute is None else field.to_representation(attribute)

@@ -11,7 +11,6 @@ uses it too.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -53,11 +52,10 @@ def _registered_model_of(obj: Any) -> RegisteredModel | None:
 
 
 def _audit(request: HttpRequest, modeladmin: admin.ModelAdmin, obj: Any, **detail: Any) -> None:
-    registered_model = _registered_model_of(obj)
-    AuditEntry.objects.create(
+    AuditEntry.objects.record(
         action=AuditEntry.Action.ADMIN_ACTION,
-        model_name=registered_model.name if registered_model else "",
-        model_code=registered_model.code if registered_model else uuid.UUID(int=0),
+        registered_model=_registered_model_of(obj),
+        actor=request.user,
         detail={
             "admin_action": request.POST.get("action", ""),
             "object_type": modeladmin.model._meta.label_lower,
@@ -65,7 +63,6 @@ def _audit(request: HttpRequest, modeladmin: admin.ModelAdmin, obj: Any, **detai
             "object": str(obj)[:200],
             **detail,
         },
-        actor_username=request.user.get_username(),
     )
 
 

@@ -44,8 +44,8 @@ class TagSerializer(DirectRepresentation):
         return {"key": instance.key, "value": instance.value}
 
 
-def _tags(manager: Any) -> list[dict[str, Any]]:
-    return [{"key": tag.key, "value": tag.value} for tag in manager.all()]
+def _tags(rows: list[Any]) -> list[dict[str, Any]]:
+    return [{"key": tag.key, "value": tag.value} for tag in rows]
 
 
 class RegisteredModelAliasSerializer(DirectRepresentation):
@@ -71,7 +71,7 @@ class ModelVersionSummarySerializer(DirectRepresentation):
     run_link = serializers.CharField()
     status = serializers.CharField()
     status_message = serializers.CharField()
-    tags = TagSerializer(many=True, source="tags.all")
+    tags = TagSerializer(many=True, source="tag_list")
     model_id = serializers.CharField()
     artifact_digest = serializers.CharField(
         help_text="sha256:<hex> of the managed copy's manifest (an extension of the protocol); "
@@ -93,7 +93,7 @@ class ModelVersionSummarySerializer(DirectRepresentation):
             "run_link": instance.run_link,
             "status": str(instance.status),
             "status_message": instance.status_message,
-            "tags": _tags(instance.tags),
+            "tags": _tags(instance.tag_list),
             "model_id": instance.model_id,
             # Not in MLflow's protocol (both clients skip fields they do not know): the digest
             # of the managed copy, "" for references and until READY.
@@ -105,12 +105,12 @@ class ModelVersionSerializer(ModelVersionSummarySerializer):
     aliases = serializers.SerializerMethodField()
 
     def get_aliases(self, obj: ModelVersion) -> list[str]:
-        return [alias.alias for alias in obj.aliases.all()]
+        return [alias.alias for alias in obj.alias_list]
 
     @classmethod
     def represent(cls, instance: Any) -> dict[str, Any]:
         data = super().represent(instance)
-        data["aliases"] = [alias.alias for alias in instance.aliases.all()]
+        data["aliases"] = [alias.alias for alias in instance.alias_list]
         return data
 
 
@@ -120,8 +120,8 @@ class RegisteredModelSerializer(DirectRepresentation):
     last_updated_timestamp = MillisecondsField(source="updated_at")
     description = serializers.CharField()
     latest_versions = ModelVersionSummarySerializer(many=True)
-    tags = TagSerializer(many=True, source="tags.all")
-    aliases = RegisteredModelAliasSerializer(many=True, source="aliases.all")
+    tags = TagSerializer(many=True, source="tag_list")
+    aliases = RegisteredModelAliasSerializer(many=True, source="alias_list")
 
     @classmethod
     def represent(cls, instance: Any) -> dict[str, Any]:
@@ -134,9 +134,9 @@ class RegisteredModelSerializer(DirectRepresentation):
                 ModelVersionSummarySerializer.represent(model_version)
                 for model_version in instance.latest_versions
             ],
-            "tags": _tags(instance.tags),
+            "tags": _tags(instance.tag_list),
             "aliases": [
-                RegisteredModelAliasSerializer.represent(alias) for alias in instance.aliases.all()
+                RegisteredModelAliasSerializer.represent(alias) for alias in instance.alias_list
             ],
         }
 

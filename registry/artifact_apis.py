@@ -64,10 +64,11 @@ class _RequestBody(IO[bytes]):
     """The raw request body as a read-only stream (never parsed, never buffered whole)."""
 
     def __init__(self, request: Request) -> None:
-        self._request = request._request  # Django's request: reads from the WSGI input
+        # Django's HttpRequest.read, which DRF's Request passes through: the WSGI input.
+        self._read = request.read
 
     def read(self, size: int = -1) -> bytes:
-        return self._request.read(size if size is not None and size >= 0 else None)
+        return self._read(size if size is not None and size >= 0 else None)
 
     def readable(self) -> bool:
         return True

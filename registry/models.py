@@ -9,12 +9,18 @@ to change.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
 
 
 class Stage(models.TextChoices):
@@ -71,6 +77,12 @@ class RegisteredModel(models.Model):
     # The highest version number ever given out; only ever increases, so numbers are never
     # reused after a delete.
     last_version_number = models.PositiveIntegerField(default=0)
+
+    # Set by registry.selectors on the models they return for output, and read by the
+    # serializers and the web UI: plain lists (docs/decisions/0011-reads-attach-plain-lists.md).
+    tag_list: list[RegisteredModelTag]
+    alias_list: list[RegisteredModelAlias]  # by alias, each with its model_version
+    latest_versions: list[ModelVersion]  # the highest version in each stage, each with tag_list
 
     class Meta:
         ordering = ["name"]
@@ -145,6 +157,10 @@ class ModelVersion(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # Set by registry.selectors on the versions they return for output, as on RegisteredModel.
+    tag_list: list[ModelVersionTag]  # by id
+    alias_list: list[RegisteredModelAlias]  # by alias
 
     class Meta:
         ordering = ["registered_model_id", "version"]
@@ -496,6 +512,31 @@ class StagePolicy(models.Model):
         return f"{scope} → {self.stage}"
 
 
+class AuditEntryManager(models.Manager["AuditEntry"]):
+    def record(
+        self,
+        *,
+        action: str,
+        registered_model: RegisteredModel | None,
+        actor: AbstractBaseUser | AnonymousUser | None,
+        detail: dict[str, Any],
+        at: datetime | None = None,
+    ) -> AuditEntry:
+        """Write one entry: the model's name and code (for a registry-wide entry, no name and
+        the nil UUID), and the name of who acted (none for the registry itself, ``actor=None``,
+        or someone not signed in), at ``at`` (now by default)."""
+        return self.create(
+            action=action,
+            model_name=registered_model.name if registered_model else "",
+            model_code=registered_model.code if registered_model else uuid.UUID(int=0),
+            detail=detail,
+            actor_username=(
+                actor.get_username() if actor is not None and actor.is_authenticated else ""
+            ),
+            created_at=at or timezone.now(),
+        )
+
+
 class AuditEntry(models.Model):
     """Registry-level events that outlive what they describe, such as deleting a whole model.
     Append-only in the database, like the activity trail."""
@@ -522,6 +563,8 @@ class AuditEntry(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     actor_username = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditEntryManager()
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -12,6 +12,11 @@ from kernel.errors import RegistryError
 from webhooks.models import Webhook, WebhookDelivery
 
 
+def webhook_not_found(webhook_id: Any) -> RegistryError:
+    """No hook has this id (404 ``RESOURCE_DOES_NOT_EXIST``)."""
+    return RegistryError.not_found(f"Webhook with ID {webhook_id} not found.")
+
+
 def _parse_code(value: Any) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
@@ -49,7 +54,7 @@ def webhook_get(*, actor: Any, flavor: str, webhook_id: Any) -> Webhook:
         else None
     )
     if webhook is None:
-        raise RegistryError.not_found(f"Webhook with ID {webhook_id} not found.")
+        raise webhook_not_found(webhook_id)
     require_can_manage_webhook(actor, webhook.registered_model)
     return webhook
 
@@ -63,7 +68,7 @@ def webhook_get_any(*, actor: Any, webhook_id: Any) -> Webhook:
         else None
     )
     if webhook is None:
-        raise RegistryError.not_found(f"Webhook with ID {webhook_id} not found.")
+        raise webhook_not_found(webhook_id)
     require_can_manage_webhook(actor, webhook.registered_model)
     return webhook
 

@@ -30,6 +30,7 @@ from registry.artifacts import paths
 from registry.artifacts.errors import NotFoundError
 from registry.artifacts.sources import UPLOADS, upload_area
 from registry.artifacts.storage import Entry, get_store
+from registry.errors import model_version_not_found
 from registry.models import ModelVersion, ModelVersionManifest, ModelVersionStatus
 
 ARTIFACTS_PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
@@ -127,9 +128,7 @@ def model_version_manifest(*, actor: Any, name: Any, version: Any) -> ModelVersi
             registered_model__name=name, version=number
         )
     except ModelVersion.DoesNotExist:
-        raise RegistryError.not_found(
-            f"Model Version (name={name}, version={number}) not found"
-        ) from None
+        raise model_version_not_found(name, number) from None
     require_level(
         actor, model_version.registered_model, Level.CAN_READ, action="read the manifest of"
     )

@@ -8,7 +8,7 @@ from typing import Any
 from accounts import permissions
 from accounts.models import User
 from accounts.permissions import Level
-from kernel.errors import RegistryError
+from registry.errors import model_version_not_found, registered_model_not_found
 from registry.models import Activity, ActivityType, ModelVersion, RegisteredModel, TransitionRequest
 
 COMMENT_MAX_LENGTH = 65_535
@@ -19,7 +19,7 @@ def lock_registered_model(name: str) -> RegisteredModel:
     try:
         return RegisteredModel.objects.select_for_update().get(name=name)
     except RegisteredModel.DoesNotExist:
-        raise RegistryError.not_found(f"Registered Model with name={name} not found") from None
+        raise registered_model_not_found(name) from None
 
 
 def lock_model_version(
@@ -32,9 +32,7 @@ def lock_model_version(
     try:
         model_version = registered_model.versions.get(version=version)
     except ModelVersion.DoesNotExist:
-        raise RegistryError.not_found(
-            f"Model Version (name={name}, version={version}) not found"
-        ) from None
+        raise model_version_not_found(name, version) from None
     model_version.registered_model = registered_model
     return registered_model, model_version
 

@@ -4,7 +4,6 @@ force is read by ``registry.selectors.stage_policy_effective``; the stage engine
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -67,13 +66,11 @@ def stage_policy_set(
         )
         policy.updated_at = timezone.now()
         policy.save()
-        _policy_audit(
-            actor,
-            AuditEntry.Action.STAGE_POLICY_SET,
-            registered_model,
-            stage=target,
-            before=before,
-            after=_policy_terms(policy),
+        AuditEntry.objects.record(
+            action=AuditEntry.Action.STAGE_POLICY_SET,
+            registered_model=registered_model,
+            actor=actor,
+            detail={"stage": target, "before": before, "after": _policy_terms(policy)},
         )
     return policy
 
@@ -128,21 +125,6 @@ def _policy_terms(policy: StagePolicy | None) -> dict[str, Any] | None:
     }
 
 
-def _policy_audit(
-    actor: User | None,
-    action: str,
-    registered_model: RegisteredModel | None,
-    **detail: Any,
-) -> None:
-    AuditEntry.objects.create(
-        action=action,
-        model_name=registered_model.name if registered_model else "",
-        model_code=registered_model.code if registered_model else uuid.UUID(int=0),
-        detail=detail,
-        actor_username=actor.get_username() if permissions.is_signed_in(actor) else "",
-    )
-
-
 def _required_tags(value: Any) -> dict[str, str]:
     """``[{"key", "value"}]`` (the tag shape of the protocol) or ``{"key": "value"}``."""
     if isinstance(value, dict):
@@ -193,10 +175,9 @@ def stage_policy_delete(*, actor: User | None, stage: Any, name: Any = None) -> 
             return
         before = _policy_terms(policy)
         policy.delete()
-        _policy_audit(
-            actor,
-            AuditEntry.Action.STAGE_POLICY_DELETED,
-            registered_model,
-            stage=target,
-            before=before,
+        AuditEntry.objects.record(
+            action=AuditEntry.Action.STAGE_POLICY_DELETED,
+            registered_model=registered_model,
+            actor=actor,
+            detail={"stage": target, "before": before},
         )

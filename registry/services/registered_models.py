@@ -130,13 +130,12 @@ def registered_model_delete(*, actor: User | None, name: Any) -> None:
             ),
             batch_size=1000,
         )
-        AuditEntry.objects.create(
+        AuditEntry.objects.record(
             action=AuditEntry.Action.REGISTERED_MODEL_DELETED,
-            model_name=registered_model.name,
-            model_code=registered_model.code,
+            registered_model=registered_model,
+            actor=author,
             detail={"versions": len(versions)},
-            actor_username=author.get_username() if author else "",
-            created_at=now,
+            at=now,
         )
         webhook_event_emit(
             event=EventType.REGISTERED_MODEL_DELETED,

@@ -271,18 +271,16 @@ def model_version_registration_retry(
         model_version.status = ModelVersionStatus.PENDING_REGISTRATION
         model_version.status_message = ""
         model_version.updated_at = now
-        actor = actor_or_none(actor)
-        AuditEntry.objects.create(
+        AuditEntry.objects.record(
             action=AuditEntry.Action.MODEL_VERSION_REGISTRATION_RETRIED,
-            model_name=registered_model.name,
-            model_code=registered_model.code,
+            registered_model=registered_model,
+            actor=actor,
             detail={
                 "version": number,
                 "source": model_version.source,
                 "previous_status_message": failure[:2000],
             },
-            actor_username=actor.get_username() if actor else "",
-            created_at=now,
+            at=now,
         )
         artifact_services.model_version_copy_schedule(model_version=model_version)
     return model_version

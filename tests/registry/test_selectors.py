@@ -33,17 +33,18 @@ def two_models(user):
     services.registered_model_alias_set(actor=user, name="b", alias="beta", version="3")
 
 
-def test_each_version_gets_its_own_tags_and_aliases(user, two_models):
+def test_each_version_gets_its_own_tags_and_aliases(user, two_models, django_assert_num_queries):
     page, _ = selectors.model_version_search(actor=user, order_by=["name", "version_number"])
-    got = [
-        (
-            version.registered_model.name,
-            version.version,
-            [(tag.key, tag.value) for tag in version.tags.all()],
-            [alias.alias for alias in version.aliases.all()],
-        )
-        for version in page
-    ]
+    with django_assert_num_queries(0):
+        got = [
+            (
+                version.registered_model.name,
+                version.version,
+                [(tag.key, tag.value) for tag in version.tag_list],
+                [alias.alias for alias in version.alias_list],
+            )
+            for version in page
+        ]
     assert got == [
         ("a", 1, [("n", "1"), ("model", "a")], []),
         ("a", 2, [("n", "2"), ("model", "a")], ["champion"]),
@@ -57,8 +58,9 @@ def test_each_version_gets_its_own_tags_and_aliases(user, two_models):
     assert not page[0].aliases.exists()
 
 
-def test_queries_on_attached_rows_stay_within_their_owner(user, two_models):
-    """A query built on attached rows reads the database, limited to the rows' owner."""
+def test_the_relations_stay_django_s_own(user, two_models):
+    """The selectors attach plain lists beside the relations: a query on a relation reads the
+    database, limited to its owner, as on any object."""
     page, _ = selectors.model_version_search(actor=user, filter_string="name = 'b'")
     version_3 = next(version for version in page if version.version == 3)
     assert dict(version_3.tags.values_list("key", "value")) == {"n": "3", "model": "b"}
@@ -73,17 +75,20 @@ def test_queries_on_attached_rows_stay_within_their_owner(user, two_models):
     assert models[0].tags.get(key="owner").value == "team-a"
 
 
-def test_registered_models_get_their_own_tags_aliases_and_latest_versions(user, two_models):
+def test_registered_models_get_their_own_tags_aliases_and_latest_versions(
+    user, two_models, django_assert_num_queries
+):
     page, _ = selectors.registered_model_search(actor=user)
-    got = [
-        (
-            model.name,
-            [(tag.key, tag.value) for tag in model.tags.all()],
-            [(alias.alias, alias.model_version.version) for alias in model.aliases.all()],
-            [(mv.version, [tag.value for tag in mv.tags.all()]) for mv in model.latest_versions],
-        )
-        for model in page
-    ]
+    with django_assert_num_queries(0):
+        got = [
+            (
+                model.name,
+                [(tag.key, tag.value) for tag in model.tag_list],
+                [(alias.alias, alias.model_version.version) for alias in model.alias_list],
+                [(mv.version, [tag.value for tag in mv.tag_list]) for mv in model.latest_versions],
+            )
+            for model in page
+        ]
     assert got == [
         ("a", [("owner", "team-a")], [("champion", 2)], [(3, ["3", "a"])]),
         ("b", [("owner", "team-b")], [("beta", 3), ("champion", 3)], [(3, ["3", "b"])]),
@@ -98,4 +103,4 @@ def test_an_alias_is_looked_up_in_its_own_model(user, two_models):
     with pytest.raises(RegistryError, match="Registered model alias beta not found."):
         selectors.model_version_get_by_alias(actor=user, name="a", alias="beta")
     latest = selectors.model_version_get_by_alias(actor=user, name="a", alias="latest")
-    assert (latest.version, [tag.value for tag in latest.tags.all()]) == (3, ["3", "a"])
+    assert (latest.version, [tag.value for tag in latest.tag_list]) == (3, ["3", "a"])

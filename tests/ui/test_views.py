@@ -45,6 +45,19 @@ def test_models_page_shows_production_and_staging_at_a_glance(story):
     assert 'class="stage stage-production">v1<' in html
 
 
+def test_pages_show_the_tags_and_aliases(story):
+    services.model_version_tag_set(actor=story.owner, name=MODEL, version=2, key="ds", value="q3")
+    services.registered_model_alias_set(actor=story.owner, name=MODEL, alias="champion", version=1)
+    client = _client(story.carol)
+    tag = '<span class="tag">team=risk</span>'
+    assert tag in client.get(reverse("ui:model-list")).content.decode()
+    model_html = client.get(reverse("ui:model-detail", kwargs={"name": MODEL})).content.decode()
+    assert tag in model_html
+    assert "@champion → v1</a>" in model_html
+    assert '<span class="tag">@champion</span>' in client.get(_version_url(1)).content.decode()
+    assert '<span class="tag">ds=q3</span>' in client.get(_version_url(2)).content.decode()
+
+
 def test_models_search_by_name_and_tag(story):
     client = _client(story.carol)
     assert MODEL in client.get(reverse("ui:model-list"), {"q": "fraud"}).content.decode()

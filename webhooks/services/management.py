@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.permissions import require_can_manage_webhook
 from kernel.errors import RegistryError
+from registry.errors import registered_model_not_found
 from registry.models import RegisteredModel
 from webhooks import http, payloads
 from webhooks.models import (
@@ -76,9 +77,7 @@ def webhook_create(
         try:
             registered_model = RegisteredModel.objects.get(name=model_name)
         except RegisteredModel.DoesNotExist:
-            raise RegistryError.not_found(
-                f"Registered Model with name={model_name} not found"
-            ) from None
+            raise registered_model_not_found(model_name) from None
     require_can_manage_webhook(actor, registered_model)
     if flavor == WebhookFlavor.MLFLOW:
         cleaned_events = clean_mlflow_events(events)

@@ -297,6 +297,23 @@ def test_only_admins_set_registry_defaults_and_managers_model_policies(team, dja
     assert not StagePolicy.objects.filter(registered_model__isnull=False).exists()
 
 
+def test_registry_wide_policy_changes_are_audited_with_the_nil_model_code(team, django_user_model):
+    root = django_user_model.objects.create_superuser("root", password="root-password-1")
+    services.stage_policy_set(actor=root, stage="Staging", required_approvals=2)
+    services.stage_policy_delete(actor=None, stage="Staging")  # the registry itself
+    set_entry, deleted_entry = AuditEntry.objects.order_by("id")
+    assert [
+        (entry.action, entry.model_name, entry.model_code.int, entry.actor_username)
+        for entry in (set_entry, deleted_entry)
+    ] == [("STAGE_POLICY_SET", "", 0, "root"), ("STAGE_POLICY_DELETED", "", 0, "")]
+    assert set_entry.detail["stage"] == deleted_entry.detail["stage"] == "Staging"
+    assert (set_entry.detail["before"], set_entry.detail["after"]["required_approvals"]) == (
+        None,
+        2,
+    )
+    assert deleted_entry.detail["before"]["required_approvals"] == 2
+
+
 def test_deleting_a_model_is_audited_and_the_audit_is_append_only(team):
     services.registered_model_delete(actor=team["owner"], name="m")
     entry = AuditEntry.objects.get()

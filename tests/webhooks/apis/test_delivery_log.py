@@ -80,3 +80,4 @@ def test_list_get_and_redeliver(
     assert denied.status_code == 403
     missing = admin_api.get("/api/2.0/registry/webhooks/nope/deliveries")
     assert (missing.status_code, missing.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert missing.json()["message"] == "Webhook with ID nope not found."

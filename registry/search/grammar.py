@@ -1,14 +1,4 @@
-"""Search support for the registry: the MLflow filter grammar, ``order_by`` and limits.
-
-The public pieces, shared by the registered-model and model-version searches:
-
-* :func:`parse_filter` turns a filter string into a list of :class:`Clause` objects, refusing
-  anything outside the grammar with ``INVALID_PARAMETER_VALUE``;
-* :func:`filter_q` turns those clauses into a ``Q`` for ``RegisteredModel.objects`` or
-  ``ModelVersion.objects``;
-* :func:`parse_order_by` turns ``order_by`` strings into Django ``order_by()`` arguments that
-  always end in a unique key, so offset paging is stable (the paging itself is
-  :mod:`kernel.paging`).
+"""The MLflow filter grammar: what a filter string may say, and its parser.
 
 The grammar (protocol reference §5.1): ``clause [AND clause]*`` with ``AND`` in any case, and no
 ``OR``, ``NOT`` prefix or parentheses. A clause is ``identifier comparator value``:
@@ -23,7 +13,7 @@ The grammar (protocol reference §5.1): ``clause [AND clause]*`` with ``AND`` in
   strings for ``IN`` / ``NOT IN``, and unquoted integers for ``version_number``.
 
 Every rejection is a :class:`~kernel.errors.RegistryError` with ``INVALID_PARAMETER_VALUE``;
-no input string makes these functions raise anything else.
+no input string makes the parser raise anything else.
 """
 
 from __future__ import annotations
@@ -33,44 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
-
 from kernel.errors import RegistryError
 from kernel.text import check_text, clip
-from registry.lookups import (  # importing it registers the like / ilike lookups
-    like_matches,
-    like_pattern_size,
-)
-from registry.models import (
-    INDEXED_TAG_VALUE_MAX_LENGTH,
-    ModelVersionTag,
-    RegisteredModelTag,
-    indexed_tag_value,
-)
-
-__all__ = [
-    "MAX_CLAUSES",
-    "MAX_IN_LIST_VALUES",
-    "MAX_LIKE_PATTERN_LENGTH",
-    "MAX_LIKE_WILDCARDS",
-    "PROMPT_TAG_KEY",
-    "Clause",
-    "ClauseKind",
-    "ClauseValue",
-    "Entity",
-    "filter_q",
-    "parse_filter",
-    "parse_order_by",
-]
+from registry.lookups import like_pattern_size
 
 Entity: TypeAlias = Literal["registered_model", "model_version"]
 ClauseKind: TypeAlias = Literal["attribute", "tag"]
 ClauseValue: TypeAlias = "str | int | tuple[str, ...]"
-
-#: The tag that marks a registered model (or version) as an MLflow prompt. A model without it is
-#: not a prompt, so comparisons on this key treat an absent tag as the value ``'false'``.
-PROMPT_TAG_KEY: Final = "mlflow.prompt.is_prompt"
-_PROMPT_TAG_DEFAULT: Final = "false"
 
 #: Limits that keep any filter cheap and within what both database backends can run. Each tag
 #: clause is an EXISTS subquery, and PostgreSQL's planning time grows steeply with their number
@@ -87,7 +46,7 @@ MAX_LIKE_PATTERN_LENGTH: Final = 500
 MAX_LIKE_WILDCARDS: Final = 20
 
 _STRING_COMPARATORS: Final = ("=", "!=", "LIKE", "ILIKE")
-_LIST_COMPARATORS: Final = ("IN", "NOT IN")
+LIST_COMPARATORS: Final = ("IN", "NOT IN")
 _NUMERIC_COMPARATORS: Final = ("=", "!=", ">", ">=", "<", "<=")
 _SYMBOL_COMPARATORS: Final = frozenset(("=", "!=", ">", ">=", "<", "<="))
 _WORD_COMPARATORS: Final = frozenset(("LIKE", "ILIKE", "IN"))
@@ -111,7 +70,7 @@ class Clause:
 
 
 @dataclass(frozen=True)
-class _Attribute:
+class Attribute:
     """A searchable attribute: its model field path and the comparators it accepts."""
 
     field: str
@@ -119,48 +78,19 @@ class _Attribute:
     numeric: bool = False
 
 
-_ATTRIBUTES: Final[Mapping[str, Mapping[str, _Attribute]]] = {
+ATTRIBUTES: Final[Mapping[str, Mapping[str, Attribute]]] = {
     "registered_model": {
-        "name": _Attribute("name", _STRING_COMPARATORS + _LIST_COMPARATORS),
+        "name": Attribute("name", _STRING_COMPARATORS + LIST_COMPARATORS),
     },
     "model_version": {
-        "name": _Attribute("registered_model__name", _STRING_COMPARATORS + _LIST_COMPARATORS),
-        "run_id": _Attribute("run_id", _STRING_COMPARATORS + _LIST_COMPARATORS),
-        "source_path": _Attribute("source", _STRING_COMPARATORS),
-        "version_number": _Attribute("version", _NUMERIC_COMPARATORS, numeric=True),
-        "model_id": _Attribute("model_id", _STRING_COMPARATORS + _LIST_COMPARATORS),
+        "name": Attribute("registered_model__name", _STRING_COMPARATORS + LIST_COMPARATORS),
+        "run_id": Attribute("run_id", _STRING_COMPARATORS + LIST_COMPARATORS),
+        "source_path": Attribute("source", _STRING_COMPARATORS),
+        "version_number": Attribute("version", _NUMERIC_COMPARATORS, numeric=True),
+        "model_id": Attribute("model_id", _STRING_COMPARATORS + LIST_COMPARATORS),
         # An extension of MLflow's grammar: versions whose managed copy has this digest.
-        "artifact_digest": _Attribute("artifact_digest", _STRING_COMPARATORS + _LIST_COMPARATORS),
+        "artifact_digest": Attribute("artifact_digest", _STRING_COMPARATORS + LIST_COMPARATORS),
     },
-}
-
-# Tag model and the name of its foreign key to the tagged entity.
-_TAGS: Final[Mapping[str, tuple[type[RegisteredModelTag] | type[ModelVersionTag], str]]] = {
-    "registered_model": (RegisteredModelTag, "registered_model"),
-    "model_version": (ModelVersionTag, "model_version"),
-}
-
-# order_by keys → model field; the default order; the tie-breakers (field, ascending).
-_ORDER_KEYS: Final[Mapping[str, Mapping[str, str]]] = {
-    "registered_model": {
-        "name": "name",
-        "timestamp": "updated_at",
-        "last_updated_timestamp": "updated_at",
-    },
-    "model_version": {
-        "name": "registered_model__name",
-        "version_number": "version",
-        "creation_timestamp": "created_at",
-        "last_updated_timestamp": "updated_at",
-    },
-}
-_DEFAULT_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
-    "registered_model": ("name ASC",),
-    "model_version": ("last_updated_timestamp DESC", "name ASC", "version_number DESC"),
-}
-_TIE_BREAKERS: Final[Mapping[str, tuple[tuple[str, bool], ...]]] = {
-    "registered_model": (("name", True),),
-    "model_version": (("registered_model__name", True), ("version", False)),
 }
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -172,8 +102,9 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
 _MAX_INTEGER_DIGITS: Final = 18
 
 
-def _check_entity(entity: str) -> None:
-    if entity not in _ATTRIBUTES:
+def check_entity(entity: str) -> None:
+    """Refuse an entity the searches do not know (a programming error, not a client's)."""
+    if entity not in ATTRIBUTES:
         raise ValueError(f"Unknown search entity {entity!r}")
 
 
@@ -192,12 +123,9 @@ def _check_like_pattern(pattern: str, comparator: str, key: str) -> None:
         )
 
 
-def _set_repr(keys: Sequence[str]) -> str:
+def set_repr(keys: Sequence[str]) -> str:
+    """The keys as the reference server lists them in its messages: ``{'a', 'b'}``."""
     return "{" + ", ".join(f"'{key}'" for key in keys) + "}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Filter parsing
 
 
 class _FilterParser:
@@ -207,7 +135,7 @@ class _FilterParser:
     def __init__(self, text: str, entity: Entity) -> None:
         self.text = text
         self.pos = 0
-        self.attributes = _ATTRIBUTES[entity]
+        self.attributes = ATTRIBUTES[entity]
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -321,7 +249,7 @@ class _FilterParser:
         if kind == "attribute" and key not in self.attributes:
             raise RegistryError.invalid(
                 f"Invalid attribute key '{clip(key)}' specified. "
-                f"Valid keys are '{_set_repr(list(self.attributes))}'"
+                f"Valid keys are '{set_repr(list(self.attributes))}'"
             )
         return kind, key, self.text[start : self.pos]
 
@@ -375,12 +303,12 @@ class _FilterParser:
         return upper
 
     def value(
-        self, context: str, comparator: str, key: str, attribute: _Attribute | None
+        self, context: str, comparator: str, key: str, attribute: Attribute | None
     ) -> ClauseValue:
         self.skip_whitespace()
         if self.at_end():
             raise self.error(f"expected a value after '{context}'")
-        if comparator in _LIST_COMPARATORS:
+        if comparator in LIST_COMPARATORS:
             if self.peek() != "(":
                 raise self.error(
                     f"expected a parenthesised list of quoted strings after '{context}', "
@@ -478,7 +406,7 @@ def parse_filter(filter_string: str | None, *, entity: Entity) -> list[Clause]:
     Anything else that does not fit the grammar raises ``RegistryError`` with
     ``INVALID_PARAMETER_VALUE``.
     """
-    _check_entity(entity)
+    check_entity(entity)
     if filter_string is None:
         return []
     if not isinstance(filter_string, str):
@@ -487,168 +415,3 @@ def parse_filter(filter_string: str | None, *, entity: Entity) -> list[Clause]:
         return []
     check_text(filter_string, "filter")
     return _FilterParser(filter_string, entity).parse()
-
-
-# ---------------------------------------------------------------------------------------------
-# Filter → Q
-
-
-def _value_condition(comparator: str, value: str) -> Q:
-    """The condition on a tag row's ``value`` column."""
-    if comparator == "=":
-        if len(value) <= INDEXED_TAG_VALUE_MAX_LENGTH:
-            # Implied by the equality; stated so that the partial (key, value) index serves it.
-            return Q(value=value) & indexed_tag_value()
-        return Q(value=value)
-    if comparator == "!=":
-        return ~Q(value=value)
-    if comparator == "LIKE":
-        return Q(value__like=value)
-    if comparator == "ILIKE":
-        return Q(value__ilike=value)
-    raise RegistryError.invalid(f"Invalid comparator '{comparator}' for a tag")
-
-
-def _value_matches(comparator: str, value: str, candidate: str) -> bool:
-    """Whether ``candidate`` satisfies ``<tag value> <comparator> value`` (evaluated here)."""
-    if comparator == "=":
-        return candidate == value
-    if comparator == "!=":
-        return candidate != value
-    return like_matches(candidate, value, case_sensitive=comparator == "LIKE")
-
-
-def _tag_q(clause: Clause, entity: Entity) -> Q:
-    if not isinstance(clause.value, str):
-        raise RegistryError.invalid(f"Expected a quoted string value for tag '{clause.key}'")
-    tag_model, owner = _TAGS[entity]
-    tags: QuerySet = tag_model.objects.filter(**{owner: OuterRef("pk")}, key=clause.key)
-    condition = _value_condition(clause.comparator, clause.value)
-    if clause.key == PROMPT_TAG_KEY and _value_matches(
-        clause.comparator, clause.value, _PROMPT_TAG_DEFAULT
-    ):
-        # An absent prompt tag reads as 'false', and 'false' satisfies this clause: match every
-        # entity except those whose tag is present and fails the condition. (The tag key is
-        # unique per entity, so "no failing row" is the same as "absent, or present and
-        # passing".)
-        return ~Q(Exists(tags.exclude(condition)))
-    return Q(Exists(tags.filter(condition)))
-
-
-def _attribute_q(clause: Clause, attribute: _Attribute) -> Q:
-    field = attribute.field
-    comparator = clause.comparator
-    value = clause.value
-    if comparator not in attribute.comparators:
-        raise RegistryError.invalid(
-            f"Invalid comparator '{comparator}' for attribute '{clause.key}'"
-        )
-    if comparator in _LIST_COMPARATORS:
-        if not isinstance(value, tuple):
-            raise RegistryError.invalid(f"Expected a list of values for '{clause.key}'")
-        condition = Q(**{f"{field}__in": value})
-        return ~condition if comparator == "NOT IN" else condition
-    if attribute.numeric != isinstance(value, int) or isinstance(value, tuple | bool):
-        raise RegistryError.invalid(f"Invalid value type for attribute '{clause.key}'")
-    lookup = {
-        "=": "exact",
-        "!=": "exact",
-        "LIKE": "like",
-        "ILIKE": "ilike",
-        ">": "gt",
-        ">=": "gte",
-        "<": "lt",
-        "<=": "lte",
-    }[comparator]
-    condition = Q(**{f"{field}__{lookup}": value})
-    return ~condition if comparator == "!=" else condition
-
-
-def filter_q(clauses: Sequence[Clause], *, entity: Entity) -> Q:
-    """Build the ``Q`` selecting the entities that satisfy every clause.
-
-    For ``"registered_model"`` the ``Q`` applies to ``RegisteredModel.objects``, for
-    ``"model_version"`` to ``ModelVersion.objects``. Tag clauses are ``EXISTS`` subqueries on
-    the tag table, so they only match entities that have the tag; the exception is the prompt
-    marker :data:`PROMPT_TAG_KEY`, whose absence reads as ``'false'`` (so
-    ``tags.`mlflow.prompt.is_prompt` != 'true'`` matches every ordinary model).
-    """
-    _check_entity(entity)
-    attributes = _ATTRIBUTES[entity]
-    result = Q()
-    for clause in clauses:
-        if clause.kind == "tag":
-            result &= _tag_q(clause, entity)
-        elif clause.kind == "attribute" and clause.key in attributes:
-            result &= _attribute_q(clause, attributes[clause.key])
-        else:
-            raise RegistryError.invalid(f"Invalid {clause.kind} key '{clause.key}' specified.")
-    return result
-
-
-# ---------------------------------------------------------------------------------------------
-# order_by
-
-
-def _parse_order_by_item(item: object, keys: Mapping[str, str]) -> tuple[str, bool]:
-    """One ``"<key> [ASC|DESC]"`` string → (model field, ascending)."""
-    if not isinstance(item, str):
-        raise RegistryError.invalid(f"Invalid order_by clause {item!r}: it must be a string.")
-    shown = clip(item)
-    tokens = item.split()
-    if len(tokens) > 2:
-        raise RegistryError.invalid(f"Invalid order_by clause '{shown}'. Could not be parsed.")
-    key = tokens[0]
-    if key.startswith("attribute."):
-        key = key[len("attribute.") :]
-    if len(key) >= 2 and key[0] == key[-1] and key[0] in ('"', "`"):
-        key = key[1:-1]
-    ascending = True
-    if len(tokens) == 2:
-        direction = tokens[1].upper()
-        if direction not in ("ASC", "DESC"):
-            raise RegistryError.invalid(
-                f"Invalid ordering key in order_by clause '{shown}': expected ASC or DESC."
-            )
-        ascending = direction == "ASC"
-    if key not in keys:
-        raise RegistryError.invalid(
-            f"Invalid order by key '{clip(key)}' specified. "
-            f"Valid keys are '{_set_repr(list(keys))}'"
-        )
-    return keys[key], ascending
-
-
-def parse_order_by(order_by: Sequence[str] | None, *, entity: Entity) -> list[str]:
-    """Turn MLflow ``order_by`` strings into arguments for ``QuerySet.order_by()``.
-
-    Registered models accept ``name``, ``timestamp`` and ``last_updated_timestamp`` (both sort
-    by the last update); model versions accept ``name``, ``version_number``,
-    ``creation_timestamp`` and ``last_updated_timestamp``. Each key takes an optional ``ASC`` /
-    ``DESC`` (any case; ascending by default); a field may appear once. Blank entries are
-    ignored; no entries selects the default order (models: ``name``; versions:
-    ``last_updated_timestamp DESC, name ASC, version_number DESC``). The tie-breakers (models:
-    name ascending; versions: name ascending, then version number descending) are appended when
-    not already used, and ``pk`` last, so the order is total and offset paging is stable.
-    """
-    _check_entity(entity)
-    if order_by is not None and (
-        isinstance(order_by, str | bytes) or not isinstance(order_by, Sequence)
-    ):
-        raise RegistryError.invalid("Invalid order_by: it must be a list of strings.")
-    items = [item for item in order_by or () if not isinstance(item, str) or item.strip()]
-    if not items:
-        items = list(_DEFAULT_ORDER[entity])
-    keys = _ORDER_KEYS[entity]
-    fields: list[tuple[str, bool]] = []
-    for item in items:
-        field, ascending = _parse_order_by_item(item, keys)
-        if any(field == used for used, _ in fields):
-            raise RegistryError.invalid(
-                f"`order_by` contains duplicate fields: {[clip(str(i)) for i in items]}"
-            )
-        fields.append((field, ascending))
-    for field, ascending in _TIE_BREAKERS[entity]:
-        if all(field != used for used, _ in fields):
-            fields.append((field, ascending))
-    return [field if ascending else f"-{field}" for field, ascending in fields] + ["pk"]
