@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Max, Model, OuterRef, Q, QuerySet, Subquery
 
 from accounts import permissions
@@ -24,6 +23,7 @@ from kernel import paging
 from kernel.errors import ErrorCode, RegistryError
 from registry import search, validation
 from registry.artifacts.paths import version_folder
+from registry.conf import registry_settings
 from registry.models import (
     Activity,
     ActivityType,
@@ -275,7 +275,7 @@ def registered_model_search(
         order_by=order_by,
         page_token=page_token,
         default_max_results=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
-        max_max_results=settings.REGISTRY["MAX_RESULTS_REGISTERED_MODELS"],
+        max_max_results=registry_settings().max_results_registered_models,
         extra_clauses=_structured_clauses(name_contains, tag_key, tag_value),
     )
     _with_model_tags_and_aliases(page)
@@ -365,7 +365,7 @@ def model_version_search(
         order_by=order_by,
         page_token=page_token,
         default_max_results=MAX_RESULTS_MODEL_VERSIONS_DEFAULT,
-        max_max_results=settings.REGISTRY["MAX_RESULTS_MODEL_VERSIONS"],
+        max_max_results=registry_settings().max_results_model_versions,
     )
     return _with_tags_and_aliases(page), next_token
 

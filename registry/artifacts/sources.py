@@ -44,11 +44,10 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import quote, urlencode, urlparse
 
-from django.conf import settings
-
 from accounts.permissions import require_upload_area
 from kernel.errors import RegistryError
 from registry.artifacts import paths
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import SourceError, TransientError
 from registry.artifacts.storage import (
     LocalStore,
@@ -75,10 +74,10 @@ def supported_sources() -> str:
         "models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/<stage> "
         "(a version of this registry)",
     ]
-    roots = settings.ARTIFACTS["FILE_SOURCE_ROOTS"]
+    roots = artifact_settings().file_source_roots
     if roots:
         kinds.append(f"file:// paths under {', '.join(str(root) for root in roots)}")
-    if settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"]:
+    if artifact_settings().mlflow_tracking_server_url:
         kinds.append(
             "runs:/<run_id>/<path>, models:/<logged model id> and mlflow-artifacts:/<path> "
             "of the MLflow tracking server"
@@ -159,7 +158,7 @@ def is_reference(source: str) -> bool:
     ``ARTIFACT_MODE=reference``, for every source but files uploaded to the registry itself (they
     are already in its store, and always copied). Copies between versions keep their source
     version's kind; the service decides those."""
-    return settings.ARTIFACTS["MODE"] == "reference" and not source.startswith(UPLOADS_URI_PREFIX)
+    return artifact_settings().mode == "reference" and not source.startswith(UPLOADS_URI_PREFIX)
 
 
 def validate_source(source: str, *, actor: Any, reference: bool = False) -> str:
@@ -255,7 +254,7 @@ def upload_area(key: str) -> str | None:
 
 
 def _require_tracking_server(source: str, kind: str) -> None:
-    if not settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"]:
+    if not artifact_settings().mlflow_tracking_server_url:
         raise _invalid(
             source,
             f"{kind} sources are read through an MLflow tracking server, and none is configured "
@@ -290,7 +289,7 @@ def _logged_model_parts(source: str) -> str:
 def file_source_path(source: str) -> Path:
     """The local path a ``file://`` source names, checked against the allowed roots: no
     traversal, no symlink anywhere on the way (the resolved path must be the path itself)."""
-    roots = [Path(root) for root in settings.ARTIFACTS["FILE_SOURCE_ROOTS"]]
+    roots = [Path(root) for root in artifact_settings().file_source_roots]
     if not roots:
         raise _invalid(
             source, "file:// sources are disabled (ARTIFACT_FILE_SOURCE_ROOTS is empty)."
@@ -580,11 +579,11 @@ def _error_message(response: Any) -> str:
 
 
 def _tracking_base() -> str:
-    return settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"].rstrip("/")
+    return artifact_settings().mlflow_tracking_server_url.rstrip("/")
 
 
 def _tracking_headers() -> dict[str, str]:
-    token = settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_TOKEN"]
+    token = artifact_settings().mlflow_tracking_server_token
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
