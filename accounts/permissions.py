@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
+from accounts.conf import account_settings
 from accounts.models import PermissionLevel, RegisteredModelGrant
 from kernel.errors import ErrorCode, RegistryError
 
@@ -54,7 +54,7 @@ def is_admin(actor: Any) -> bool:
 
 def default_level() -> Level:
     """What every signed-in user holds on every model (``REGISTRY_DEFAULT_PERMISSION_LEVEL``)."""
-    return Level.of(settings.REGISTRY["DEFAULT_PERMISSION_LEVEL"])
+    return Level.of(account_settings().default_permission_level)
 
 
 def _grant_levels(actor: Any, registered_model: RegisteredModel) -> list[Level]:
@@ -121,7 +121,7 @@ def can_create_registered_model(actor: Any) -> bool:
         return True
     if not is_signed_in(actor):
         return False
-    groups = settings.REGISTRY["MODEL_CREATOR_GROUPS"]
+    groups = account_settings().model_creator_groups
     return not groups or actor.groups.filter(name__in=groups).exists()
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -16,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import permissions, selectors, tokens
+from accounts.conf import account_settings
 from accounts.models import ApiToken, PermissionLevel, RegisteredModelGrant
 from accounts.permissions import Level
 from kernel.errors import ErrorCode, RegistryError
@@ -147,8 +147,8 @@ def _check_token_creation_rate(owner: Any) -> None:
     concurrent requests cannot both take the last place. The ``create_token`` command (an
     operator on the host, ``actor=None``) is not limited.
     """
-    limit = settings.REGISTRY["TOKEN_CREATE_LIMIT"]
-    window = settings.REGISTRY["TOKEN_CREATE_WINDOW_SECONDS"]
+    limit = account_settings().token_create_limit
+    window = account_settings().token_create_window_seconds
     get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
     since = timezone.now() - timedelta(seconds=window)
     if ApiToken.objects.filter(user=owner, created_at__gte=since).count() >= limit:

@@ -36,9 +36,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+
+from accounts.conf import account_settings
 
 T = TypeVar("T")
 
@@ -56,10 +57,10 @@ def client_address(request: HttpRequest | None) -> str:
     if request is None:
         return "unknown"
     remote = request.META.get("REMOTE_ADDR") or "unknown"
-    if settings.REGISTRY["TRUST_X_FORWARDED_FOR"]:
+    if account_settings().trust_x_forwarded_for:
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         hops = [hop for hop in hops if hop]
-        proxies = settings.REGISTRY["TRUSTED_PROXY_COUNT"]
+        proxies = account_settings().trusted_proxy_count
         # Fewer entries than proxies: the request did not come through all of them, so no entry
         # can be trusted; the connection's own address is the one nobody can forge.
         if len(hops) >= proxies:
@@ -97,7 +98,7 @@ class _Budget:
     def __init__(self, name: str, limit: int) -> None:
         self.key = "login-failures:" + hashlib.sha256(name.encode()).hexdigest()
         self.limit = limit
-        self.window = settings.REGISTRY["LOGIN_LOCKOUT_SECONDS"]
+        self.window = account_settings().login_lockout_seconds
         self.since: float | None = None
 
     def _count_key(self) -> str:
@@ -172,8 +173,8 @@ def attempt(request: HttpRequest | None, username: str, verify: Callable[[], T |
     """``verify()`` (which checks the credentials and answers None when they are wrong) under
     both budgets. Raises ``Locked`` without calling it when either budget is spent."""
     address = _counted_as(client_address(request))
-    per_name = _Budget(f"{address}\x00{username.lower()}", settings.REGISTRY["LOGIN_FAILURE_LIMIT"])
-    per_address = _Budget(address, settings.REGISTRY["LOGIN_ADDRESS_FAILURE_LIMIT"])
+    per_name = _Budget(f"{address}\x00{username.lower()}", account_settings().login_failure_limit)
+    per_address = _Budget(address, account_settings().login_address_failure_limit)
     deadline = time.monotonic() + SLOT_WAIT_SECONDS
     while True:
         locked = _locked(username, per_name, per_address)

@@ -330,7 +330,9 @@ def _artifact_mode() -> str:
     return mode
 
 
-# Managed artifacts (docs/architecture.md "Artifacts"). Sizes in bytes, times in seconds.
+# Managed artifacts (docs/architecture.md "Artifacts"). Sizes in bytes, times in seconds. Read
+# through registry.artifacts.conf.artifact_settings(), which declares the types but holds no
+# defaults: every default is here.
 ARTIFACTS = {
     # copy: every version's files are copied into the store (digest, immutable); reference:
     # versions keep their source as a pointer and their download URI, as mlflow server does.
@@ -383,6 +385,8 @@ def _default_permission_level() -> str:
     return value
 
 
+# Read through registry.conf.registry_settings() (the search limits) and
+# accounts.conf.account_settings() (the rest), which declare the types but hold no defaults.
 REGISTRY = {
     # Largest page a search may ask for (the MLflow protocol's limits).
     "MAX_RESULTS_REGISTERED_MODELS": 1000,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
@@ -30,6 +29,7 @@ from kernel.api import (
 )
 from registry import selectors, services
 from registry.artifacts import selectors as artifact_selectors
+from registry.artifacts.conf import artifact_settings
 from registry.models import ModelVersion
 
 # --- Output -----------------------------------------------------------------------------------
@@ -390,7 +390,7 @@ class ModelVersionCreateApi(RegistryApi):
         model_version = services.model_version_create(actor=request.user, **self.input(request))
         # A quick copy answers READY (ARTIFACT_REGISTRATION_WAIT_SECONDS; docs/architecture.md).
         artifact_selectors.model_version_registration_wait(
-            model_version=model_version, timeout=settings.ARTIFACTS["REGISTRATION_WAIT"]
+            model_version=model_version, timeout=artifact_settings().registration_wait
         )
         return Response(_written_model_version(request.user, model_version))
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 
 from kernel.backoff import backoff
 from kernel.database import DATABASE_UNAVAILABLE
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import TransientError
 from registry.artifacts.services import (
     RetryCopy,
@@ -44,7 +44,7 @@ def model_version_artifacts_copy_task(
         # The database is restarting or failing over: not the copy's fault, so the same
         # attempt again shortly, instead of a version left pending until the sweep.
         raise self.retry(
-            countdown=settings.ARTIFACTS["COPY_RETRY_BACKOFF"],
+            countdown=artifact_settings().copy_retry_backoff,
             args=(),
             kwargs={"model_version_id": model_version_id, "attempt": attempt},
             exc=exc,

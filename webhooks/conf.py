@@ -1,15 +1,17 @@
 """The ``WEBHOOKS`` settings, read and checked through one small object.
 
 The defaults and the environment variables are in config/settings.py, the one place each
-default is written; this module only parses and checks what ``settings.WEBHOOKS`` holds."""
+default is written; this module only parses and checks what ``settings.WEBHOOKS`` holds
+(kernel/conf.py: every key present, each value of its field's type)."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from kernel.conf import SettingsGroup, strings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -31,9 +33,9 @@ class WebhookSettings:
     max_body_bytes: int
 
 
-def _networks(values: list[str]) -> tuple[Network, ...]:
+def _networks(values: object) -> tuple[Network, ...]:
     networks = []
-    for value in values:
+    for value in strings(values):
         try:
             networks.append(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError:
@@ -43,47 +45,24 @@ def _networks(values: list[str]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-_cache: tuple[object, WebhookSettings] | None = None
-
-
-def webhook_settings() -> WebhookSettings:
-    """The current settings. Parsed again whenever ``settings.WEBHOOKS`` is another object
-    (``override_settings`` and the ``settings`` fixture replace it)."""
-    global _cache
-    current = settings.WEBHOOKS
-    if _cache is not None and _cache[0] is current:
-        return _cache[1]
-    parsed = _parse(current)
-    _cache = (current, parsed)
-    return parsed
-
-
-def _parse(raw: dict) -> WebhookSettings:
-    missing = [
-        field.name.upper() for field in fields(WebhookSettings) if field.name.upper() not in raw
-    ]
-    if missing:
-        raise ImproperlyConfigured(
-            f"settings.WEBHOOKS lacks {', '.join(missing)} (config/settings.py sets every key)."
-        )
-    schemes = tuple(scheme.strip().lower() for scheme in raw["ALLOWED_SCHEMES"])
+def _schemes(values: object) -> tuple[str, ...]:
+    schemes = tuple(scheme.strip().lower() for scheme in strings(values))
     unknown = set(schemes) - {"http", "https"}
     if unknown:
         raise ImproperlyConfigured(
             f"WEBHOOKS_ALLOWED_SCHEMES: {', '.join(sorted(unknown))} not supported (http, https)."
         )
-    return WebhookSettings(
-        enabled=bool(raw["ENABLED"]),
-        allowed_networks=_networks(list(raw["ALLOWED_NETWORKS"])),
-        allowed_schemes=schemes,
-        connect_timeout=float(raw["CONNECT_TIMEOUT"]),
-        read_timeout=float(raw["READ_TIMEOUT"]),
-        max_attempts=int(raw["MAX_ATTEMPTS"]),
-        backoff_base=float(raw["BACKOFF_BASE"]),
-        backoff_max=float(raw["BACKOFF_MAX"]),
-        disable_after_failures=int(raw["DISABLE_AFTER_FAILURES"]),
-        sweep_interval=float(raw["SWEEP_INTERVAL"]),
-        sweep_grace=float(raw["SWEEP_GRACE"]),
-        claim_lease=float(raw["CLAIM_LEASE"]),
-        max_body_bytes=int(raw["MAX_BODY_BYTES"]),
-    )
+    return schemes
+
+
+_WEBHOOKS = SettingsGroup(
+    "WEBHOOKS",
+    WebhookSettings,
+    convert={"allowed_networks": _networks, "allowed_schemes": _schemes},
+)
+
+
+def webhook_settings() -> WebhookSettings:
+    """The current settings. Parsed again whenever ``settings.WEBHOOKS`` is another object
+    (``override_settings`` and the ``settings`` fixture replace it)."""
+    return _WEBHOOKS.get()

@@ -25,8 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
 
-from django.conf import settings
-
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import TransientError
 from registry.artifacts.sources import S3Source, Source, SourceFile
 from registry.artifacts.storage import READ_CHUNK_SIZE, LocalStore, S3Store
@@ -113,7 +112,7 @@ class _Copier:
         # keeps the worker's peak memory flat however many large files a model has.
         self.large = threading.BoundedSemaphore(1)
         self.server_side = (
-            settings.ARTIFACTS["SERVER_SIDE_COPY"]
+            artifact_settings().server_side_copy
             and isinstance(source, S3Source)
             and isinstance(store, S3Store)
         )
@@ -123,7 +122,7 @@ class _Copier:
         if self.server_side:
             digest, count = self._server_side(file, key)
         else:
-            large = file.size is None or file.size > settings.ARTIFACTS["MULTIPART_CHUNK_SIZE"]
+            large = file.size is None or file.size > artifact_settings().multipart_chunk_size
             if large:
                 with self.large:
                     digest, count = self._streamed(file, key)
@@ -186,7 +185,7 @@ def _check_stored(store: S3Store | LocalStore, target: str, entries: list[Manife
 def copy_tree(source: Source, store: S3Store | LocalStore, target: str) -> Manifest:
     """Copy every file of ``source`` under ``target`` in ``store``; the verified manifest."""
     files = source.files()
-    workers = min(settings.ARTIFACTS["COPY_CONCURRENCY"], max(len(files), 1))
+    workers = min(artifact_settings().copy_concurrency, max(len(files), 1))
     with ThreadPoolExecutor(max_workers=workers) as side:
         copier = _Copier(source, store, target, side)
         if copier.server_side:

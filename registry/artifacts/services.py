@@ -25,6 +25,7 @@ from kernel.errors import RegistryError
 from kernel.metrics import ARTIFACT_COPY_SECONDS
 from kernel.queueing import enqueue_on_commit
 from registry.artifacts import paths
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.copy import copy_tree
 from registry.artifacts.errors import PathConflictError, SourceError, TransientError
 from registry.artifacts.sources import (
@@ -130,7 +131,7 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
         _delete_quietly(store, folder)
         return
     except TransientError as exc:
-        retries = settings.ARTIFACTS["COPY_MAX_RETRIES"]
+        retries = artifact_settings().copy_max_retries
         if attempt >= retries:
             _fail(
                 model_version_id,
@@ -139,8 +140,8 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
             return
         countdown = backoff(
             attempt,
-            base=settings.ARTIFACTS["COPY_RETRY_BACKOFF"],
-            cap=settings.ARTIFACTS["COPY_RETRY_BACKOFF_MAX"],
+            base=artifact_settings().copy_retry_backoff,
+            cap=artifact_settings().copy_retry_backoff_max,
         )
         _pending(model_version_id).update(
             status_message=(
@@ -222,8 +223,8 @@ def model_versions_pending_sweep() -> list[int]:
     copy message was lost (broker, worker crash). The task re-queues them."""
     quiet = (
         settings.CELERY_TASK_TIME_LIMIT
-        + settings.ARTIFACTS["COPY_RETRY_BACKOFF_MAX"]
-        + settings.ARTIFACTS["SWEEP_INTERVAL"]
+        + artifact_settings().copy_retry_backoff_max
+        + artifact_settings().sweep_interval
     )
     cutoff = timezone.now() - timedelta(seconds=quiet)
     return list(
@@ -292,7 +293,7 @@ def artifact_uploads_expire(*, now: datetime | None = None) -> int:
     ``PENDING_REGISTRATION`` are kept, whatever their age: their copy may be reading them.
     A TTL of 0 keeps every upload. Celery beat runs this hourly (``registry.tasks``).
     """
-    ttl = settings.ARTIFACTS["UPLOAD_TTL"]
+    ttl = artifact_settings().upload_ttl
     if not ttl:
         return 0
     cutoff = (now or timezone.now()) - timedelta(seconds=ttl)

@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import (
     NotFoundError,
     PathConflictError,
@@ -135,7 +136,7 @@ class _S3Clients:
                             read_timeout=120,
                             max_pool_connections=32,
                             # Path-style works on every S3-compatible server; AWS accepts it.
-                            s3={"addressing_style": settings.ARTIFACTS["S3_ADDRESSING_STYLE"]},
+                            s3={"addressing_style": artifact_settings().s3_addressing_style},
                             # Only the checksums every server supports: some S3-compatible
                             # servers refuse the newer default CRC trailers.
                             request_checksum_calculation="when_required",
@@ -154,8 +155,8 @@ class _S3Clients:
 def transfer_config() -> Any:
     from boto3.s3.transfer import TransferConfig
 
-    chunk = settings.ARTIFACTS["MULTIPART_CHUNK_SIZE"]
-    concurrency = settings.ARTIFACTS["MULTIPART_CONCURRENCY"]
+    chunk = artifact_settings().multipart_chunk_size
+    concurrency = artifact_settings().multipart_concurrency
     config = TransferConfig(
         multipart_threshold=chunk, multipart_chunksize=chunk, max_concurrency=concurrency
     )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
 from accounts import permissions
 from kernel.errors import RegistryError
 from registry import search, validation
+from registry.conf import registry_settings
 from registry.errors import registered_model_not_found
 from registry.models import RegisteredModel
 from registry.selectors.common import (
@@ -93,7 +92,7 @@ def registered_model_search(
         order_by=order_by,
         page_token=page_token,
         default_max_results=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
-        max_max_results=settings.REGISTRY["MAX_RESULTS_REGISTERED_MODELS"],
+        max_max_results=registry_settings().max_results_registered_models,
         extra_clauses=_structured_clauses(name_contains, tag_key, tag_value),
     )
     with_model_tags_and_aliases(page)

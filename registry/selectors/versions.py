@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Max
 
 from accounts import permissions
 from kernel.errors import RegistryError
 from registry import validation
 from registry.artifacts.paths import version_folder
+from registry.conf import registry_settings
 from registry.errors import model_version_not_found, registered_model_not_found
 from registry.models import (
     Activity,
@@ -126,7 +126,7 @@ def model_version_search(
         order_by=order_by,
         page_token=page_token,
         default_max_results=MAX_RESULTS_MODEL_VERSIONS_DEFAULT,
-        max_max_results=settings.REGISTRY["MAX_RESULTS_MODEL_VERSIONS"],
+        max_max_results=registry_settings().max_results_model_versions,
     )
     return with_tags_and_aliases(page), next_token
 

@@ -6,8 +6,8 @@ queued and unacknowledged messages are lost) and started again empty on the same
 
 Expected (docs/operations.md): every API write still succeeds, its webhook events wait in the
 outbox and new versions stay PENDING_REGISTRATION; once Redis is back, the beat tasks (run here
-by the drill, on beat's schedule with short windows) queue what was never queued, every delivery arrives exactly once and
-every version becomes READY with the source's bytes.
+by the drill, on beat's schedule with short windows) queue what was never queued, every
+delivery arrives exactly once and every version becomes READY with the source's bytes.
 """
 
 from __future__ import annotations

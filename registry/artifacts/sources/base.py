@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from django.conf import settings
-
 from kernel.errors import RegistryError
 from registry.artifacts import paths
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import SourceError
 from registry.artifacts.storage import S3Store, get_store
 
@@ -32,10 +31,10 @@ def supported_sources() -> str:
         "models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/<stage> "
         "(a version of this registry)",
     ]
-    roots = settings.ARTIFACTS["FILE_SOURCE_ROOTS"]
+    roots = artifact_settings().file_source_roots
     if roots:
         kinds.append(f"file:// paths under {', '.join(str(root) for root in roots)}")
-    if settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"]:
+    if artifact_settings().mlflow_tracking_server_url:
         kinds.append(
             "runs:/<run_id>/<path>, models:/<logged model id> and mlflow-artifacts:/<path> "
             "of the MLflow tracking server"

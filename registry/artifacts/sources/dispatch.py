@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from django.conf import settings
-
 from accounts.permissions import require_upload_area
 from kernel.errors import RegistryError
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import SourceError
 from registry.artifacts.sources.base import (
     _STORE_REFUSAL,
@@ -42,7 +41,7 @@ def is_reference(source: str) -> bool:
     ``ARTIFACT_MODE=reference``, for every source but files uploaded to the registry itself (they
     are already in its store, and always copied). Copies between versions keep their source
     version's kind; the service decides those."""
-    return settings.ARTIFACTS["MODE"] == "reference" and not source.startswith(UPLOADS_URI_PREFIX)
+    return artifact_settings().mode == "reference" and not source.startswith(UPLOADS_URI_PREFIX)
 
 
 def validate_source(source: str, *, actor: Any, reference: bool = False) -> str:

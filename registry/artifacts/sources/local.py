@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
 
-from django.conf import settings
-
 from kernel.errors import RegistryError
 from registry.artifacts import paths
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import SourceError
 from registry.artifacts.sources.base import (
     _STORE_REFUSAL,
@@ -26,7 +25,7 @@ from registry.artifacts.storage import LocalStore, get_store
 def file_source_path(source: str) -> Path:
     """The local path a ``file://`` source names, checked against the allowed roots: no
     traversal, no symlink anywhere on the way (the resolved path must be the path itself)."""
-    roots = [Path(root) for root in settings.ARTIFACTS["FILE_SOURCE_ROOTS"]]
+    roots = [Path(root) for root in artifact_settings().file_source_roots]
     if not roots:
         raise _invalid(
             source, "file:// sources are disabled (ARTIFACT_FILE_SOURCE_ROOTS is empty)."

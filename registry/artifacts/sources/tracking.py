@@ -10,10 +10,9 @@ import re
 from typing import IO, Any
 from urllib.parse import quote, urlencode, urlparse
 
-from django.conf import settings
-
 from kernel.errors import RegistryError
 from registry.artifacts import paths
+from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import SourceError, TransientError
 from registry.artifacts.sources.base import (
     _ID,
@@ -30,7 +29,7 @@ from registry.artifacts.sources.s3 import S3Source
 
 
 def _require_tracking_server(source: str, kind: str) -> None:
-    if not settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"]:
+    if not artifact_settings().mlflow_tracking_server_url:
         raise _invalid(
             source,
             f"{kind} sources are read through an MLflow tracking server, and none is configured "
@@ -179,11 +178,11 @@ def _error_message(response: Any) -> str:
 
 
 def _tracking_base() -> str:
-    return settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_URL"].rstrip("/")
+    return artifact_settings().mlflow_tracking_server_url.rstrip("/")
 
 
 def _tracking_headers() -> dict[str, str]:
-    token = settings.ARTIFACTS["MLFLOW_TRACKING_SERVER_TOKEN"]
+    token = artifact_settings().mlflow_tracking_server_token
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
