@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import dj_database_url
@@ -331,7 +332,7 @@ def _artifact_mode() -> str:
 
 
 # Managed artifacts (docs/architecture.md "Artifacts"). Sizes in bytes, times in seconds.
-ARTIFACTS = {
+ARTIFACTS: dict[str, Any] = {
     # copy: every version's files are copied into the store (digest, immutable); reference:
     # versions keep their source as a pointer and their download URI, as mlflow server does.
     "MODE": _artifact_mode(),
@@ -383,7 +384,7 @@ def _default_permission_level() -> str:
     return value
 
 
-REGISTRY = {
+REGISTRY: dict[str, Any] = {
     # Largest page a search may ask for (the MLflow protocol's limits).
     "MAX_RESULTS_REGISTERED_MODELS": 1000,
     "MAX_RESULTS_MODEL_VERSIONS": 200_000,
