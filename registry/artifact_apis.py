@@ -21,6 +21,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.requests import SignedInRequest
 from kernel.api import EMPTY, RegistryApi
 from registry import services as registry_services
 from registry.apis import _MV_RESPONSE, _name_field, _written_model_version
@@ -178,7 +179,7 @@ class ModelVersionRegistrationRetryApi(RegistryApi):
         version = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         model_version = registry_services.model_version_registration_retry(
             actor=request.user, **self.input(request)
         )

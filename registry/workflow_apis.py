@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import permissions
+from accounts.requests import SignedInRequest
 from kernel.api import EMPTY, MillisecondsField, RegistryApi
 from registry import selectors, services
 from registry.apis import ModelVersionSummarySerializer, _name_field, _optional_text
@@ -145,7 +146,7 @@ class TransitionRequestCreateApi(RegistryApi):
             fields={"request": TransitionRequestSerializer()},
         ),
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         created = services.transition_request_create(actor=request.user, **self.input(request))
         serializer = TransitionRequestSerializer(created, context={"actor": request.user})
         return Response({"request": serializer.data})
@@ -156,7 +157,7 @@ class TransitionRequestApproveApi(RegistryApi):
         archive_existing_versions = serializers.BooleanField()
 
     @extend_schema(request=InputSerializer, responses=_ACTIVITY_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         return _activity(
             services.transition_request_approve(actor=request.user, **self.input(request))
         )
@@ -166,7 +167,7 @@ class TransitionRequestRejectApi(RegistryApi):
     InputSerializer = _DecisionInput
 
     @extend_schema(request=_DecisionInput, responses=_ACTIVITY_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         return _activity(
             services.transition_request_reject(actor=request.user, **self.input(request))
         )
@@ -179,7 +180,7 @@ class TransitionRequestDeleteApi(RegistryApi):
         creator = serializers.CharField()
 
     @extend_schema(parameters=[InputSerializer], responses=_ACTIVITY_RESPONSE)
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: SignedInRequest) -> Response:
         return _activity(
             services.transition_request_cancel(actor=request.user, **self.input(request))
         )
@@ -215,7 +216,7 @@ class CommentCreateApi(RegistryApi):
         comment = serializers.CharField(trim_whitespace=False)
 
     @extend_schema(request=InputSerializer, responses=_COMMENT_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         comment = services.comment_create(actor=request.user, **self.input(request))
         return Response(
             {"comment": CommentSerializer(comment, context={"actor": request.user}).data}
@@ -228,7 +229,7 @@ class CommentUpdateApi(RegistryApi):
         comment = serializers.CharField(trim_whitespace=False)
 
     @extend_schema(request=InputSerializer, responses=_COMMENT_RESPONSE)
-    def patch(self, request: Request) -> Response:
+    def patch(self, request: SignedInRequest) -> Response:
         comment = services.comment_update(actor=request.user, **self.input(request))
         return Response(
             {"comment": CommentSerializer(comment, context={"actor": request.user}).data}
@@ -240,7 +241,7 @@ class CommentDeleteApi(RegistryApi):
         id = serializers.CharField()
 
     @extend_schema(parameters=[InputSerializer], responses=EMPTY)
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: SignedInRequest) -> Response:
         services.comment_delete(actor=request.user, **self.input(request))
         return Response({})
 
@@ -262,7 +263,7 @@ class DatabricksTransitionStageApi(RegistryApi):
             },
         ),
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         moved = services.model_version_stage_transition(actor=request.user, **self.input(request))
         model_version = selectors.model_version_get(
             actor=request.user, name=moved.registered_model.name, version=moved.version
@@ -364,7 +365,7 @@ class StagePolicySetApi(RegistryApi):
         request_ttl_seconds = serializers.IntegerField(required=False, min_value=0)
 
     @extend_schema(request=InputSerializer, responses=_POLICY_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         policy = services.stage_policy_set(actor=request.user, **self.input(request))
         return Response({"policy": StagePolicySerializer(policy).data})
 
@@ -375,6 +376,6 @@ class StagePolicyDeleteApi(RegistryApi):
         stage = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: SignedInRequest) -> Response:
         services.stage_policy_delete(actor=request.user, **self.input(request))
         return Response({})

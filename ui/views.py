@@ -24,6 +24,7 @@ from accounts import permissions
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.permissions import Level
+from accounts.requests import SignedInHttpRequest
 from kernel.errors import ErrorCode, RegistryError
 from registry import selectors, services
 from registry.artifacts import selectors as artifact_selectors
@@ -220,7 +221,7 @@ def model_grant(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_POST
 @ui_view
-def model_policy(request: HttpRequest, name: str) -> HttpResponse:
+def model_policy(request: SignedInHttpRequest, name: str) -> HttpResponse:
     form = forms.StagePolicyForm(request.POST)
     if not form.is_valid():
         return _model_refusal(
@@ -334,7 +335,7 @@ def _to_version(name: str, version: int, anchor: str = "") -> HttpResponse:
 
 @require_POST
 @ui_view
-def version_transition(request: HttpRequest, name: str, version: int) -> HttpResponse:
+def version_transition(request: SignedInHttpRequest, name: str, version: int) -> HttpResponse:
     form = forms.TransitionForm(request.POST, prefix="t")
     if not form.is_valid():
         return _version_refusal(
@@ -374,7 +375,9 @@ def version_transition(request: HttpRequest, name: str, version: int) -> HttpRes
 
 @require_POST
 @ui_view
-def version_registration_retry(request: HttpRequest, name: str, version: int) -> HttpResponse:
+def version_registration_retry(
+    request: SignedInHttpRequest, name: str, version: int
+) -> HttpResponse:
     try:
         services.model_version_registration_retry(actor=request.user, name=name, version=version)
     except RegistryError as exc:
@@ -454,7 +457,7 @@ def request_decide(
 
 @require_POST
 @ui_view
-def comment_create(request: HttpRequest, name: str, version: int) -> HttpResponse:
+def comment_create(request: SignedInHttpRequest, name: str, version: int) -> HttpResponse:
     form = forms.CommentForm(request.POST, prefix="c")
     if not form.is_valid():
         return _version_refusal(
@@ -473,7 +476,7 @@ def comment_create(request: HttpRequest, name: str, version: int) -> HttpRespons
 
 @require_POST
 @ui_view
-def comment_edit(request: HttpRequest, name: str, version: int, code: str) -> HttpResponse:
+def comment_edit(request: SignedInHttpRequest, name: str, version: int, code: str) -> HttpResponse:
     form = forms.CommentForm(request.POST)
     try:
         if not form.is_valid():
@@ -487,7 +490,9 @@ def comment_edit(request: HttpRequest, name: str, version: int, code: str) -> Ht
 
 @require_POST
 @ui_view
-def comment_delete(request: HttpRequest, name: str, version: int, code: str) -> HttpResponse:
+def comment_delete(
+    request: SignedInHttpRequest, name: str, version: int, code: str
+) -> HttpResponse:
     try:
         services.comment_delete(actor=request.user, id=code)
     except RegistryError as exc:
@@ -536,7 +541,7 @@ def webhook_detail(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_POST
 @ui_view
-def delivery_redeliver(request: HttpRequest, code: str, delivery_code: str) -> HttpResponse:
+def delivery_redeliver(request: SignedInHttpRequest, code: str, delivery_code: str) -> HttpResponse:
     try:
         webhook = webhook_selectors.webhook_get_any(actor=request.user, webhook_id=code)
         delivery = webhook_selectors.delivery_get(webhook=webhook, delivery_id=delivery_code)
