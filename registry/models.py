@@ -72,6 +72,10 @@ class RegisteredModel(models.Model):
     # reused after a delete.
     last_version_number = models.PositiveIntegerField(default=0)
 
+    # Not a column: set by the selectors that answer with a model (its highest version in
+    # each stage).
+    latest_versions: list[ModelVersion]
+
     class Meta:
         ordering = ["name"]
 
@@ -145,6 +149,9 @@ class ModelVersion(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # Not a column: set by the manifest selector (None for a version without a manifest).
+    manifest_or_none: ModelVersionManifest | None
 
     class Meta:
         ordering = ["registered_model_id", "version"]
@@ -468,6 +475,11 @@ class StagePolicy(models.Model):
     # How long a request stays open; None: until decided.
     request_ttl = models.DurationField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    # Not columns: a policy in force that merges a model's own with the registry-wide one
+    # carries both (registry.selectors); a stored policy has neither.
+    own: StagePolicy
+    floor: StagePolicy
 
     class Meta:
         verbose_name_plural = "stage policies"

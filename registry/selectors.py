@@ -86,7 +86,7 @@ def _attach(owners: Sequence[Model], relation: str, rows: QuerySet[Any], owner_f
         attached.query.add_ordering(*rows.query.order_by)
         attached._relation_filter = {owner_field: owner.pk}
         attached._result_cache = by_owner.get(owner.pk, [])
-        attached._prefetch_done = True
+        attached._prefetch_done = True  # type: ignore[attr-defined]  # private, not in the stubs
         owner.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = attached
 
 
@@ -490,6 +490,7 @@ def model_version_activities(*, actor: Any, name: Any, version: Any) -> list[Act
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     registered_model = RegisteredModel.objects.filter(name=name).first()
+    model_id: int | None
     if registered_model is not None:
         _readable(actor, registered_model)
         model_id = registered_model.pk

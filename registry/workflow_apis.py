@@ -103,7 +103,10 @@ class ModelVersionDatabricksSerializer(ModelVersionSummarySerializer):
         requests = selectors.transition_requests_open(
             actor=self.context["actor"], name=obj.registered_model.name, version=obj.version
         )
-        return TransitionRequestSerializer(requests, many=True, context=self.context).data
+        # many=True gives a list; the stubs type every serializer's data as a dict.
+        return TransitionRequestSerializer(  # type: ignore[return-value]
+            requests, many=True, context=self.context
+        ).data
 
 
 _ACTIVITY_RESPONSE = inline_serializer(
@@ -301,7 +304,8 @@ class StagePolicySerializer(serializers.Serializer):
     required_version_tags = serializers.SerializerMethodField()
     gate_tag_groups = serializers.ListField(child=serializers.CharField())
     request_ttl_seconds = serializers.SerializerMethodField()
-    source = serializers.SerializerMethodField()
+    # A field named like Field.source (docs/decisions/0014).
+    source = serializers.SerializerMethodField()  # type: ignore[assignment]
     registry_floor = serializers.SerializerMethodField()
 
     def get_name(self, obj: Any) -> str | None:

@@ -305,9 +305,8 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
 
 def _suggested_stage(current: str) -> str:
     """The next stage up, as the request form's default."""
-    return {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}.get(
-        current, Stage.ARCHIVED if current == Stage.PRODUCTION else Stage.STAGING
-    )
+    following: dict[str, str] = {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}
+    return following.get(current, Stage.ARCHIVED if current == Stage.PRODUCTION else Stage.STAGING)
 
 
 @require_GET

@@ -425,7 +425,8 @@ class S3Source(_Listed):
             response = s3_client().get_object(Bucket=self.bucket, Key=key, **extra)
         except Exception as exc:  # noqa: BLE001 - classified, re-raised
             raise storage_error(exc, what) from exc
-        return _StreamingBody(response["Body"], what)
+        # Only read: IO's other methods are never called (docs/decisions/0014).
+        return _StreamingBody(response["Body"], what)  # type: ignore[abstract]
 
 
 class LocalFolderSource(_Listed):
@@ -519,7 +520,8 @@ class HttpArtifactsSource(_Listed):
     def open(self, file: SourceFile) -> IO[bytes]:
         path = quote("/".join(part for part in (self.root, file.path) if part))
         url = f"{self.base_url}/api/2.0/mlflow-artifacts/artifacts/{path}"
-        return _HttpBody(_http_get(url, self.headers, what=f"Source file {url}", stream=True), url)
+        # Only read: IO's other methods are never called (docs/decisions/0014).
+        return _HttpBody(_http_get(url, self.headers, what=f"Source file {url}", stream=True), url)  # type: ignore[abstract]
 
 
 class _HttpBody(IO[bytes]):
