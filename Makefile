@@ -66,9 +66,10 @@ lock:  ## re-resolve pyproject.toml's dependencies to their newest releases and 
 		| LC_ALL=C sort > requirements.lock
 	rm -rf .venv-lock
 
-lint: $(VENV)/.installed-test  ## ruff, the import contracts (pyproject.toml) and the migrations check
+lint: $(VENV)/.installed-test  ## ruff, the import contracts and mypy (pyproject.toml), the migrations check
 	$(PY) -m ruff check .
 	DJANGO_SETTINGS_MODULE=config.test_settings DATABASE_URL=sqlite:///:memory: $(VENV)/bin/lint-imports
+	DJANGO_SETTINGS_MODULE=config.test_settings DATABASE_URL=sqlite:///:memory: $(PY) -m mypy
 	DJANGO_SETTINGS_MODULE=config.test_settings DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 
 migrate: $(VENV)/.installed  ## apply migrations to the configured database

@@ -71,7 +71,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are created by their owners (API, ``manage.py create_token``): the secret is shown
     once and never stored, so the admin only lists and revokes."""
 
-    list_display = [
+    list_display = (
         "name",
         "user",
         "prefix",
@@ -80,7 +80,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "last_used_at",
         "revoked_at",
         "created_with",
-    ]
+    )
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
     readonly_fields = list_display
@@ -96,7 +96,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         messages.success(request, f"Revoked {queryset.count()} token(s).")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [*self.list_display, "digest"]
+        return [*self.readonly_fields, "digest"]
 
 
 @admin.register(RegisteredModelGrant)

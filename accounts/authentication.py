@@ -27,7 +27,9 @@ class RegistryBasicAuthentication(authentication.BasicAuthentication):
 
     www_authenticate_realm = "model-registry"
 
-    def authenticate_credentials(
+    # The stubs type BasicAuthentication's auth as None; DRF passes on whatever this returns
+    # (request.auth), here the token when one signed the request.
+    def authenticate_credentials(  # type: ignore[override]
         self, userid: str, password: str, request: Request | None = None
     ) -> tuple[Any, ApiToken | None]:
         # A token first, outside the throttle: 256 random bits are not guessed, and a program

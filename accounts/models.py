@@ -21,7 +21,8 @@ SESSION_AUTH_HASH_SALT = "accounts.User.session_auth_hash.password-only-sign-in"
 class User(AbstractUser):
     """The registry's user. Custom from the first migration so later fields need no swap."""
 
-    class Meta(AbstractUser.Meta):
+    # The stubs do not declare AbstractUser.Meta, which Django defines.
+    class Meta(AbstractUser.Meta):  # type: ignore[name-defined]
         swappable = "AUTH_USER_MODEL"
 
     def get_session_auth_hash(self) -> str:
@@ -31,7 +32,7 @@ class User(AbstractUser):
         for secret in settings.SECRET_KEY_FALLBACKS:
             yield self._session_auth_hash(secret)
 
-    def _session_auth_hash(self, secret: str) -> str:
+    def _session_auth_hash(self, secret: str | bytes) -> str:
         return salted_hmac(
             SESSION_AUTH_HASH_SALT, self.password, secret=secret, algorithm="sha256"
         ).hexdigest()

@@ -15,12 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.db.models import Exists, OuterRef, Q
 
 from accounts.conf import account_settings
-from accounts.models import PermissionLevel, RegisteredModelGrant
+from accounts.models import PermissionLevel, RegisteredModelGrant, User
 from kernel.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def _is_system(actor: Any) -> bool:
     return actor is None
 
 
-def is_signed_in(actor: Any) -> bool:
+def is_signed_in(actor: Any) -> TypeGuard[User]:
     return actor is not None and getattr(actor, "is_authenticated", False) and actor.is_active
 
 

@@ -109,5 +109,7 @@ def access_control_list(registered_model: RegisteredModel) -> list[dict[str, Any
                 }
             )
         else:
+            # A grant names a user or a group, never both (the grant_user_xor_group constraint).
+            assert grant.group is not None
             entries.append({"group_name": grant.group.name, "all_permissions": permission})
     return entries

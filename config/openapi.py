@@ -10,7 +10,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -44,13 +44,13 @@ class RegistryAutoSchema(AutoSchema):
     - Every operation documents its refusals in the ``Error`` envelope.
     """
 
-    def get_serializer_name(self, serializer: serializers.Serializer, direction: str) -> str:
+    def get_serializer_name(self, serializer: serializers.Serializer, direction: Direction) -> str:
         qualname = type(serializer).__qualname__
         if "." in qualname and "<locals>" not in qualname:
             return qualname.replace(".", "")
         return super().get_serializer_name(serializer, direction)
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if self.method == "DELETE" and "204" in responses:
             del responses["204"]

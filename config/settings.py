@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import dj_database_url
@@ -330,10 +331,19 @@ def _artifact_mode() -> str:
     return mode
 
 
+def _s3_addressing_style() -> str:
+    style = env_str("ARTIFACT_S3_ADDRESSING_STYLE", "path").strip().lower()
+    if style not in ("path", "virtual", "auto"):
+        raise ImproperlyConfigured(
+            f"ARTIFACT_S3_ADDRESSING_STYLE={style!r} is not one of path, virtual, auto."
+        )
+    return style
+
+
 # Managed artifacts (docs/architecture.md "Artifacts"). Sizes in bytes, times in seconds. Read
 # through registry.artifacts.conf.artifact_settings(), which declares the types but holds no
 # defaults: every default is here.
-ARTIFACTS = {
+ARTIFACTS: dict[str, Any] = {
     # copy: every version's files are copied into the store (digest, immutable); reference:
     # versions keep their source as a pointer and their download URI, as mlflow server does.
     "MODE": _artifact_mode(),
@@ -357,7 +367,7 @@ ARTIFACTS = {
     # Off: stream every byte through the worker (faster where copies are slow, e.g. moto).
     "SERVER_SIDE_COPY": env_bool("ARTIFACT_SERVER_SIDE_COPY", True),
     # "path" works with every S3-compatible server; "virtual" or "auto" for AWS-only setups.
-    "S3_ADDRESSING_STYLE": env_str("ARTIFACT_S3_ADDRESSING_STYLE", "path"),
+    "S3_ADDRESSING_STYLE": _s3_addressing_style(),
     # Versions still PENDING_REGISTRATION this long after their last attempt are re-queued
     # by the periodic sweep (a lost broker message must not leave a version pending forever).
     "SWEEP_INTERVAL": env_float("ARTIFACT_COPY_SWEEP_INTERVAL", 300.0, minimum=1.0),
@@ -387,7 +397,7 @@ def _default_permission_level() -> str:
 
 # Read through registry.conf.registry_settings() (the search limits) and
 # accounts.conf.account_settings() (the rest), which declare the types but hold no defaults.
-REGISTRY = {
+REGISTRY: dict[str, Any] = {
     # Largest page a search may ask for (the MLflow protocol's limits).
     "MAX_RESULTS_REGISTERED_MODELS": 1000,
     "MAX_RESULTS_MODEL_VERSIONS": 200_000,

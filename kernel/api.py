@@ -56,11 +56,10 @@ class DirectRepresentation(serializers.Serializer):
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = self.represent(instance)
         for field in self.fields.values():
-            if not field.write_only and field.field_name not in data:
+            name = field.field_name  # set when the serializer binds its fields
+            if not field.write_only and name is not None and name not in data:
                 attribute = field.get_attribute(instance)
-                data[field.field_name] = (
-                    None if attribute is None else field.to_representation(attribute)
-                )
+                data[name] = None if attribute is None else field.to_representation(attribute)
         return data
 
 
@@ -94,7 +93,7 @@ class RegistryApi(APIView):
             request.method == "DELETE" and not request.data and request.query_params
         )
         data = request.query_params if from_query else request.data
-        _reject_nul_characters(dict(data.lists()) if from_query else data)
+        _reject_nul_characters(dict(request.query_params.lists()) if from_query else data)
         serializer = (serializer_class or self.InputSerializer)(data=data)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)

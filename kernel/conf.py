@@ -78,12 +78,23 @@ def strings(values: Any) -> tuple[str, ...]:
     return tuple(_strings(values))
 
 
+def _one_of(choices: tuple[Any, ...]) -> Converter:
+    def convert(value: Any) -> Any:
+        if value not in choices:
+            raise ValueError(f"one of {', '.join(map(str, choices))}")
+        return value
+
+    return convert
+
+
 def _converter(hint: object) -> Converter:
-    """The converter for a field annotated ``bool``, ``int``, ``float``, ``str`` or
-    ``tuple[<one of those>, ...]`` (taken from a list or a tuple)."""
+    """The converter for a field annotated ``bool``, ``int``, ``float``, ``str``,
+    ``Literal[...]`` (one of its values) or ``tuple[<a scalar>, ...]`` (from a list or a tuple)."""
     if hint in _SCALARS:
         return _SCALARS[hint]
     arguments = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Literal:
+        return _one_of(arguments)
     if typing.get_origin(hint) is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
         if arguments[0] in _SCALARS:
             return _sequence_of(_SCALARS[arguments[0]])

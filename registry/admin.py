@@ -12,7 +12,7 @@ uses it too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db import transaction
@@ -20,6 +20,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
+from accounts.models import User
+from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
 from registry import services
 from registry.models import (
@@ -111,13 +113,13 @@ class _Described:
 
 class RegisteredModelTagInline(ReadOnlyInline):
     model = RegisteredModelTag
-    fields = ["key", "value"]
+    fields = ("key", "value")
     readonly_fields = fields
 
 
 class RegisteredModelAliasInline(ReadOnlyInline):
     model = RegisteredModelAlias
-    fields = ["alias", "model_version"]
+    fields = ("alias", "model_version")
     readonly_fields = fields
 
 
@@ -133,7 +135,9 @@ class RegisteredModelAdmin(ReadOnlyAdmin):
     actions = ["delete_models"]
 
     @admin.action(description="Delete the selected models (with their versions)")
-    def delete_models(self, request: HttpRequest, queryset: QuerySet[RegisteredModel]) -> None:
+    def delete_models(
+        self, request: SignedInHttpRequest, queryset: QuerySet[RegisteredModel]
+    ) -> None:
         def delete(registered_model: RegisteredModel) -> str:
             services.registered_model_delete(actor=request.user, name=registered_model.name)
             return "deleted."
@@ -149,7 +153,9 @@ class RegisteredModelTagAdmin(ReadOnlyAdmin):
     actions = ["delete_tags"]
 
     @admin.action(description="Delete the selected tags")
-    def delete_tags(self, request: HttpRequest, queryset: QuerySet[RegisteredModelTag]) -> None:
+    def delete_tags(
+        self, request: SignedInHttpRequest, queryset: QuerySet[RegisteredModelTag]
+    ) -> None:
         def delete(tag: RegisteredModelTag) -> str:
             services.registered_model_tag_delete(
                 actor=request.user, name=tag.registered_model.name, key=tag.key
@@ -168,7 +174,7 @@ class RegisteredModelAliasAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Delete the selected aliases")
     def delete_aliases(
-        self, request: HttpRequest, queryset: QuerySet[RegisteredModelAlias]
+        self, request: SignedInHttpRequest, queryset: QuerySet[RegisteredModelAlias]
     ) -> None:
         def delete(alias: RegisteredModelAlias) -> str:
             services.registered_model_alias_delete(
@@ -184,13 +190,13 @@ class RegisteredModelAliasAdmin(ReadOnlyAdmin):
 
 class ModelVersionTagInline(ReadOnlyInline):
     model = ModelVersionTag
-    fields = ["key", "value"]
+    fields = ("key", "value")
     readonly_fields = fields
 
 
 def _transition_action(stage: Stage, archive: bool) -> Callable[..., None]:
     def action(
-        modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[ModelVersion]
+        modeladmin: admin.ModelAdmin, request: SignedInHttpRequest, queryset: QuerySet[ModelVersion]
     ) -> None:
         def move(model_version: ModelVersion) -> str:
             services.model_version_stage_transition(
@@ -240,7 +246,9 @@ class ModelVersionTagAdmin(ReadOnlyAdmin):
     actions = ["delete_tags"]
 
     @admin.action(description="Delete the selected tags")
-    def delete_tags(self, request: HttpRequest, queryset: QuerySet[ModelVersionTag]) -> None:
+    def delete_tags(
+        self, request: SignedInHttpRequest, queryset: QuerySet[ModelVersionTag]
+    ) -> None:
         def delete(tag: ModelVersionTag) -> str:
             services.model_version_tag_delete(
                 actor=request.user,
@@ -271,7 +279,7 @@ class ModelVersionManifestAdmin(ReadOnlyAdmin):
 
 class TransitionApprovalInline(ReadOnlyInline):
     model = TransitionApproval
-    fields = ["approver_username", "comment", "created_at"]
+    fields = ("approver_username", "comment", "created_at")
     readonly_fields = fields
 
 
@@ -382,7 +390,7 @@ class CommentAdmin(ReadOnlyAdmin):
     actions = ["delete_comments"]
 
     @admin.action(description="Delete the selected comments")
-    def delete_comments(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
+    def delete_comments(self, request: SignedInHttpRequest, queryset: QuerySet[Comment]) -> None:
         def delete(comment: Comment) -> str:
             services.comment_delete(actor=request.user, id=str(comment.code))
             return "deleted."
@@ -410,8 +418,8 @@ class StagePolicyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: StagePolicy, form: Any, change: bool) -> None:
         try:
             saved = services.stage_policy_set(
-                actor=request.user,
-                name=obj.registered_model.name if obj.registered_model_id else None,
+                actor=cast(User, request.user),  # the admin site serves signed-in staff only
+                name=obj.registered_model.name if obj.registered_model is not None else None,
                 stage=obj.stage,
                 required_approvals=obj.required_approvals,
                 allow_self_approval=obj.allow_self_approval,
@@ -427,8 +435,8 @@ class StagePolicyAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: StagePolicy) -> None:
         services.stage_policy_delete(
-            actor=request.user,
-            name=obj.registered_model.name if obj.registered_model_id else None,
+            actor=cast(User, request.user),  # the admin site serves signed-in staff only
+            name=obj.registered_model.name if obj.registered_model is not None else None,
             stage=obj.stage,
         )
 

@@ -21,6 +21,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.requests import SignedInRequest
 from kernel.api import EMPTY, RegistryApi
 from registry import services as registry_services
 from registry.apis import _MV_RESPONSE, _name_field, _written_model_version
@@ -102,7 +103,8 @@ class ArtifactApi(RegistryApi):
 
     @extend_schema(parameters=[_PATH], request={"application/octet-stream": bytes}, responses=EMPTY)
     def put(self, request: Request, path: str) -> Response:
-        services.artifact_upload(actor=request.user, path=path, stream=_RequestBody(request))
+        # Only read: IO's other methods are never called (docs/decisions/0014).
+        services.artifact_upload(actor=request.user, path=path, stream=_RequestBody(request))  # type: ignore[abstract]
         return Response({})
 
     @extend_schema(parameters=[_PATH], responses=EMPTY)
@@ -179,7 +181,7 @@ class ModelVersionRegistrationRetryApi(RegistryApi):
         version = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         model_version = registry_services.model_version_registration_retry(
             actor=request.user, **self.input(request)
         )

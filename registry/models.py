@@ -161,6 +161,8 @@ class ModelVersion(models.Model):
     # Set by registry.selectors on the versions they return for output, as on RegisteredModel.
     tag_list: list[ModelVersionTag]  # by id
     alias_list: list[RegisteredModelAlias]  # by alias
+    # Not a column: set by the manifest selector (None for a version without a manifest).
+    manifest_or_none: ModelVersionManifest | None
 
     class Meta:
         ordering = ["registered_model_id", "version"]
@@ -484,6 +486,11 @@ class StagePolicy(models.Model):
     # How long a request stays open; None: until decided.
     request_ttl = models.DurationField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    # Not columns: a policy in force that merges a model's own with the registry-wide one
+    # carries both (registry.selectors); a stored policy has neither.
+    own: StagePolicy
+    floor: StagePolicy
 
     class Meta:
         verbose_name_plural = "stage policies"

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import permissions
+from accounts.requests import SignedInRequest
 from kernel.api import EMPTY, MillisecondsField, RegistryApi
 from registry import selectors, services
 from registry.apis import ModelVersionSummarySerializer, _name_field, _optional_text
@@ -102,7 +103,10 @@ class ModelVersionDatabricksSerializer(ModelVersionSummarySerializer):
         requests = selectors.transition_requests_open(
             actor=self.context["actor"], name=obj.registered_model.name, version=obj.version
         )
-        return TransitionRequestSerializer(requests, many=True, context=self.context).data
+        # many=True gives a list; the stubs type every serializer's data as a dict.
+        return TransitionRequestSerializer(  # type: ignore[return-value]
+            requests, many=True, context=self.context
+        ).data
 
 
 _ACTIVITY_RESPONSE = inline_serializer(
@@ -145,7 +149,7 @@ class TransitionRequestCreateApi(RegistryApi):
             fields={"request": TransitionRequestSerializer()},
         ),
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         created = services.transition_request_create(actor=request.user, **self.input(request))
         serializer = TransitionRequestSerializer(created, context={"actor": request.user})
         return Response({"request": serializer.data})
@@ -156,7 +160,7 @@ class TransitionRequestApproveApi(RegistryApi):
         archive_existing_versions = serializers.BooleanField()
 
     @extend_schema(request=InputSerializer, responses=_ACTIVITY_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         return _activity(
             services.transition_request_approve(actor=request.user, **self.input(request))
         )
@@ -166,7 +170,7 @@ class TransitionRequestRejectApi(RegistryApi):
     InputSerializer = _DecisionInput
 
     @extend_schema(request=_DecisionInput, responses=_ACTIVITY_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         return _activity(
             services.transition_request_reject(actor=request.user, **self.input(request))
         )
@@ -179,7 +183,7 @@ class TransitionRequestDeleteApi(RegistryApi):
         creator = serializers.CharField()
 
     @extend_schema(parameters=[InputSerializer], responses=_ACTIVITY_RESPONSE)
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: SignedInRequest) -> Response:
         return _activity(
             services.transition_request_cancel(actor=request.user, **self.input(request))
         )
@@ -215,7 +219,7 @@ class CommentCreateApi(RegistryApi):
         comment = serializers.CharField(trim_whitespace=False)
 
     @extend_schema(request=InputSerializer, responses=_COMMENT_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         comment = services.comment_create(actor=request.user, **self.input(request))
         return Response(
             {"comment": CommentSerializer(comment, context={"actor": request.user}).data}
@@ -228,7 +232,7 @@ class CommentUpdateApi(RegistryApi):
         comment = serializers.CharField(trim_whitespace=False)
 
     @extend_schema(request=InputSerializer, responses=_COMMENT_RESPONSE)
-    def patch(self, request: Request) -> Response:
+    def patch(self, request: SignedInRequest) -> Response:
         comment = services.comment_update(actor=request.user, **self.input(request))
         return Response(
             {"comment": CommentSerializer(comment, context={"actor": request.user}).data}
@@ -240,7 +244,7 @@ class CommentDeleteApi(RegistryApi):
         id = serializers.CharField()
 
     @extend_schema(parameters=[InputSerializer], responses=EMPTY)
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: SignedInRequest) -> Response:
         services.comment_delete(actor=request.user, **self.input(request))
         return Response({})
 
@@ -262,7 +266,7 @@ class DatabricksTransitionStageApi(RegistryApi):
             },
         ),
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         moved = services.model_version_stage_transition(actor=request.user, **self.input(request))
         model_version = selectors.model_version_get(
             actor=request.user, name=moved.registered_model.name, version=moved.version
@@ -300,7 +304,8 @@ class StagePolicySerializer(serializers.Serializer):
     required_version_tags = serializers.SerializerMethodField()
     gate_tag_groups = serializers.ListField(child=serializers.CharField())
     request_ttl_seconds = serializers.SerializerMethodField()
-    source = serializers.SerializerMethodField()
+    # A field named like Field.source (docs/decisions/0014).
+    source = serializers.SerializerMethodField()  # type: ignore[assignment]
     registry_floor = serializers.SerializerMethodField()
 
     def get_name(self, obj: Any) -> str | None:
@@ -364,7 +369,7 @@ class StagePolicySetApi(RegistryApi):
         request_ttl_seconds = serializers.IntegerField(required=False, min_value=0)
 
     @extend_schema(request=InputSerializer, responses=_POLICY_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         policy = services.stage_policy_set(actor=request.user, **self.input(request))
         return Response({"policy": StagePolicySerializer(policy).data})
 
@@ -375,6 +380,6 @@ class StagePolicyDeleteApi(RegistryApi):
         stage = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: SignedInRequest) -> Response:
         services.stage_policy_delete(actor=request.user, **self.input(request))
         return Response({})

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
 
 from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
+from accounts.requests import SignedInHttpRequest
 from registry.admin import run_each
 from webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
 from webhooks.services.management import webhook_delivery_redeliver
@@ -21,15 +21,15 @@ class WebhookAdmin(ReadOnlyAdmin):
     list_filter = ["flavor", "status"]
     search_fields = ["name", "url", "registered_model__name"]
     # The secret and the authorization header are write-only: never shown.
-    fields = ["code", "flavor", "name", "description", "url", "status", "registered_model",
+    fields = ("code", "flavor", "name", "description", "url", "status", "registered_model",
               "enable_ssl_verification", "payload_template", "consecutive_failures",
-              "disabled_reason", "created_at", "updated_at"]  # fmt: skip
+              "disabled_reason", "created_at", "updated_at")  # fmt: skip
     readonly_fields = fields
 
 
 class WebhookDeliveryAttemptInline(ReadOnlyInline):
     model = WebhookDeliveryAttempt
-    fields = ["number", "outcome", "response_status", "duration_ms", "error", "started_at"]
+    fields = ("number", "outcome", "response_status", "duration_ms", "error", "started_at")
     readonly_fields = fields
 
 
@@ -40,15 +40,15 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     search_fields = ["code", "webhook__url"]
     list_select_related = ["webhook", "event"]
-    fields = ["code", "webhook", "event", "status", "is_test", "attempt_count",
+    fields = ("code", "webhook", "event", "status", "is_test", "attempt_count",
               "attempts_before", "next_attempt_at", "last_response_status", "last_error",
-              "body", "created_at", "delivered_at"]  # fmt: skip
+              "body", "created_at", "delivered_at")  # fmt: skip
     readonly_fields = fields
     inlines = [WebhookDeliveryAttemptInline]
     actions = ["redeliver"]
 
     @admin.action(description="Redeliver the selected deliveries")
-    def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+    def redeliver(self, request: SignedInHttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         def send_again(delivery: WebhookDelivery) -> str:
             webhook_delivery_redeliver(actor=request.user, delivery=delivery)
             return "queued again."

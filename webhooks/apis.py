@@ -20,6 +20,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.requests import SignedInRequest
 from kernel.api import (
     EMPTY,
     MillisecondsField,
@@ -148,7 +149,7 @@ class RegistryWebhookCreateApi(RegistryApi):
         )
 
     @extend_schema(request=InputSerializer, responses=_DBX_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         data = self.input(request)
         _refuse_job_spec(data)
         if not data.get("http_url_spec"):
@@ -207,7 +208,7 @@ class RegistryWebhookUpdateApi(RegistryApi):
         )
 
     @extend_schema(request=InputSerializer, responses=_DBX_RESPONSE)
-    def patch(self, request: Request) -> Response:
+    def patch(self, request: SignedInRequest) -> Response:
         data = self.input(request)
         _refuse_job_spec(data)
         webhook = selectors.webhook_get(actor=request.user, flavor=DBX, webhook_id=data["id"])
@@ -228,7 +229,7 @@ class RegistryWebhookDeleteApi(RegistryApi):
         id = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: SignedInRequest) -> Response:
         webhook_id = self.input(request)["id"]
         webhook = selectors.webhook_get(actor=request.user, flavor=DBX, webhook_id=webhook_id)
         management.webhook_delete(actor=request.user, webhook=webhook)
@@ -250,7 +251,7 @@ class RegistryWebhookTestApi(RegistryApi):
             },
         ),
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         data = self.input(request)
         webhook = selectors.webhook_get(actor=request.user, flavor=DBX, webhook_id=data["id"])
         event = data.get("event") or None
@@ -326,7 +327,7 @@ class MlflowWebhookCollectionApi(RegistryApi):
     InputSerializer = PageInputSerializer
 
     @extend_schema(request=CreateInputSerializer, responses=_MLF_RESPONSE)
-    def post(self, request: Request) -> Response:
+    def post(self, request: SignedInRequest) -> Response:
         data = self.input(request, self.CreateInputSerializer)
         webhook = management.webhook_create(actor=request.user, flavor=MLF, **data)
         return Response(_mlflow_webhook(webhook))
@@ -366,7 +367,7 @@ class MlflowWebhookDetailApi(RegistryApi):
         )
 
     @extend_schema(request=InputSerializer, responses=_MLF_RESPONSE)
-    def patch(self, request: Request, webhook_id: str) -> Response:
+    def patch(self, request: SignedInRequest, webhook_id: str) -> Response:
         data = self.input(request)
         data.pop("webhook_id", None)
         webhook = selectors.webhook_get(actor=request.user, flavor=MLF, webhook_id=webhook_id)
@@ -374,7 +375,7 @@ class MlflowWebhookDetailApi(RegistryApi):
         return Response(_mlflow_webhook(webhook))
 
     @extend_schema(responses=EMPTY)
-    def delete(self, request: Request, webhook_id: str) -> Response:
+    def delete(self, request: SignedInRequest, webhook_id: str) -> Response:
         webhook = selectors.webhook_get(actor=request.user, flavor=MLF, webhook_id=webhook_id)
         management.webhook_delete(actor=request.user, webhook=webhook)
         return Response({})
@@ -401,7 +402,7 @@ class MlflowWebhookTestApi(RegistryApi):
             },
         ),
     )
-    def post(self, request: Request, webhook_id: str) -> Response:
+    def post(self, request: SignedInRequest, webhook_id: str) -> Response:
         data = self.input(request)
         webhook = selectors.webhook_get(actor=request.user, flavor=MLF, webhook_id=webhook_id)
         event_type = None
@@ -497,7 +498,7 @@ class WebhookDeliveryGetApi(RegistryApi):
 
 class WebhookDeliveryRedeliverApi(RegistryApi):
     @extend_schema(request=None, responses=_DELIVERY_RESPONSE)
-    def post(self, request: Request, webhook_id: str, delivery_id: str) -> Response:
+    def post(self, request: SignedInRequest, webhook_id: str, delivery_id: str) -> Response:
         webhook = selectors.webhook_get_any(actor=request.user, webhook_id=webhook_id)
         delivery = selectors.delivery_get(webhook=webhook, delivery_id=delivery_id)
         management.webhook_delivery_redeliver(actor=request.user, delivery=delivery)

@@ -105,7 +105,7 @@ def _guarded_connect(conn: HTTPConnection) -> socket.socket:
             continue
         sock = socket.socket(family, socktype, proto)
         try:
-            sock.settimeout(conn.timeout)  # type: ignore[arg-type]
+            sock.settimeout(conn.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.connect(sockaddr)
             return sock

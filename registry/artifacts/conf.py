@@ -7,13 +7,14 @@ types (kernel/conf.py). Sizes are in bytes, times in seconds."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from kernel.conf import SettingsGroup
 
 
 @dataclass(frozen=True)
 class ArtifactSettings:
-    mode: str  # "copy" or "reference"
+    mode: Literal["copy", "reference"]
     file_source_roots: tuple[str, ...]
     mlflow_tracking_server_url: str
     mlflow_tracking_server_token: str
@@ -25,7 +26,7 @@ class ArtifactSettings:
     multipart_chunk_size: int
     multipart_concurrency: int
     server_side_copy: bool
-    s3_addressing_style: str
+    s3_addressing_style: Literal["path", "virtual", "auto"]
     sweep_interval: float
     upload_ttl: int
 

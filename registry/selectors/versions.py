@@ -164,6 +164,7 @@ def model_version_activities(*, actor: Any, name: Any, version: Any) -> list[Act
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     registered_model = RegisteredModel.objects.filter(name=name).first()
+    model_id: int | None
     if registered_model is not None:
         require_readable(actor, registered_model)
         model_id = registered_model.pk

@@ -220,7 +220,7 @@ def transition_request_create(
 
 
 def _lock_to_decide(
-    actor: User | None, name: str, number: int, target: str, request_code: uuid.UUID | None
+    actor: User | None, name: str, number: int, target: Stage, request_code: uuid.UUID | None
 ) -> tuple[RegisteredModel, ModelVersion, TransitionRequest, Any]:
     """Under the model's row lock, the open request an approver or a rejecter decides, after
     the check that they hold the level of its move (which depends on the version's stage), and

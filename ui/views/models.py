@@ -14,6 +14,7 @@ from accounts import permissions
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.permissions import Level
+from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
 from registry import selectors, services
 from registry.models import Stage
@@ -171,7 +172,7 @@ def model_grant(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_POST
 @ui_view
-def model_policy(request: HttpRequest, name: str) -> HttpResponse:
+def model_policy(request: SignedInHttpRequest, name: str) -> HttpResponse:
     form = forms.StagePolicyForm(request.POST)
     if not form.is_valid():
         return _model_refusal(

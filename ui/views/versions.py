@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import permissions
 from accounts.permissions import Level
+from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
 from registry import selectors, services
 from registry.artifacts import selectors as artifact_selectors
@@ -82,9 +83,8 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
 
 def _suggested_stage(current: str) -> str:
     """The next stage up, as the request form's default."""
-    return {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}.get(
-        current, Stage.ARCHIVED if current == Stage.PRODUCTION else Stage.STAGING
-    )
+    following: dict[str, str] = {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}
+    return following.get(current, Stage.ARCHIVED if current == Stage.PRODUCTION else Stage.STAGING)
 
 
 @require_GET
@@ -112,7 +112,7 @@ def _to_version(name: str, version: int, anchor: str = "") -> HttpResponse:
 
 @require_POST
 @ui_view
-def version_transition(request: HttpRequest, name: str, version: int) -> HttpResponse:
+def version_transition(request: SignedInHttpRequest, name: str, version: int) -> HttpResponse:
     form = forms.TransitionForm(request.POST, prefix="t")
     if not form.is_valid():
         return _version_refusal(
@@ -152,7 +152,9 @@ def version_transition(request: HttpRequest, name: str, version: int) -> HttpRes
 
 @require_POST
 @ui_view
-def version_registration_retry(request: HttpRequest, name: str, version: int) -> HttpResponse:
+def version_registration_retry(
+    request: SignedInHttpRequest, name: str, version: int
+) -> HttpResponse:
     try:
         services.model_version_registration_retry(actor=request.user, name=name, version=version)
     except RegistryError as exc:
@@ -165,7 +167,7 @@ def version_registration_retry(request: HttpRequest, name: str, version: int) ->
 
 @require_POST
 @ui_view
-def comment_create(request: HttpRequest, name: str, version: int) -> HttpResponse:
+def comment_create(request: SignedInHttpRequest, name: str, version: int) -> HttpResponse:
     form = forms.CommentForm(request.POST, prefix="c")
     if not form.is_valid():
         return _version_refusal(
@@ -184,7 +186,7 @@ def comment_create(request: HttpRequest, name: str, version: int) -> HttpRespons
 
 @require_POST
 @ui_view
-def comment_edit(request: HttpRequest, name: str, version: int, code: str) -> HttpResponse:
+def comment_edit(request: SignedInHttpRequest, name: str, version: int, code: str) -> HttpResponse:
     form = forms.CommentForm(request.POST)
     try:
         if not form.is_valid():
@@ -198,7 +200,9 @@ def comment_edit(request: HttpRequest, name: str, version: int, code: str) -> Ht
 
 @require_POST
 @ui_view
-def comment_delete(request: HttpRequest, name: str, version: int, code: str) -> HttpResponse:
+def comment_delete(
+    request: SignedInHttpRequest, name: str, version: int, code: str
+) -> HttpResponse:
     try:
         services.comment_delete(actor=request.user, id=code)
     except RegistryError as exc:

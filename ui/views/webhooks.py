@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
 from ui.views.base import ui_view
 from webhooks import selectors as webhook_selectors
@@ -46,7 +47,7 @@ def webhook_detail(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_POST
 @ui_view
-def delivery_redeliver(request: HttpRequest, code: str, delivery_code: str) -> HttpResponse:
+def delivery_redeliver(request: SignedInHttpRequest, code: str, delivery_code: str) -> HttpResponse:
     try:
         webhook = webhook_selectors.webhook_get_any(actor=request.user, webhook_id=code)
         delivery = webhook_selectors.delivery_get(webhook=webhook, delivery_id=delivery_code)

@@ -166,7 +166,12 @@ def _claim(delivery_id: int, *, now: datetime, token: uuid.UUID) -> Try | None:
     """Take the delivery if it is PENDING and due (a conditional UPDATE, never
     check-then-act); ``None`` if it is not, or if another worker took it first."""
     if _postgresql():
-        params = {"id": delivery_id, "now": now, "due": now + _CLOCK_SLACK, "token": token}
+        params: dict[str, Any] = {
+            "id": delivery_id,
+            "now": now,
+            "due": now + _CLOCK_SLACK,
+            "token": token,
+        }
         with connection.cursor() as cursor:
             cursor.execute(_CLAIM.now(), params)
             row = cursor.fetchone()
@@ -254,7 +259,7 @@ def _outcome(attempt: Try, result: http.HttpResult) -> str:
 
 
 #: The delivery's state after a try with each outcome.
-_NEXT_STATUS = {
+_NEXT_STATUS: dict[str, str] = {
     AttemptOutcome.SUCCESS: DeliveryStatus.SUCCESS,
     AttemptOutcome.RETRY: DeliveryStatus.PENDING,
     AttemptOutcome.FAILED: DeliveryStatus.FAILED,

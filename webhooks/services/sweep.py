@@ -30,6 +30,7 @@ def webhook_deliveries_sweep(*, limit: int = 5000) -> dict[str, int]:
     )
     reclaimed: list[int] = []
     for pk, token, attempt_count, attempts_before, claimed_at in expired:
+        assert claimed_at is not None  # the filter took claims older than the lease only
         final = attempt_count >= config.max_attempts
         with transaction.atomic():
             taken = WebhookDelivery.objects.filter(

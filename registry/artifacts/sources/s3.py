@@ -78,4 +78,5 @@ class S3Source(_Listed):
             response = s3_client().get_object(Bucket=self.bucket, Key=key, **extra)
         except Exception as exc:  # noqa: BLE001 - classified, re-raised
             raise storage_error(exc, what) from exc
-        return _StreamingBody(response["Body"], what)
+        # Only read: IO's other methods are never called (docs/decisions/0014).
+        return _StreamingBody(response["Body"], what)  # type: ignore[abstract]
