@@ -511,6 +511,23 @@ def test_an_unreadable_boolean_is_refused(tmp_path):
     assert "yes" in message
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ARTIFACT_MODE", "mirror"),
+        ("ARTIFACT_S3_ADDRESSING_STYLE", "host"),
+        ("REGISTRY_DEFAULT_PERMISSION_LEVEL", "CAN_EVERYTHING"),
+    ],
+)
+def test_a_value_outside_a_settings_choices_is_refused(tmp_path, variable, value):
+    env = _clean_env(DJANGO_SECRET_KEY="x", REGISTRY_DATA_DIR=str(tmp_path), **{variable: value})
+    result = _run([sys.executable, "manage.py", "check"], env)
+    assert result.returncode != 0
+    message = _refusal(result)
+    assert variable in message, result.stderr
+    assert value in message
+
+
 def test_configuration_page_documents_every_setting():
     page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = sorted(name for name in _settings_variables() if f"`{name}`" not in page)
