@@ -68,6 +68,7 @@ lock:  ## re-resolve pyproject.toml's dependencies to their newest releases and 
 
 lint: $(VENV)/.installed-test  ## ruff, the import contracts and mypy (pyproject.toml), the migrations check
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.test_settings DATABASE_URL=sqlite:///:memory: $(VENV)/bin/lint-imports
 	DJANGO_SETTINGS_MODULE=config.test_settings DATABASE_URL=sqlite:///:memory: $(PY) -m mypy
 	DJANGO_SETTINGS_MODULE=config.test_settings DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
