@@ -156,7 +156,7 @@ def _model_version(model_version: ModelVersion) -> dict[str, Any]:
     return {"model_version": ModelVersionSerializer(model_version).data}
 
 
-def _written_model_version(actor: Any, model_version: ModelVersion) -> dict[str, Any]:
+def written_model_version(actor: Any, model_version: ModelVersion) -> dict[str, Any]:
     """A version a service just wrote, read again with its tags and aliases for output."""
     return _model_version(
         selectors.model_version_get(
@@ -170,11 +170,11 @@ class TagInputSerializer(serializers.Serializer):
     value = serializers.CharField(trim_whitespace=False, allow_blank=True, required=False)
 
 
-def _name_field(**kwargs: Any) -> serializers.CharField:
+def name_field(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(trim_whitespace=False, **kwargs)
 
 
-def _optional_text() -> serializers.CharField:
+def optional_text() -> serializers.CharField:
     return serializers.CharField(
         trim_whitespace=False, allow_blank=True, required=False, allow_null=True
     )
@@ -185,16 +185,16 @@ def _optional_text() -> serializers.CharField:
 _RM_RESPONSE = inline_serializer(
     name="RegisteredModelResponse", fields={"registered_model": RegisteredModelSerializer()}
 )
-_MV_RESPONSE = inline_serializer(
+MODEL_VERSION_RESPONSE = inline_serializer(
     name="ModelVersionResponse", fields={"model_version": ModelVersionSerializer()}
 )
 
 
 class RegisteredModelCreateApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         tags = TagInputSerializer(many=True, required=False)
-        description = _optional_text()
+        description = optional_text()
 
     @extend_schema(request=InputSerializer, responses=_RM_RESPONSE)
     def post(self, request: SignedInRequest) -> Response:
@@ -206,7 +206,7 @@ class RegisteredModelCreateApi(RegistryApi):
 
 class RegisteredModelGetApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
 
     @extend_schema(parameters=[InputSerializer], responses=_RM_RESPONSE)
     def get(self, request: Request) -> Response:
@@ -215,8 +215,8 @@ class RegisteredModelGetApi(RegistryApi):
 
 class RegisteredModelRenameApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
-        new_name = _name_field()
+        name = name_field()
+        new_name = name_field()
 
     @extend_schema(request=InputSerializer, responses=_RM_RESPONSE)
     def post(self, request: SignedInRequest) -> Response:
@@ -228,8 +228,8 @@ class RegisteredModelRenameApi(RegistryApi):
 
 class RegisteredModelUpdateApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
-        description = _optional_text()
+        name = name_field()
+        description = optional_text()
 
     @extend_schema(request=InputSerializer, responses=_RM_RESPONSE)
     def patch(self, request: SignedInRequest) -> Response:
@@ -241,7 +241,7 @@ class RegisteredModelUpdateApi(RegistryApi):
 
 class RegisteredModelDeleteApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
     def delete(self, request: SignedInRequest) -> Response:
@@ -299,7 +299,7 @@ class RegisteredModelSearchApi(SearchApi):
 
 class RegisteredModelLatestVersionsApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         stages = serializers.ListField(child=serializers.CharField(), required=False)
 
     _response = inline_serializer(
@@ -322,7 +322,7 @@ class RegisteredModelLatestVersionsApi(RegistryApi):
 
 class RegisteredModelTagSetApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         key = serializers.CharField(trim_whitespace=False)
         value = serializers.CharField(trim_whitespace=False, allow_blank=True)
 
@@ -334,7 +334,7 @@ class RegisteredModelTagSetApi(RegistryApi):
 
 class RegisteredModelTagDeleteApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         key = serializers.CharField(trim_whitespace=False)
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
@@ -347,12 +347,12 @@ class RegisteredModelAliasApi(RegistryApi):
     """Set (POST), get the version of (GET) and delete (DELETE) an alias."""
 
     class SetInputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         alias = serializers.CharField(trim_whitespace=False)
         version = serializers.CharField()
 
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         alias = serializers.CharField(trim_whitespace=False)
 
     @extend_schema(request=SetInputSerializer, responses=EMPTY)
@@ -361,7 +361,7 @@ class RegisteredModelAliasApi(RegistryApi):
         services.registered_model_alias_set(actor=request.user, **data)
         return Response({})
 
-    @extend_schema(parameters=[InputSerializer], responses=_MV_RESPONSE)
+    @extend_schema(parameters=[InputSerializer], responses=MODEL_VERSION_RESPONSE)
     def get(self, request: Request) -> Response:
         return Response(
             _model_version(
@@ -380,31 +380,31 @@ class RegisteredModelAliasApi(RegistryApi):
 
 class ModelVersionCreateApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         # A field named like Field.source (docs/decisions/0014).
         source = serializers.CharField(trim_whitespace=False)  # type: ignore[assignment]
-        run_id = _optional_text()
-        run_link = _optional_text()
-        description = _optional_text()
+        run_id = optional_text()
+        run_link = optional_text()
+        description = optional_text()
         tags = TagInputSerializer(many=True, required=False)
-        model_id = _optional_text()
+        model_id = optional_text()
 
-    @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
+    @extend_schema(request=InputSerializer, responses=MODEL_VERSION_RESPONSE)
     def post(self, request: SignedInRequest) -> Response:
         model_version = services.model_version_create(actor=request.user, **self.input(request))
         # A quick copy answers READY (ARTIFACT_REGISTRATION_WAIT_SECONDS; docs/architecture.md).
         artifact_selectors.model_version_registration_wait(
             model_version=model_version, timeout=artifact_settings().registration_wait
         )
-        return Response(_written_model_version(request.user, model_version))
+        return Response(written_model_version(request.user, model_version))
 
 
 class ModelVersionGetApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
 
-    @extend_schema(parameters=[InputSerializer], responses=_MV_RESPONSE)
+    @extend_schema(parameters=[InputSerializer], responses=MODEL_VERSION_RESPONSE)
     def get(self, request: Request) -> Response:
         return Response(
             _model_version(selectors.model_version_get(actor=request.user, **self.input(request)))
@@ -413,19 +413,19 @@ class ModelVersionGetApi(RegistryApi):
 
 class ModelVersionUpdateApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
-        description = _optional_text()
+        description = optional_text()
 
-    @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
+    @extend_schema(request=InputSerializer, responses=MODEL_VERSION_RESPONSE)
     def patch(self, request: SignedInRequest) -> Response:
         model_version = services.model_version_update(actor=request.user, **self.input(request))
-        return Response(_written_model_version(request.user, model_version))
+        return Response(written_model_version(request.user, model_version))
 
 
 class ModelVersionDeleteApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
@@ -436,18 +436,18 @@ class ModelVersionDeleteApi(RegistryApi):
 
 class ModelVersionTransitionStageApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
         stage = serializers.CharField()
         archive_existing_versions = serializers.BooleanField(required=False, default=False)
-        comment = _optional_text()
+        comment = optional_text()
 
-    @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
+    @extend_schema(request=InputSerializer, responses=MODEL_VERSION_RESPONSE)
     def post(self, request: SignedInRequest) -> Response:
         model_version = services.model_version_stage_transition(
             actor=request.user, **self.input(request)
         )
-        return Response(_written_model_version(request.user, model_version))
+        return Response(written_model_version(request.user, model_version))
 
 
 @extend_schema_view(
@@ -465,7 +465,7 @@ class ModelVersionSearchApi(SearchApi):
 
 class ModelVersionDownloadUriApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
 
     @extend_schema(
@@ -488,7 +488,7 @@ class ModelVersionDownloadUriApi(RegistryApi):
 
 class ModelVersionTagSetApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
         key = serializers.CharField(trim_whitespace=False)
         value = serializers.CharField(trim_whitespace=False, allow_blank=True)
@@ -501,7 +501,7 @@ class ModelVersionTagSetApi(RegistryApi):
 
 class ModelVersionTagDeleteApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
         key = serializers.CharField(trim_whitespace=False)
 
@@ -531,7 +531,7 @@ class DatabricksRegisteredModelSerializer(RegisteredModelSerializer):
 
 class DatabricksRegisteredModelGetApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
 
     @extend_schema(
         parameters=[InputSerializer],

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from accounts.requests import SignedInRequest
 from kernel.api import EMPTY, RegistryApi
 from registry import services as registry_services
-from registry.apis import _MV_RESPONSE, _name_field, _written_model_version
+from registry.apis import MODEL_VERSION_RESPONSE, name_field, written_model_version
 from registry.artifacts import selectors, services
 from registry.artifacts.storage import READ_CHUNK_SIZE
 
@@ -115,7 +115,7 @@ class ArtifactApi(RegistryApi):
 
 class ModelVersionManifestApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
 
     class ManifestFileSerializer(serializers.Serializer):
@@ -177,12 +177,12 @@ class ModelVersionRegistrationRetryApi(RegistryApi):
     """A FAILED_REGISTRATION version back to PENDING_REGISTRATION, its copy queued again."""
 
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses=_MV_RESPONSE)
+    @extend_schema(request=InputSerializer, responses=MODEL_VERSION_RESPONSE)
     def post(self, request: SignedInRequest) -> Response:
         model_version = registry_services.model_version_registration_retry(
             actor=request.user, **self.input(request)
         )
-        return Response(_written_model_version(request.user, model_version))
+        return Response(written_model_version(request.user, model_version))

@@ -15,7 +15,7 @@ from accounts import permissions
 from accounts.requests import SignedInRequest
 from kernel.api import EMPTY, MillisecondsField, RegistryApi
 from registry import selectors, services
-from registry.apis import ModelVersionSummarySerializer, _name_field, _optional_text
+from registry.apis import ModelVersionSummarySerializer, name_field, optional_text
 
 # --- Output -----------------------------------------------------------------------------------
 
@@ -122,10 +122,10 @@ def _activity(activity: Any) -> Response:
 
 
 class _RequestInput(serializers.Serializer):
-    name = _name_field()
+    name = name_field()
     version = serializers.CharField()
     stage = serializers.CharField()
-    comment = _optional_text()
+    comment = optional_text()
 
 
 class _DecisionInput(_RequestInput):
@@ -191,7 +191,7 @@ class TransitionRequestDeleteApi(RegistryApi):
 
 class TransitionRequestListApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
 
     @extend_schema(
@@ -214,7 +214,7 @@ class TransitionRequestListApi(RegistryApi):
 
 class CommentCreateApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
         comment = serializers.CharField(trim_whitespace=False)
 
@@ -278,7 +278,7 @@ class DatabricksTransitionStageApi(RegistryApi):
 
 class ModelVersionActivitiesApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
-        name = _name_field()
+        name = name_field()
         version = serializers.CharField()
 
     @extend_schema(

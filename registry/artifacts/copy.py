@@ -28,7 +28,7 @@ from typing import IO
 from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import TransientError
 from registry.artifacts.sources import S3Source, Source, SourceFile
-from registry.artifacts.storage import READ_CHUNK_SIZE, LocalStore, S3Store
+from registry.artifacts.storage import READ_CHUNK_SIZE, ArtifactStore, S3Store
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class _Copier:
     def __init__(
         self,
         source: Source,
-        store: S3Store | LocalStore,
+        store: ArtifactStore,
         target: str,
         side: ThreadPoolExecutor | None = None,
     ) -> None:
@@ -169,7 +169,7 @@ def _largest_first(file: SourceFile) -> tuple[int, str]:
     return (-(file.size if file.size is not None else 1 << 62), file.path)
 
 
-def _check_stored(store: S3Store | LocalStore, target: str, entries: list[ManifestEntry]) -> None:
+def _check_stored(store: ArtifactStore, target: str, entries: list[ManifestEntry]) -> None:
     """Every file's stored size against the bytes hashed: one listing of the copy (one request
     per 1,000 files on S3); a file the listing misses or shows with another size is asked for
     itself, and only that answer decides."""
@@ -184,7 +184,7 @@ def _check_stored(store: S3Store | LocalStore, target: str, entries: list[Manife
             )
 
 
-def copy_tree(source: Source, store: S3Store | LocalStore, target: str) -> Manifest:
+def copy_tree(source: Source, store: ArtifactStore, target: str) -> Manifest:
     """Copy every file of ``source`` under ``target`` in ``store``; the verified manifest."""
     files = source.files()
     workers = min(artifact_settings().copy_concurrency, max(len(files), 1))

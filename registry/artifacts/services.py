@@ -37,7 +37,7 @@ from registry.artifacts.sources import (
     upload_area,
     upload_path,
 )
-from registry.artifacts.storage import get_store
+from registry.artifacts.storage import ArtifactStore, get_store
 from registry.models import (
     ModelVersion,
     ModelVersionManifest,
@@ -209,7 +209,7 @@ def _open(model_version: ModelVersion) -> tuple[Opened, str]:
     return open_source(model_version.source), ""
 
 
-def _delete_quietly(store: Any, folder: str) -> None:
+def _delete_quietly(store: ArtifactStore, folder: str) -> None:
     """Remove a partial copy; if the store is unreachable, an orphaned folder is logged (it is
     never served: only READY versions' folders are)."""
     try:

@@ -165,7 +165,7 @@ def transfer_config() -> Any:
     return config
 
 
-class _StreamingBody(IO[bytes]):
+class ClassifiedStreamingBody(IO[bytes]):
     """A botocore StreamingBody whose read errors are classified."""
 
     def __init__(self, body: Any, what: str) -> None:
@@ -268,7 +268,7 @@ class S3Store:
                 raise NotFoundError(error.message) from exc
             raise error from exc
         # Only read: IO's other methods are never called (docs/decisions/0014).
-        return _StreamingBody(response["Body"], self.uri(key))  # type: ignore[abstract]
+        return ClassifiedStreamingBody(response["Body"], self.uri(key))  # type: ignore[abstract]
 
     def write(self, key: str, stream: IO[bytes]) -> None:
         try:
@@ -509,13 +509,13 @@ class LocalStore:
             path.unlink()
 
 
-def store_from_uri(uri: str) -> S3Store | LocalStore:
+def store_from_uri(uri: str) -> ArtifactStore:
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         return S3Store(parsed.netloc, parsed.path)
     return LocalStore(Path(unquote(parsed.path)))
 
 
-def get_store() -> S3Store | LocalStore:
+def get_store() -> ArtifactStore:
     """The store ``ARTIFACT_STORE_URI`` names (cheap: clients are cached per process)."""
     return store_from_uri(settings.ARTIFACT_STORE_URI)

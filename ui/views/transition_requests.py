@@ -14,7 +14,7 @@ from registry.models import TransitionRequestStatus
 from ui import forms
 from ui import selectors as ui_selectors
 from ui.views.base import ui_view
-from ui.views.versions import _to_version, _version_refusal
+from ui.views.versions import to_version, version_refusal
 
 DECISIONS = {"approve", "reject", "cancel"}
 
@@ -37,7 +37,7 @@ def request_decide(
     data = form.cleaned_data
     typed = {"decision_forms": {str(transition_request.code): form}}
     if transition_request.status != TransitionRequestStatus.OPEN:
-        return _version_refusal(
+        return version_refusal(
             request,
             name,
             version,
@@ -79,8 +79,8 @@ def request_decide(
             )
             messages.success(request, "Cancelled the request.")
     except RegistryError as exc:
-        return _version_refusal(request, name, version, exc, **typed)
-    return _to_version(name, version)
+        return version_refusal(request, name, version, exc, **typed)
+    return to_version(name, version)
 
 
 @require_GET

@@ -93,7 +93,7 @@ def version_detail(request: HttpRequest, name: str, version: int) -> HttpRespons
     return render(request, "ui/version_detail.html", _version_context(request, name, version))
 
 
-def _version_refusal(
+def version_refusal(
     request: HttpRequest, name: str, version: int, exc: RegistryError, **typed: Any
 ) -> HttpResponse:
     messages.error(request, exc.message)
@@ -105,7 +105,7 @@ def _version_refusal(
     )
 
 
-def _to_version(name: str, version: int, anchor: str = "") -> HttpResponse:
+def to_version(name: str, version: int, anchor: str = "") -> HttpResponse:
     url = reverse("ui:version-detail", kwargs={"name": name, "version": version})
     return redirect(f"{url}#{anchor}" if anchor else url)
 
@@ -115,7 +115,7 @@ def _to_version(name: str, version: int, anchor: str = "") -> HttpResponse:
 def version_transition(request: SignedInHttpRequest, name: str, version: int) -> HttpResponse:
     form = forms.TransitionForm(request.POST, prefix="t")
     if not form.is_valid():
-        return _version_refusal(
+        return version_refusal(
             request,
             name,
             version,
@@ -146,8 +146,8 @@ def version_transition(request: SignedInHttpRequest, name: str, version: int) ->
                 request, f"Requested the move of version {version} to {data['stage']}."
             )
     except RegistryError as exc:
-        return _version_refusal(request, name, version, exc, transition_form=form)
-    return _to_version(name, version)
+        return version_refusal(request, name, version, exc, transition_form=form)
+    return to_version(name, version)
 
 
 @require_POST
@@ -158,11 +158,11 @@ def version_registration_retry(
     try:
         services.model_version_registration_retry(actor=request.user, name=name, version=version)
     except RegistryError as exc:
-        return _version_refusal(request, name, version, exc)
+        return version_refusal(request, name, version, exc)
     messages.success(
         request, f"Registration of version {version} retried: its files are being copied again."
     )
-    return _to_version(name, version)
+    return to_version(name, version)
 
 
 @require_POST
@@ -170,7 +170,7 @@ def version_registration_retry(
 def comment_create(request: SignedInHttpRequest, name: str, version: int) -> HttpResponse:
     form = forms.CommentForm(request.POST, prefix="c")
     if not form.is_valid():
-        return _version_refusal(
+        return version_refusal(
             request, name, version, RegistryError.invalid("Write a comment first."),
             comment_form=form,
         )  # fmt: skip
@@ -179,9 +179,9 @@ def comment_create(request: SignedInHttpRequest, name: str, version: int) -> Htt
             actor=request.user, name=name, version=version, comment=form.cleaned_data["comment"]
         )
     except RegistryError as exc:
-        return _version_refusal(request, name, version, exc, comment_form=form)
+        return version_refusal(request, name, version, exc, comment_form=form)
     messages.success(request, "Comment added.")
-    return _to_version(name, version, "comments")
+    return to_version(name, version, "comments")
 
 
 @require_POST
@@ -193,9 +193,9 @@ def comment_edit(request: SignedInHttpRequest, name: str, version: int, code: st
             raise RegistryError.invalid("A comment cannot be empty.")
         services.comment_update(actor=request.user, id=code, comment=form.cleaned_data["comment"])
     except RegistryError as exc:
-        return _version_refusal(request, name, version, exc)
+        return version_refusal(request, name, version, exc)
     messages.success(request, "Comment updated.")
-    return _to_version(name, version, "comments")
+    return to_version(name, version, "comments")
 
 
 @require_POST
@@ -206,6 +206,6 @@ def comment_delete(
     try:
         services.comment_delete(actor=request.user, id=code)
     except RegistryError as exc:
-        return _version_refusal(request, name, version, exc)
+        return version_refusal(request, name, version, exc)
     messages.success(request, "Comment deleted.")
-    return _to_version(name, version, "comments")
+    return to_version(name, version, "comments")

@@ -53,7 +53,6 @@ from registry.artifacts.sources.base import (
     Opened,
     Source,
     SourceFile,
-    iter_chunks,
     supported_sources,
 )
 from registry.artifacts.sources.dispatch import is_reference, open_source, validate_source
@@ -80,7 +79,6 @@ __all__ = [
     "SourceFile",
     "file_source_path",
     "is_reference",
-    "iter_chunks",
     "logged_model_id",
     "open_source",
     "registry_version_ref",

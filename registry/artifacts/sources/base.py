@@ -5,7 +5,6 @@ rule that the registry's own store is never a source."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -18,8 +17,8 @@ from registry.artifacts.storage import S3Store, get_store
 UPLOADS = "uploads"
 UPLOADS_URI_PREFIX = "mlflow-artifacts:/uploads/"
 MODELS_URI_PREFIX = "models:/"
-_ID = re.compile(r"^[\w-]{1,256}$")  # run ids and logged model ids
-_VERSION = re.compile(r"^[1-9][0-9]{0,9}$")
+ID_PATTERN = re.compile(r"^[\w-]{1,256}$")  # run ids and logged model ids
+VERSION_PATTERN = re.compile(r"^[1-9][0-9]{0,9}$")
 
 
 def supported_sources() -> str:
@@ -47,13 +46,13 @@ def supported_sources() -> str:
     return "Supported sources: " + "; ".join(kinds) + "."
 
 
-def _invalid(source: str, why: str) -> RegistryError:
+def invalid_source(source: str, why: str) -> RegistryError:
     return RegistryError.invalid(
         f"Invalid model version source '{source}': {why} " + supported_sources()
     )
 
 
-def _overlaps_store(bucket: str, key: str) -> bool:
+def overlaps_store(bucket: str, key: str) -> bool:
     """Whether ``s3://bucket/key`` lies inside the registry's store or holds it (the bucket
     root, or a folder above the store's prefix): either way it would read the store."""
     store = get_store()
@@ -65,7 +64,7 @@ def _overlaps_store(bucket: str, key: str) -> bool:
     return inside == prefix or inside.startswith(prefix + "/") or prefix.startswith(inside + "/")
 
 
-_STORE_REFUSAL = (
+STORE_REFUSAL = (
     "it lies inside the registry's own artifact store, or holds it. Register uploads as "
     f"{UPLOADS_URI_PREFIX}<path>, and copies of versions as models:/<name>/<version>."
 )
@@ -91,7 +90,7 @@ class Source(Protocol):
         """A stream of the file's bytes (exactly the version listed, where the store can tell)."""
 
 
-class _Listed:
+class ListedSource:
     """A source lists its files once: a run's source is listed to see whether it holds anything
     before the copy lists it again."""
 
@@ -106,7 +105,7 @@ class _Listed:
         raise NotImplementedError
 
 
-def _clean_member(description: str, relative: str) -> str:
+def clean_member(description: str, relative: str) -> str:
     try:
         return paths.clean_relative_path(relative, what="file name")
     except RegistryError:
@@ -124,8 +123,3 @@ class Opened:
     source: Source
     run_id: str = ""
     model_id: str = ""
-
-
-def iter_chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
-    while chunk := stream.read(size):
-        yield chunk

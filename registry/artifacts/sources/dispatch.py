@@ -12,26 +12,26 @@ from kernel.errors import RegistryError
 from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import SourceError
 from registry.artifacts.sources.base import (
-    _STORE_REFUSAL,
+    STORE_REFUSAL,
     UPLOADS_URI_PREFIX,
     Opened,
-    _invalid,
-    _overlaps_store,
+    invalid_source,
+    overlaps_store,
     supported_sources,
 )
 from registry.artifacts.sources.local import LocalFolderSource, file_source_path
 from registry.artifacts.sources.models_uri import logged_model_id
-from registry.artifacts.sources.s3 import S3Source, _validate_s3
+from registry.artifacts.sources.s3 import S3Source, validate_s3_source
 from registry.artifacts.sources.store import upload_area, upload_path
 from registry.artifacts.sources.tracking import (
     HttpArtifactsSource,
-    _logged_model_parts,
-    _logged_model_source,
-    _run_source,
-    _runs_parts,
-    _tracking_artifact_path,
-    _tracking_base,
-    _tracking_headers,
+    logged_model_parts,
+    logged_model_source,
+    run_source,
+    runs_parts,
+    tracking_artifact_path,
+    tracking_base,
+    tracking_headers,
 )
 from registry.artifacts.storage import LocalStore, S3Store, get_store
 
@@ -57,33 +57,33 @@ def validate_source(source: str, *, actor: Any, reference: bool = False) -> str:
         # A pointer the registry never reads; a local path would name a file on whichever
         # machine reads it.
         if len(scheme) < 2 or scheme == "file":
-            raise _invalid(
+            raise invalid_source(
                 source,
                 "in reference mode a source is a URI the clients can read (s3://, runs:/, "
                 "models:/, mlflow-artifacts:/, https://, ...), not a local path.",
             )
         return source
     if scheme == "s3":
-        _validate_s3(source, parsed.netloc, parsed.path)
+        validate_s3_source(source, parsed.netloc, parsed.path)
     elif scheme == "mlflow-artifacts":
         if source.startswith(UPLOADS_URI_PREFIX):
             area = upload_area(upload_path(source))
             if area is None:
-                raise _invalid(
+                raise invalid_source(
                     source,
                     f"uploaded files are registered as {UPLOADS_URI_PREFIX}<your username>/<path>.",
                 )
             require_upload_area(actor, area, action="register files from")
         else:
-            _tracking_artifact_path(source)
+            tracking_artifact_path(source)
     elif scheme == "file":
         file_source_path(source)
     elif scheme == "runs":
-        _runs_parts(source)
+        runs_parts(source)
     elif scheme == "models" and logged_model_id(source) is not None:
-        _logged_model_parts(source)
+        logged_model_parts(source)
     else:
-        raise _invalid(source, "this kind of source is not supported.")
+        raise invalid_source(source, "this kind of source is not supported.")
     return source
 
 
@@ -93,13 +93,13 @@ def open_source(source: str) -> Opened:
     scheme = parsed.scheme.lower()
     try:
         if scheme == "s3":
-            if _overlaps_store(parsed.netloc, parsed.path):
-                raise SourceError(f"Source {source}: {_STORE_REFUSAL}")
+            if overlaps_store(parsed.netloc, parsed.path):
+                raise SourceError(f"Source {source}: {STORE_REFUSAL}")
             return Opened(S3Source(parsed.netloc, parsed.path))
         if scheme == "mlflow-artifacts":
             if not source.startswith(UPLOADS_URI_PREFIX):
-                path = _tracking_artifact_path(source)
-                return Opened(HttpArtifactsSource(_tracking_base(), path, _tracking_headers()))
+                path = tracking_artifact_path(source)
+                return Opened(HttpArtifactsSource(tracking_base(), path, tracking_headers()))
             key = upload_path(source)
             store = get_store()
             if isinstance(store, S3Store):
@@ -109,10 +109,10 @@ def open_source(source: str) -> Opened:
         if scheme == "file":
             return Opened(LocalFolderSource(file_source_path(source), source))
         if scheme == "runs":
-            return _run_source(source)
+            return run_source(source)
         if scheme == "models":
             if logged_model_id(source) is not None:
-                return _logged_model_source(_logged_model_parts(source))
+                return logged_model_source(logged_model_parts(source))
             # models:/<name>/<version> copies read the source version's managed copy
             # (:func:`store_folder_source`); reaching here means that version is gone.
             raise SourceError(

@@ -13,11 +13,11 @@ from registry.artifacts import paths
 from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import SourceError
 from registry.artifacts.sources.base import (
-    _STORE_REFUSAL,
+    STORE_REFUSAL,
+    ListedSource,
     SourceFile,
-    _clean_member,
-    _invalid,
-    _Listed,
+    clean_member,
+    invalid_source,
 )
 from registry.artifacts.storage import LocalStore, get_store
 
@@ -27,37 +27,37 @@ def file_source_path(source: str) -> Path:
     traversal, no symlink anywhere on the way (the resolved path must be the path itself)."""
     roots = [Path(root) for root in artifact_settings().file_source_roots]
     if not roots:
-        raise _invalid(
+        raise invalid_source(
             source, "file:// sources are disabled (ARTIFACT_FILE_SOURCE_ROOTS is empty)."
         )
     parsed = urlparse(source)
     if parsed.netloc not in ("", "localhost"):
-        raise _invalid(source, "file:// sources must be local paths (file:///path).")
+        raise invalid_source(source, "file:// sources must be local paths (file:///path).")
     try:
         relative = paths.clean_relative_path(parsed.path.lstrip("/"), what="source path")
     except RegistryError as exc:
-        raise _invalid(source, exc.message) from None
+        raise invalid_source(source, exc.message) from None
     path = Path("/" + relative)
     if os.path.realpath(path) != str(path):
-        raise _invalid(source, "the path goes through a symlink; symlinks are refused.")
+        raise invalid_source(source, "the path goes through a symlink; symlinks are refused.")
     if not any(path == root or root in path.parents for root in roots):
-        raise _invalid(source, "the path is not under an allowed root.")
+        raise invalid_source(source, "the path is not under an allowed root.")
     store = get_store()
     if isinstance(store, LocalStore):
         # An allowed root that holds the local store must not open it: the per-user upload
         # areas and other models' copies would be read past their checks.
         store_root = Path(os.path.realpath(store.root))
         if path == store_root or store_root in path.parents or path in store_root.parents:
-            raise _invalid(source, _STORE_REFUSAL)
+            raise invalid_source(source, STORE_REFUSAL)
     if path.is_dir():
         for folder, dirs, files in os.walk(path, followlinks=False):
             for name in dirs + files:
                 if os.path.islink(os.path.join(folder, name)):
-                    raise _invalid(source, "it contains a symlink; symlinks are refused.")
+                    raise invalid_source(source, "it contains a symlink; symlinks are refused.")
     return path
 
 
-class LocalFolderSource(_Listed):
+class LocalFolderSource(ListedSource):
     """A folder (or one file) on this machine: the local store's uploads, or a ``file://``
     source. Symlinks are refused, and files are opened without following one."""
 
@@ -87,7 +87,7 @@ class LocalFolderSource(_Listed):
                 if name.startswith(".tmp-"):
                     continue
                 entry = Path(folder) / name
-                relative = _clean_member(self.description, entry.relative_to(path).as_posix())
+                relative = clean_member(self.description, entry.relative_to(path).as_posix())
                 found.append(SourceFile(relative, entry.stat().st_size))
         if not found:
             raise SourceError(f"Source {self.description} holds no files.")

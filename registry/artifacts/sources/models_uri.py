@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.artifacts.sources.base import _VERSION, MODELS_URI_PREFIX, _invalid
+from registry.artifacts.sources.base import MODELS_URI_PREFIX, VERSION_PATTERN, invalid_source
 
 
 @dataclass(frozen=True)
@@ -42,18 +42,18 @@ def registry_version_ref(source: str) -> RegistryVersionRef | None:
             return None  # models:/<logged model id>
         name, alias = rest.rsplit("@", 1)
         if not name or not alias:
-            raise _invalid(source, "expected models:/<name>@<alias>.")
+            raise invalid_source(source, "expected models:/<name>@<alias>.")
         return RegistryVersionRef(name=name, alias=alias)
     name, suffix = rest.split("/", 1)
     if not name or not suffix:
-        raise _invalid(source, "expected models:/<name>/<version or stage>.")
+        raise invalid_source(source, "expected models:/<name>/<version or stage>.")
     if "/" in suffix.rstrip("/"):
-        raise _invalid(
+        raise invalid_source(
             source, "a copy takes a whole version: models:/<name>/<version> without a sub-path."
         )
     suffix = suffix.rstrip("/")
     if suffix.isdigit():
-        if not _VERSION.match(suffix):
-            raise _invalid(source, f"'{suffix}' is not a version number.")
+        if not VERSION_PATTERN.match(suffix):
+            raise invalid_source(source, f"'{suffix}' is not a version number.")
         return RegistryVersionRef(name=name, version=int(suffix))
     return RegistryVersionRef(name=name, stage=suffix)

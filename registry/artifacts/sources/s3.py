@@ -9,29 +9,29 @@ from kernel.errors import RegistryError
 from registry.artifacts import paths
 from registry.artifacts.errors import SourceError
 from registry.artifacts.sources.base import (
-    _STORE_REFUSAL,
+    STORE_REFUSAL,
+    ListedSource,
     SourceFile,
-    _clean_member,
-    _invalid,
-    _Listed,
-    _overlaps_store,
+    clean_member,
+    invalid_source,
+    overlaps_store,
 )
-from registry.artifacts.storage import _StreamingBody, s3_client, storage_error
+from registry.artifacts.storage import ClassifiedStreamingBody, s3_client, storage_error
 
 
-def _validate_s3(source: str, bucket: str, key: str) -> None:
+def validate_s3_source(source: str, bucket: str, key: str) -> None:
     if not bucket:
-        raise _invalid(source, "it names no bucket.")
+        raise invalid_source(source, "it names no bucket.")
     if key.strip("/"):
         try:
             paths.clean_relative_path(key.lstrip("/").rstrip("/"), what="source path")
         except RegistryError as exc:
-            raise _invalid(source, exc.message) from None
-    if _overlaps_store(bucket, key):
-        raise _invalid(source, _STORE_REFUSAL)
+            raise invalid_source(source, exc.message) from None
+    if overlaps_store(bucket, key):
+        raise invalid_source(source, STORE_REFUSAL)
 
 
-class S3Source(_Listed):
+class S3Source(ListedSource):
     def __init__(self, bucket: str, prefix: str) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -49,7 +49,7 @@ class S3Source(_Listed):
                 for item in page.get("Contents", []):
                     if item["Key"].endswith("/"):
                         continue
-                    relative = _clean_member(self.description, item["Key"][len(list_prefix) :])
+                    relative = clean_member(self.description, item["Key"][len(list_prefix) :])
                     found.append(SourceFile(relative, int(item["Size"]), item["ETag"]))
             if not found and self.prefix:
                 head = client.head_object(Bucket=self.bucket, Key=self.prefix)
@@ -79,4 +79,4 @@ class S3Source(_Listed):
         except Exception as exc:  # noqa: BLE001 - classified, re-raised
             raise storage_error(exc, what) from exc
         # Only read: IO's other methods are never called (docs/decisions/0014).
-        return _StreamingBody(response["Body"], what)  # type: ignore[abstract]
+        return ClassifiedStreamingBody(response["Body"], what)  # type: ignore[abstract]

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from kernel.errors import RegistryError
 from registry.artifacts import paths
-from registry.artifacts.sources.base import UPLOADS, UPLOADS_URI_PREFIX, Source, _invalid
+from registry.artifacts.sources.base import UPLOADS, UPLOADS_URI_PREFIX, Source, invalid_source
 from registry.artifacts.sources.local import LocalFolderSource
 from registry.artifacts.sources.s3 import S3Source
 from registry.artifacts.storage import LocalStore, S3Store, get_store
@@ -17,11 +17,13 @@ def upload_path(source: str) -> str:
     """The store key (``uploads/...``) that a ``mlflow-artifacts:/uploads/`` source names."""
     parsed = urlparse(source)
     if parsed.netloc or not source.startswith(UPLOADS_URI_PREFIX):
-        raise _invalid(source, f"uploaded files are registered as {UPLOADS_URI_PREFIX}<path>.")
+        raise invalid_source(
+            source, f"uploaded files are registered as {UPLOADS_URI_PREFIX}<path>."
+        )
     try:
         return paths.clean_relative_path(parsed.path.lstrip("/"), what="source path")
     except RegistryError as exc:
-        raise _invalid(source, exc.message) from None
+        raise invalid_source(source, exc.message) from None
 
 
 def upload_area(key: str) -> str | None:

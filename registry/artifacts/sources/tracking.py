@@ -15,14 +15,14 @@ from registry.artifacts import paths
 from registry.artifacts.conf import artifact_settings
 from registry.artifacts.errors import SourceError, TransientError
 from registry.artifacts.sources.base import (
-    _ID,
+    ID_PATTERN,
+    ListedSource,
     Opened,
     Source,
     SourceFile,
-    _clean_member,
-    _invalid,
-    _Listed,
-    _overlaps_store,
+    clean_member,
+    invalid_source,
+    overlaps_store,
 )
 from registry.artifacts.sources.models_uri import logged_model_id
 from registry.artifacts.sources.s3 import S3Source
@@ -30,19 +30,19 @@ from registry.artifacts.sources.s3 import S3Source
 
 def _require_tracking_server(source: str, kind: str) -> None:
     if not artifact_settings().mlflow_tracking_server_url:
-        raise _invalid(
+        raise invalid_source(
             source,
             f"{kind} sources are read through an MLflow tracking server, and none is configured "
             "(MLFLOW_TRACKING_SERVER_URL).",
         )
 
 
-def _tracking_artifact_path(source: str) -> str:
+def tracking_artifact_path(source: str) -> str:
     """The path of a tracking server's ``mlflow-artifacts:/<path>`` (not an upload)."""
     _require_tracking_server(source, "mlflow-artifacts:/")
     parsed = urlparse(source)
     if parsed.netloc:
-        raise _invalid(
+        raise invalid_source(
             source,
             "expected mlflow-artifacts:/<path> (the tracking server is the one the registry is "
             "configured with, not a host in the URI).",
@@ -50,30 +50,32 @@ def _tracking_artifact_path(source: str) -> str:
     try:
         return paths.clean_relative_path(parsed.path.lstrip("/"), what="source path")
     except RegistryError as exc:
-        raise _invalid(source, exc.message) from None
+        raise invalid_source(source, exc.message) from None
 
 
-def _logged_model_parts(source: str) -> str:
+def logged_model_parts(source: str) -> str:
     _require_tracking_server(source, "models:/<logged model id>")
     model_id = logged_model_id(source) or ""
-    if not _ID.match(model_id):
-        raise _invalid(source, "expected models:/<logged model id>, for example models:/m-1a2b.")
+    if not ID_PATTERN.match(model_id):
+        raise invalid_source(
+            source, "expected models:/<logged model id>, for example models:/m-1a2b."
+        )
     return model_id
 
 
-def _runs_parts(source: str) -> tuple[str, str]:
+def runs_parts(source: str) -> tuple[str, str]:
     _require_tracking_server(source, "runs:/")
     match = re.match(r"^runs:/([^/]+)(?:/(.*))?$", source)
-    if not match or not _ID.match(match.group(1)):
-        raise _invalid(source, "expected runs:/<run_id>/<path>.")
+    if not match or not ID_PATTERN.match(match.group(1)):
+        raise invalid_source(source, "expected runs:/<run_id>/<path>.")
     try:
         sub = paths.clean_relative_path(match.group(2) or "", what="source path", allow_empty=True)
     except RegistryError as exc:
-        raise _invalid(source, exc.message) from None
+        raise invalid_source(source, exc.message) from None
     return match.group(1), sub
 
 
-class HttpArtifactsSource(_Listed):
+class HttpArtifactsSource(ListedSource):
     """Files behind an MLflow tracking server's ``mlflow-artifacts`` proxy."""
 
     def __init__(self, base_url: str, root: str, headers: dict[str, str]) -> None:
@@ -97,7 +99,7 @@ class HttpArtifactsSource(_Listed):
         while pending:
             folder = pending.pop()
             for entry in self._list(folder):
-                relative = _clean_member(
+                relative = clean_member(
                     self.description,
                     "/".join(
                         part
@@ -179,18 +181,18 @@ def _error_message(response: Any) -> str:
     return f": {message[:500]}" if message else ""
 
 
-def _tracking_base() -> str:
+def tracking_base() -> str:
     return artifact_settings().mlflow_tracking_server_url.rstrip("/")
 
 
-def _tracking_headers() -> dict[str, str]:
+def tracking_headers() -> dict[str, str]:
     token = artifact_settings().mlflow_tracking_server_token
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _tracking_json(path: str, *, what: str) -> dict[str, Any]:
     """GET ``path`` of the tracking server's REST API, as JSON."""
-    response = _http_get(f"{_tracking_base()}{path}", _tracking_headers(), what=what)
+    response = _http_get(f"{tracking_base()}{path}", tracking_headers(), what=what)
     try:
         return json.loads(response.data or b"{}")
     except ValueError as exc:
@@ -203,13 +205,13 @@ def _location_source(location: str, *, what: str) -> Source:
     """The readable source of an artifact location the tracking server answered with."""
     parsed = urlparse(location)
     if parsed.scheme == "s3":
-        if _overlaps_store(parsed.netloc, parsed.path):
+        if overlaps_store(parsed.netloc, parsed.path):
             raise SourceError(
                 f"{what} keeps its artifacts at {location}, inside the registry's own store: "
                 "refused (the store is never a source)."
             )
         return S3Source(parsed.netloc, parsed.path)
-    base, headers = _tracking_base(), _tracking_headers()
+    base, headers = tracking_base(), tracking_headers()
     if parsed.scheme == "mlflow-artifacts":
         # mlflow-artifacts://host:port/<path> names the same proxy as mlflow-artifacts:/<path>;
         # the registry only ever asks the tracking server it is configured with.
@@ -224,7 +226,7 @@ def _location_source(location: str, *, what: str) -> Source:
     )
 
 
-def _logged_model_source(model_id: str) -> Opened:
+def logged_model_source(model_id: str) -> Opened:
     what = f"Logged model {model_id}"
     body = _tracking_json(f"/api/2.0/mlflow/logged-models/{quote(model_id, safe='')}", what=what)
     try:
@@ -258,7 +260,7 @@ def _run_logged_model(run: dict[str, Any], run_id: str, name: str) -> str | None
     outputs = (run.get("outputs") or {}).get("model_outputs") or []
     for output in outputs:
         model_id = str(output.get("model_id") or "")
-        if not _ID.match(model_id):
+        if not ID_PATTERN.match(model_id):
             continue
         body = _tracking_json(
             f"/api/2.0/mlflow/logged-models/{quote(model_id, safe='')}",
@@ -269,8 +271,8 @@ def _run_logged_model(run: dict[str, Any], run_id: str, name: str) -> str | None
     return None
 
 
-def _run_source(source: str) -> Opened:
-    run_id, sub = _runs_parts(source)
+def run_source(source: str) -> Opened:
+    run_id, sub = runs_parts(source)
     what = f"Run {run_id}"
     body = _tracking_json(f"/api/2.0/mlflow/runs/get?{urlencode({'run_id': run_id})}", what=what)
     try:
@@ -283,6 +285,6 @@ def _run_source(source: str) -> Opened:
     if sub and not _has_files(primary):
         model_id = _run_logged_model(run, run_id, sub)
         if model_id:
-            return _logged_model_source(model_id)
+            return logged_model_source(model_id)
         raise SourceError(f"{what} has no artifacts at '{sub}' and logged no model named '{sub}'.")
     return Opened(primary, run_id=run_id)
