@@ -304,6 +304,19 @@ class RegistryStack:
             start_new_session=True,
         )
 
+    def supervise_worker(self) -> bool:
+        """Start the worker again if it has exited or logged that it is stopping on an error, as
+        the deployment's supervisor does (docker-compose.yml: ``restart: unless-stopped``). True
+        if it had to."""
+        assert self.worker is not None
+        if self.worker.poll() is None:
+            if "Unrecoverable error" not in self.worker_log():
+                return False
+            # Stopping but not gone: a liveness check would kill it.
+            self.kill_worker()
+        self.start_worker()
+        return True
+
     def worker_log(self) -> str:
         path = self.workdir / f"worker-{self.workers_started}.log"
         return path.read_text(errors="replace") if path.exists() else ""

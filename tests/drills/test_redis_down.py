@@ -93,6 +93,13 @@ def test_redis_down_writes_succeed_and_nothing_is_lost(
     )
     wait_for(lambda: _status(1) == "READY", 60, "version 1 to be READY")
     receiver.wait_for(2, timeout=60)  # created and ready
+    # ... and recorded: Redis dies between tasks, not during one (that case is the supervisor's,
+    # below).
+    wait_for(
+        lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCESS).count() == 2,
+        30,
+        "the first two deliveries to be recorded",
+    )
 
     # --- Redis dies -------------------------------------------------------------------------
     private_redis.stop()
@@ -145,11 +152,15 @@ def test_redis_down_writes_succeed_and_nothing_is_lost(
     # Beat keeps running the version sweep (every quiet window here): a copy message lost
     # again, say by a worker still reconnecting, is queued once more, as in production. Each
     # run re-queues only versions untouched for the window, so it never races a live attempt.
-    beat = {"sweeps": 1, "last": time.monotonic()}
+    # A worker that loses the broker while it acknowledges a task can exit (kombu's Redis
+    # transport fails to restore unacknowledged messages on a closed connection; seen once on a
+    # loaded machine): the supervisor starts it again, as a deployment's does.
+    beat = {"sweeps": 1, "last": time.monotonic(), "restarts": 0}
 
     def ready() -> bool:
         if _status(2) == "READY" and _status(3) == "READY":
             return True
+        beat["restarts"] += registry_stack.supervise_worker()
         if time.monotonic() - beat["last"] > 3.0:
             model_versions_pending_sweep_task()
             beat["sweeps"] += 1
@@ -157,7 +168,8 @@ def test_redis_down_writes_succeed_and_nothing_is_lost(
         return False
 
     wait_for(ready, 90, "versions 2 and 3 to be READY", explain=lambda: _explain(registry_stack))
-    print(f"version sweeps run before both copies were READY: {beat['sweeps']}")  # noqa: T201
+    sweeps, restarts = beat["sweeps"], beat["restarts"]
+    print(f"version sweeps until READY: {sweeps}; worker restarts: {restarts}")  # noqa: T201
     total = 2 + 5 + 2 + 1  # before, during, the two copies finished, after
     received = receiver.wait_for(total, timeout=90)
     wait_for(
