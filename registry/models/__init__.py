@@ -407,6 +407,9 @@ class TransitionApproval(models.Model):
     )
     approver_username = models.CharField(max_length=150)
     comment = models.TextField(blank=True, default="")
+    # The version's artifact digest when it was approved: an approval counts only for these
+    # bytes (docs/decisions/0015-governed-aliases.md).
+    artifact_digest = models.CharField(max_length=DIGEST_MAX_LENGTH, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -515,6 +518,9 @@ class AuditEntry(models.Model):
             "MODEL_VERSION_REGISTRATION_RETRIED",
             "Model version registration retried",
         )
+        # An alias policy set or dropped; detail holds the alias and the policy before and after.
+        ALIAS_POLICY_SET = "ALIAS_POLICY_SET", "Alias policy set"
+        ALIAS_POLICY_DELETED = "ALIAS_POLICY_DELETED", "Alias policy deleted"
 
     action = models.CharField(max_length=40, choices=Action.choices)
     model_name = models.CharField(max_length=NAME_MAX_LENGTH)
@@ -542,3 +548,13 @@ class PeriodicTaskRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_succeeded_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The governed aliases' tables live in their own module; importing them here registers them
+# with the app and lets callers import every model of the registry from ``registry.models``.
+from registry.models.aliases import AliasApproval as AliasApproval  # noqa: E402
+from registry.models.aliases import AliasPolicy as AliasPolicy  # noqa: E402
+from registry.models.aliases import AliasRequest as AliasRequest  # noqa: E402
+from registry.models.aliases import PointerCause as PointerCause  # noqa: E402
+from registry.models.aliases import PointerKind as PointerKind  # noqa: E402
+from registry.models.aliases import PointerMove as PointerMove  # noqa: E402
