@@ -133,13 +133,30 @@ class RegisteredModelAdmin(ReadOnlyAdmin):
         "last_version_number",
     ]  # fmt: skip
     inlines = [RegisteredModelTagInline, RegisteredModelAliasInline]
-    actions = ["delete_models"]
+    actions = ["delete_models", "delete_models_forced"]
 
     @admin.action(description="Delete the selected models (with their versions)")
     def delete_models(self, request: HttpRequest, queryset: QuerySet[RegisteredModel]) -> None:
         def delete(registered_model: RegisteredModel) -> str:
             services.registered_model_delete(actor=request.user, name=registered_model.name)
             return "deleted."
+
+        run_each(self, request, queryset, delete)
+
+    @admin.action(
+        description=(
+            "Delete the selected models, even with versions in Production or named by "
+            "protected aliases (force)"
+        )
+    )
+    def delete_models_forced(
+        self, request: HttpRequest, queryset: QuerySet[RegisteredModel]
+    ) -> None:
+        def delete(registered_model: RegisteredModel) -> str:
+            services.registered_model_delete(
+                actor=request.user, name=registered_model.name, force=True
+            )
+            return "deleted (forced)."
 
         run_each(self, request, queryset, delete)
 

@@ -124,7 +124,7 @@ def alias_policies_in_force(*, actor: Any, name: str | None) -> list[AliasPolicy
 
 def _requests() -> Any:
     return AliasRequest.objects.select_related(
-        "registered_model", "model_version"
+        "registered_model", "model_version__registered_model"
     ).prefetch_related("approvals")
 
 

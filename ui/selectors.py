@@ -9,25 +9,35 @@ from typing import Any
 
 from accounts import permissions
 from accounts.permissions import Level
-from registry import selectors
-from registry.models import Comment, StagePolicy, TransitionRequest
+from registry import alias_selectors, selectors
+from registry.models import AliasRequest, Comment, StagePolicy, TransitionRequest
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
 # a bounded number of queries however many requests are open.
 WAITING_SCAN_LIMIT = 200
 
-DECIDE_ACTIONS = {"APPROVE_TRANSITION_REQUEST", "REJECT_TRANSITION_REQUEST"}
+DECIDE_ACTIONS = {
+    "APPROVE_TRANSITION_REQUEST",
+    "REJECT_TRANSITION_REQUEST",
+    "APPROVE_ALIAS_REQUEST",
+    "REJECT_ALIAS_REQUEST",
+}
 
 
 @dataclass(frozen=True)
 class RequestRow:
-    request: TransitionRequest
+    """A request and what the actor may do with it: a transition request, or, with ``kind``
+    "alias", a request to move an alias."""
+
+    request: TransitionRequest | AliasRequest
     actions: list[str]
+    kind: str = "stage"
 
 
 def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
     """The open requests, across the models the actor can read, that the actor may approve or
-    reject (``request_available_actions``, the rule the API reports), oldest first."""
+    reject (``request_available_actions``, the rule the API reports), oldest first: transition
+    requests and alias requests."""
     if not permissions.is_signed_in(actor):
         return []
     candidates = selectors.transition_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
@@ -45,6 +55,33 @@ def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
         )
         if DECIDE_ACTIONS.intersection(actions):
             rows.append(RequestRow(request=request, actions=actions))
+    rows += _alias_requests_waiting_for(actor)
+    return sorted(rows, key=lambda row: (row.request.created_at, row.kind, row.request.pk))
+
+
+def _alias_requests_waiting_for(actor: Any) -> list[RequestRow]:
+    """The open alias requests the actor may approve or reject, read as the transition requests
+    are: the actor's levels, groups and the policies in force once for all of them."""
+    candidates = alias_selectors.alias_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
+    if not candidates:
+        return []
+    models = {request.registered_model_id: request.registered_model for request in candidates}
+    levels = permissions.effective_levels(actor, models)
+    groups = permissions.group_names(actor)
+    policies = alias_selectors.alias_policies_effective_many(
+        pairs=[(request.registered_model, request.alias) for request in candidates]
+    )
+    rows = []
+    for request in candidates:
+        actions = alias_selectors.alias_request_available_actions(
+            actor,
+            request,
+            level=levels[request.registered_model_id],
+            policy=policies[(request.registered_model_id, request.alias)],
+            groups=groups,
+        )
+        if DECIDE_ACTIONS.intersection(actions):
+            rows.append(RequestRow(request=request, actions=actions, kind="alias"))
     return rows
 
 
