@@ -564,3 +564,27 @@ def test_policy_terms_are_checked(team):
         "ALIAS_POLICY_SET",
         "ALIAS_POLICY_DELETED",
     ]
+
+
+def test_as_of_t_before_the_history_began_is_refused(team):
+    """A registry that had aliases before the history existed starts it with BASELINE entries
+    (migration 0016): earlier times are unknown, and said so, rather than answered empty."""
+    began = timezone.now()
+    PointerMove.objects.create(
+        registered_model_id=RegisteredModel.objects.get().pk,
+        model_name="m",
+        kind="ALIAS",
+        pointer="champion",
+        to_version=1,
+        cause="BASELINE",
+        created_at=began,
+    )
+    at = int(began.timestamp() * 1000)
+    query = {"name": "m", "alias": "champion"}
+    refused(
+        call("reader", "get", "registered-models/as-of", {**query, "timestamp": at - 1000}),
+        "INVALID_PARAMETER_VALUE",
+        "The history of aliases and stages begins at",
+    )
+    answer = ok(call("reader", "get", "registered-models/as-of", {**query, "timestamp": at + 1}))
+    assert answer["versions"] == ["1"]
