@@ -301,3 +301,21 @@ def model_version_for_alias_target(
     if model_version is not None:
         model_version.registered_model = registered_model
     return model_version
+
+
+def alias_history_recent(*, registered_model: RegisteredModel, limit: int) -> list[PointerMove]:
+    """The model's latest alias moves, newest first (the model page's history)."""
+    return list(
+        PointerMove.objects.filter(registered_model_id=registered_model.pk, kind=PointerKind.ALIAS)
+        .exclude(cause=PointerCause.BASELINE)
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def alias_requests_open_of(*, registered_model: RegisteredModel) -> list[AliasRequest]:
+    """The model's open alias requests, oldest first (the model page; the caller has read it)."""
+    return list(
+        _requests()
+        .filter(registered_model=registered_model, status=TransitionRequestStatus.OPEN)
+        .order_by("created_at", "id")
+    )

@@ -114,3 +114,67 @@ def comment_rows(*, actor: Any, comments: list[Comment], level: Level) -> list[d
         }
         for comment in comments
     ]
+
+
+# How many of a model's latest alias moves its page shows.
+ALIAS_HISTORY_ON_PAGE = 20
+
+
+@dataclass(frozen=True)
+class AliasRow:
+    """An alias on the model page: the version it names (with its stage), whether a policy
+    protects it, and whether the actor may move it directly (else they ask)."""
+
+    alias: str
+    model_version: Any
+    protected: bool
+    may_move: bool
+
+    @property
+    def names_archived(self) -> bool:
+        return bool(self.model_version.current_stage == "Archived")
+
+
+def alias_panel(*, actor: Any, registered_model: Any, level: Level) -> dict[str, Any]:
+    """The model page's aliases, their open requests (with what the actor may do) and their
+    latest moves, read with a fixed number of queries whatever their number."""
+    aliases = alias_selectors.aliases_with_versions(registered_model=registered_model)
+    requests = alias_selectors.alias_requests_open_of(registered_model=registered_model)
+    names = {row.alias for row in aliases} | {request.alias for request in requests}
+    policies = alias_selectors.alias_policies_effective_many(
+        pairs=[(registered_model, name) for name in names]
+    )
+    groups = permissions.group_names(actor)
+    rows = []
+    for row in aliases:
+        policy = policies[(registered_model.pk, row.alias)]
+        rows.append(
+            AliasRow(
+                alias=row.alias,
+                model_version=row.model_version,
+                protected=any(part.protected for part in permissions.alias_policy_parts(policy)),
+                may_move=permissions.may_move_alias_directly(actor, policy, level, groups),
+            )
+        )
+    request_rows = [
+        RequestRow(
+            request=request,
+            actions=alias_selectors.alias_request_available_actions(
+                actor,
+                request,
+                level=level,
+                policy=policies[(registered_model.pk, request.alias)],
+                groups=groups,
+            ),
+            kind="alias",
+        )
+        for request in requests
+    ]
+    return {
+        "alias_rows": rows,
+        "alias_request_rows": request_rows,
+        "alias_history": alias_selectors.alias_history_recent(
+            registered_model=registered_model, limit=ALIAS_HISTORY_ON_PAGE
+        ),
+        "archived_aliases": [row.alias for row in rows if row.names_archived],
+    }

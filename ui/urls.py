@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from ui import views
+from ui import alias_views, views
 
 app_name = "ui"
 
@@ -19,6 +19,17 @@ urlpatterns = [
     path("models/<str:name>/", views.model_detail, name="model-detail"),
     path("models/<str:name>/permissions", views.model_grant, name="model-grant"),
     path("models/<str:name>/policies", views.model_policy, name="model-policy"),
+    path("models/<str:name>/aliases", alias_views.alias_move, name="alias-move"),
+    path(
+        "models/<str:name>/aliases/<str:alias>/rollback",
+        alias_views.alias_rollback,
+        name="alias-rollback",
+    ),
+    path(
+        "models/<str:name>/aliases/<str:alias>/requests/<int:version>/<str:code>/<str:decision>",
+        alias_views.alias_request_decide,
+        name="alias-request-decide",
+    ),
     path("models/<str:name>/versions/<int:version>/", views.version_detail, name="version-detail"),
     path(
         "models/<str:name>/versions/<int:version>/transition",

@@ -147,7 +147,12 @@ def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, A
         "versions": versions,
         "level": level,
         "can_manage": level >= Level.CAN_MANAGE,
+        "can_edit": level >= Level.CAN_EDIT,
+        "alias_form": forms.AliasMoveForm(prefix="a"),
         "nav": "models",
+        **ui_selectors.alias_panel(
+            actor=request.user, registered_model=registered_model, level=level
+        ),
     }
     if level >= Level.CAN_MANAGE:
         context["acl"] = account_selectors.registered_model_access_control_list(
