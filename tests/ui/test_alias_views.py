@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from registry import services
-from registry.models import AliasRequest, RegisteredModelAlias
+from registry.models import AliasRequest, AuditEntry, RegisteredModelAlias
 from tests.ui.conftest import MODEL
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +92,36 @@ def test_move_request_approve_and_rollback_through_the_forms(story):
     assert "it is protected, so the move waits for approval" in response.content.decode()
     assert AliasRequest.objects.filter(status="OPEN", rollback=True).count() == 1
     assert _aliases() == {"champion": 2}
+
+
+def test_the_admin_decides_alias_requests_through_the_service_and_lists_the_history(
+    story, django_user_model
+):
+    root = django_user_model.objects.create_superuser(username="root", password="x" * 12)
+    admin = Client()
+    admin.force_login(root)
+    services.registered_model_alias_set(actor=story.owner, name=MODEL, alias="champion", version=1)
+    services.alias_policy_set(
+        actor=story.owner, name=MODEL, alias="champion", protected=True, required_approvals=2
+    )
+    request = services.alias_request_create(
+        actor=story.alice, name=MODEL, alias="champion", version=2
+    )
+    changelist = reverse("admin:registry_aliasrequest_changelist")
+    response = admin.post(
+        changelist, {"action": "approve", "_selected_action": [request.pk]}, follow=True
+    )
+    # One approval of two: recorded, the alias stays, and the admin says why.
+    assert "Approval 1 of 2." in response.content.decode()
+    assert _aliases() == {"champion": 1}
+    entry = AuditEntry.objects.filter(action="ADMIN_ACTION").get()
+    assert (entry.detail["admin_action"], entry.detail["outcome"]) == (
+        "approve",
+        "Approval 1 of 2.",
+    )
+    for page in (
+        changelist,
+        reverse("admin:registry_aliaspolicy_changelist"),
+        reverse("admin:registry_pointermove_changelist"),
+    ):
+        assert admin.get(page).status_code == 200
