@@ -100,7 +100,7 @@ def group_names(value: Any, parameter: str, *, empty_means: str) -> list[str]:
 def usernames(value: Any, parameter: str) -> list[str]:
     """Usernames of existing accounts, at most 20 (refused like unknown group names)."""
     names = _names(value, parameter, "user")
-    model = get_user_model()
+    model: Any = get_user_model()
     field = f"{model.USERNAME_FIELD}__in"
     known = set(model.objects.filter(**{field: names}).values_list(model.USERNAME_FIELD, flat=True))
     refusal = _missing(names, known, parameter, "user")

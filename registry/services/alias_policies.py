@@ -32,7 +32,7 @@ def _scope(actor: User | None, name: Any) -> RegisteredModel | None:
 def _allowed_stages(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise RegistryError.invalid("Parameter 'allowed_stages' must be a list of stage names.")
-    stages = list(dict.fromkeys(validation.stage(item) for item in value))
+    stages = list(dict.fromkeys(str(validation.stage(item)) for item in value))
     if Stage.NONE in stages and len(stages) == 1:
         raise RegistryError.invalid(
             "Parameter 'allowed_stages' names only None; leave it empty to allow any stage."

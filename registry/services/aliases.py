@@ -158,7 +158,8 @@ def apply_alias_move(
     if from_version == to_version:
         return None
     if model_version is None:
-        current.delete()  # type: ignore[union-attr]
+        assert current is not None  # from_version differs from None: the alias exists
+        current.delete()
         webhook_event_emit(
             event=EventType.MODEL_VERSION_ALIAS_DELETED,
             registered_model=registered_model,
