@@ -11,6 +11,7 @@ behaves exactly as in MLflow.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -296,16 +297,26 @@ def request_code(request_id: Any) -> uuid.UUID | None:
         ) from None
 
 
+@dataclass(frozen=True)
+class DeletionGuard:
+    """Why a version may not simply be deleted, and what to do first."""
+
+    reason: str
+    remedy: str
+
+
 def deletion_guards(
     registered_model: RegisteredModel, versions: list[ModelVersion]
-) -> dict[int, list[str]]:
+) -> dict[int, list[DeletionGuard]]:
     """Why each of ``versions`` may not simply be deleted, by version number (none: it may):
     a protected alias names it, or it is in Production. A deployment follows either, and
     MLflow would drop the alias with the version without a word."""
-    guards: dict[int, list[str]] = {}
+    guards: dict[int, list[DeletionGuard]] = {}
     for model_version in versions:
         if model_version.current_stage == Stage.PRODUCTION:
-            guards.setdefault(model_version.version, []).append("it is in Production")
+            guards.setdefault(model_version.version, []).append(
+                DeletionGuard("it is in Production", "Move it out of Production first.")
+            )
     by_pk = {model_version.pk: model_version for model_version in versions}
     rows = list(
         RegisteredModelAlias.objects.filter(
@@ -317,7 +328,10 @@ def deletion_guards(
         policy = policies[(registered_model.pk, row.alias)]
         if any(part.protected for part in permissions.alias_policy_parts(policy)):
             guards.setdefault(by_pk[row.model_version_id].version, []).append(
-                f"protected alias '@{row.alias}' names it"
+                DeletionGuard(
+                    f"protected alias '@{row.alias}' names it",
+                    f"Point '@{row.alias}' at another version first.",
+                )
             )
     return guards
 

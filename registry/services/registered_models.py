@@ -125,7 +125,7 @@ def registered_model_delete(*, actor: User | None, name: Any, force: Any = False
         model_versions = list(registered_model.versions.all())
         guards = deletion_guards(registered_model, model_versions)
         guarded = [
-            f"version {number} ({' and '.join(reasons)})"
+            f"version {number} ({' and '.join(guard.reason for guard in reasons)})"
             for number, reasons in sorted(guards.items())
         ]
         if guarded and not force:

@@ -209,8 +209,10 @@ def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None
         if guards:
             raise RegistryError(
                 ErrorCode.PERMISSION_DENIED,
-                f"Version {number} of '{name}' may not be deleted: {' and '.join(guards)}. "
-                "Move it out of Production, or the alias to another version, first.",
+                f"Version {number} of '{name}' may not be deleted: "
+                + " and ".join(guard.reason for guard in guards)
+                + ". "
+                + " ".join(guard.remedy for guard in guards),
             )
         now = timezone.now()  # after the lock: the trail's order is the lock's
         aliases_deleted_with(
