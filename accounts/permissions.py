@@ -24,7 +24,14 @@ from accounts.models import PermissionLevel, RegisteredModelGrant, User
 from kernel.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
-    from registry.models import Comment, RegisteredModel, StagePolicy, TransitionRequest
+    from registry.models import (
+        AliasPolicy,
+        AliasRequest,
+        Comment,
+        RegisteredModel,
+        StagePolicy,
+        TransitionRequest,
+    )
 
 
 class Level(IntEnum):
@@ -174,7 +181,7 @@ def request_cancel_level(actor: Any, requested_by: str) -> Level:
     return Level.CAN_READ if _is_user(actor, requested_by) else Level.CAN_MANAGE
 
 
-def can_cancel_request(actor: Any, request: TransitionRequest, level: Level) -> bool:
+def can_cancel_request(actor: Any, request: TransitionRequest | AliasRequest, level: Level) -> bool:
     return level >= request_cancel_level(actor, request.requested_by_username)
 
 
@@ -185,13 +192,15 @@ def can_decide_request(request: TransitionRequest, level: Level) -> bool:
 
 
 def self_approval_refused(
-    approver_username: str, request: TransitionRequest, policy: StagePolicy
+    approver_username: str,
+    request: TransitionRequest | AliasRequest,
+    policy: StagePolicy | AliasPolicy,
 ) -> bool:
     """The requester approving their own request, where the policy in force forbids it."""
     return approver_username == request.requested_by_username and not policy.allow_self_approval
 
 
-def has_approved(actor: Any, request: TransitionRequest) -> bool:
+def has_approved(actor: Any, request: TransitionRequest | AliasRequest) -> bool:
     """An approver counts once: has the actor already approved the request?"""
     name = acting_username(actor)
     return any(approval.approver_username == name for approval in request.approvals.all())
@@ -223,17 +232,19 @@ def can_delete_comment(actor: Any, comment: Comment, level: Level) -> bool:
     return level >= comment_delete_level(actor, comment)
 
 
-def require_can_change_policies(actor: Any, registered_model: RegisteredModel | None) -> None:
-    """A model's stage policies need CAN_MANAGE on it; the registry-wide ones (``None``) an
-    admin."""
+def require_can_change_policies(
+    actor: Any, registered_model: RegisteredModel | None, *, kind: str = "stage"
+) -> None:
+    """A model's stage (or alias) policies need CAN_MANAGE on it; the registry-wide ones
+    (``None``) an admin."""
     if registered_model is not None:
         require_level(
-            actor, registered_model, Level.CAN_MANAGE, action="change the stage policies of"
+            actor, registered_model, Level.CAN_MANAGE, action=f"change the {kind} policies of"
         )
     elif not is_admin(actor):
         raise RegistryError(
             ErrorCode.PERMISSION_DENIED if is_signed_in(actor) else ErrorCode.UNAUTHENTICATED,
-            "Only registry admins change the registry-wide stage policies.",
+            f"Only registry admins change the registry-wide {kind} policies.",
         )
 
 
@@ -316,6 +327,88 @@ def require_upload_area(actor: Any, area: str, *, action: str, admins_may: bool 
         + (" (registry admins may also read and delete in any area)" if admins_may else "")
         + f"; {upload_area_hint(actor)}.",
     )
+
+
+# --- Aliases ----------------------------------------------------------------------------------
+# Who may move an alias directly and who may decide its requests (docs/decisions/0015). The
+# alias policy in force may be a model's own tightened by the registry-wide one (its floor):
+# every stored part that protects the alias must name the actor for a direct move.
+
+#: Deciding an alias request needs this level, unless the policy lets the decider move the
+#: alias directly: an alias names what serves, as Production does.
+ALIAS_DECIDE_LEVEL = Level.CAN_MANAGE_PRODUCTION_VERSIONS
+
+
+def group_names(actor: Any) -> set[str]:
+    """The names of the actor's groups (one query), for the alias rules below."""
+    if not is_signed_in(actor):
+        return set()
+    return set(actor.groups.values_list("name", flat=True))
+
+
+def alias_policy_parts(policy: AliasPolicy) -> list[AliasPolicy]:
+    """The stored policies a policy in force stands for: the model's own and the registry-wide
+    one when it was merged, else itself."""
+    floor = getattr(policy, "floor", None)
+    return [policy.own, floor] if floor is not None else [policy]  # type: ignore[attr-defined]
+
+
+def _alias_part_names(actor: Any, part: AliasPolicy, groups: set[str]) -> bool:
+    if not part.protected:
+        return True
+    return acting_username(actor) in part.direct_users or not groups.isdisjoint(part.direct_groups)
+
+
+def may_move_alias_directly(
+    actor: Any, policy: AliasPolicy, level: Level, groups: set[str]
+) -> bool:
+    """Set, move or delete the alias without a request: CAN_EDIT, and every part of the policy
+    that protects the alias names the actor (by username or group). The registry itself
+    (``actor=None``) may."""
+    if _is_system(actor):
+        return True
+    return level >= Level.CAN_EDIT and all(
+        _alias_part_names(actor, part, groups) for part in alias_policy_parts(policy)
+    )
+
+
+def can_decide_alias_request(
+    actor: Any, policy: AliasPolicy, level: Level, groups: set[str]
+) -> bool:
+    """Approve or reject an alias request: ``ALIAS_DECIDE_LEVEL``, or the right to make the
+    move directly."""
+    return level >= ALIAS_DECIDE_LEVEL or may_move_alias_directly(actor, policy, level, groups)
+
+
+def can_approve_alias_request(
+    actor: Any, request: AliasRequest, policy: AliasPolicy, level: Level, groups: set[str]
+) -> bool:
+    """Deciding, unless the policy refuses a self-approval or the actor has already approved."""
+    return (
+        can_decide_alias_request(actor, policy, level, groups)
+        and not self_approval_refused(acting_username(actor), request, policy)
+        and not has_approved(actor, request)
+    )
+
+
+def require_can_decide_alias_request(
+    actor: Any,
+    registered_model: RegisteredModel,
+    alias: str,
+    policy: AliasPolicy,
+    groups: set[str],
+) -> None:
+    if is_admin(actor):
+        return
+    level = effective_level(actor, registered_model)
+    if not can_decide_alias_request(actor, policy, level, groups):
+        raise _refuse(
+            actor,
+            f"User '{acting_username(actor)}' may not decide requests to move alias "
+            f"'{alias}' of registered model '{registered_model.name}': that needs "
+            f"{ALIAS_DECIDE_LEVEL.name}, or what moving it directly needs (CAN_EDIT, and to "
+            f"be named by the alias policy if it protects the alias); they have {level.name}.",
+        )
 
 
 # --- Webhooks ---------------------------------------------------------------------------------

@@ -26,11 +26,15 @@ from kernel.errors import RegistryError
 from registry import services
 from registry.models import (
     Activity,
+    AliasApproval,
+    AliasPolicy,
+    AliasRequest,
     AuditEntry,
     Comment,
     ModelVersion,
     ModelVersionManifest,
     ModelVersionTag,
+    PointerMove,
     RegisteredModel,
     RegisteredModelAlias,
     RegisteredModelTag,
@@ -132,7 +136,7 @@ class RegisteredModelAdmin(ReadOnlyAdmin):
         "last_version_number",
     ]  # fmt: skip
     inlines = [RegisteredModelTagInline, RegisteredModelAliasInline]
-    actions = ["delete_models"]
+    actions = ["delete_models", "delete_models_forced"]
 
     @admin.action(description="Delete the selected models (with their versions)")
     def delete_models(
@@ -141,6 +145,26 @@ class RegisteredModelAdmin(ReadOnlyAdmin):
         def delete(registered_model: RegisteredModel) -> str:
             services.registered_model_delete(actor=request.user, name=registered_model.name)
             return "deleted."
+
+        run_each(self, request, queryset, delete)
+
+    @admin.action(
+        description=(
+            "Delete the selected models, even with versions in Production or named by "
+            "protected aliases (force)"
+        )
+    )
+    def delete_models_forced(
+        self, request: HttpRequest, queryset: QuerySet[RegisteredModel]
+    ) -> None:
+        def delete(registered_model: RegisteredModel) -> str:
+            services.registered_model_delete(
+                # the admin site serves signed-in staff only
+                actor=cast(User, request.user),
+                name=registered_model.name,
+                force=True,
+            )
+            return "deleted (forced)."
 
         run_each(self, request, queryset, delete)
 
@@ -466,3 +490,67 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     superusers_only = False  # staff with the view permission read the trails too
     list_display = ["created_at", "action", "model_name", "actor_username"]
     search_fields = ["model_name", "actor_username"]
+
+
+# --- Governed aliases (docs/decisions/0015-governed-aliases.md) -------------------------------
+
+
+@admin.register(AliasPolicy)
+class AliasPolicyAdmin(ReadOnlyAdmin):
+    list_display = ["alias", "registered_model", "protected", "required_approvals",
+                    "allowed_stages", "updated_at"]  # fmt: skip
+    search_fields = ["alias", "registered_model__name"]
+    list_select_related = ["registered_model"]
+
+
+class AliasApprovalInline(ReadOnlyInline):
+    model = AliasApproval
+    fields = ("approver_username", "artifact_digest", "comment", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(AliasRequest)
+class AliasRequestAdmin(ReadOnlyAdmin):
+    list_display = ["registered_model", "alias", "model_version", "from_version", "status",
+                    "requested_by_username", "created_at", "closed_at"]  # fmt: skip
+    list_filter = ["status"]
+    search_fields = ["registered_model__name", "alias", "requested_by_username"]
+    list_select_related = ["registered_model", "model_version__registered_model"]
+    exclude = ["requested_by"]
+    inlines = [AliasApprovalInline]
+    actions = ["approve", "reject"]
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[AliasRequest], how: str) -> None:
+        def decide(alias_request: AliasRequest) -> str:
+            common: dict[str, Any] = {
+                "actor": request.user,
+                "name": alias_request.registered_model.name,
+                "alias": alias_request.alias,
+                "version": alias_request.model_version.version,
+                "request_id": alias_request.code,
+                "comment": f"{how.capitalize()} in the admin.",
+            }
+            if how == "approved":
+                decision = services.alias_request_approve(**common)
+                return "approved." if decision.move is not None else decision.note
+            services.alias_request_reject(**common)
+            return "rejected."
+
+        run_each(self, request, queryset.select_related(*self.list_select_related), decide)
+
+    @admin.action(description="Approve the selected alias requests")
+    def approve(self, request: HttpRequest, queryset: QuerySet[AliasRequest]) -> None:
+        self._decide(request, queryset, "approved")
+
+    @admin.action(description="Reject the selected alias requests")
+    def reject(self, request: HttpRequest, queryset: QuerySet[AliasRequest]) -> None:
+        self._decide(request, queryset, "rejected")
+
+
+@admin.register(PointerMove)
+class PointerMoveAdmin(ReadOnlyAdmin):
+    superusers_only = False  # staff with the view permission read the trails too
+    list_display = ["created_at", "model_name", "kind", "pointer", "from_version", "to_version",
+                    "cause", "actor_username"]  # fmt: skip
+    list_filter = ["kind", "cause"]
+    search_fields = ["model_name", "pointer", "actor_username"]

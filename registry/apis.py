@@ -242,6 +242,9 @@ class RegisteredModelUpdateApi(RegistryApi):
 class RegisteredModelDeleteApi(RegistryApi):
     class InputSerializer(serializers.Serializer):
         name = name_field()
+        # The registry's addition: delete even versions in Production or named by protected
+        # aliases (docs/api.md, "Governed aliases"); clients that do not send it are refused.
+        force = serializers.BooleanField(required=False)
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
     def delete(self, request: SignedInRequest) -> Response:

@@ -22,7 +22,7 @@ from registry.artifacts.services import (
     model_version_artifacts_copy,
     model_versions_pending_sweep,
 )
-from registry.services import transition_requests_expire
+from registry.services import alias_requests_expire, transition_requests_expire
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -74,5 +74,6 @@ def artifact_uploads_expire_task() -> int:
 
 @shared_task
 def transition_requests_expire_task() -> int:
-    """Close the transition requests whose stage policy's ``request_ttl`` ran out (beat)."""
-    return transition_requests_expire()
+    """Close the transition requests whose stage policy's ``request_ttl`` ran out, and the
+    alias requests whose alias policy's did (beat)."""
+    return transition_requests_expire() + alias_requests_expire()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from registry import apis, workflow_apis
+from registry import alias_apis, apis, workflow_apis
 
 urlpatterns = [
     path("registered-models/create", apis.RegisteredModelCreateApi.as_view()),
@@ -50,4 +50,16 @@ registry_urlpatterns = [
     path("stage-policies/list", workflow_apis.StagePolicyListApi.as_view()),
     path("stage-policies/set", workflow_apis.StagePolicySetApi.as_view()),
     path("stage-policies/delete", workflow_apis.StagePolicyDeleteApi.as_view()),
+    # Governed aliases (docs/api.md, "Governed aliases")
+    path("alias-policies/list", alias_apis.AliasPolicyListApi.as_view()),
+    path("alias-policies/set", alias_apis.AliasPolicySetApi.as_view()),
+    path("alias-policies/delete", alias_apis.AliasPolicyDeleteApi.as_view()),
+    path("alias-requests/create", alias_apis.AliasRequestCreateApi.as_view()),
+    path("alias-requests/approve", alias_apis.AliasRequestApproveApi.as_view()),
+    path("alias-requests/reject", alias_apis.AliasRequestRejectApi.as_view()),
+    path("alias-requests/delete", alias_apis.AliasRequestDeleteApi.as_view()),
+    path("alias-requests/list", alias_apis.AliasRequestListApi.as_view()),
+    path("aliases/history", alias_apis.AliasHistoryApi.as_view()),
+    path("aliases/rollback", alias_apis.AliasRollbackApi.as_view()),
+    path("registered-models/as-of", alias_apis.AsOfApi.as_view()),
 ]

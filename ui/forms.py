@@ -68,3 +68,11 @@ class StagePolicyForm(forms.Form):
     allow_direct_transition = forms.BooleanField(
         label="Direct transitions allowed", required=False, initial=True
     )
+
+
+class AliasMoveForm(forms.Form):
+    """Point an alias at a version: at once (who may move it directly), or by request."""
+
+    alias = forms.CharField(label="Alias", max_length=255)
+    version = forms.IntegerField(label="Version", min_value=1)
+    comment = forms.CharField(label="Comment", required=False, widget=COMMENT_WIDGET)

@@ -9,25 +9,35 @@ from typing import Any
 
 from accounts import permissions
 from accounts.permissions import Level
-from registry import selectors
-from registry.models import Comment, StagePolicy, TransitionRequest
+from registry import alias_selectors, selectors
+from registry.models import AliasRequest, Comment, StagePolicy, TransitionRequest
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
 # a bounded number of queries however many requests are open.
 WAITING_SCAN_LIMIT = 200
 
-DECIDE_ACTIONS = {"APPROVE_TRANSITION_REQUEST", "REJECT_TRANSITION_REQUEST"}
+DECIDE_ACTIONS = {
+    "APPROVE_TRANSITION_REQUEST",
+    "REJECT_TRANSITION_REQUEST",
+    "APPROVE_ALIAS_REQUEST",
+    "REJECT_ALIAS_REQUEST",
+}
 
 
 @dataclass(frozen=True)
 class RequestRow:
-    request: TransitionRequest
+    """A request and what the actor may do with it: a transition request, or, with ``kind``
+    "alias", a request to move an alias."""
+
+    request: TransitionRequest | AliasRequest
     actions: list[str]
+    kind: str = "stage"
 
 
 def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
     """The open requests, across the models the actor can read, that the actor may approve or
-    reject (``request_available_actions``, the rule the API reports), oldest first."""
+    reject (``request_available_actions``, the rule the API reports), oldest first: transition
+    requests and alias requests."""
     if not permissions.is_signed_in(actor):
         return []
     candidates = selectors.transition_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
@@ -45,6 +55,33 @@ def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
         )
         if DECIDE_ACTIONS.intersection(actions):
             rows.append(RequestRow(request=request, actions=actions))
+    rows += _alias_requests_waiting_for(actor)
+    return sorted(rows, key=lambda row: (row.request.created_at, row.kind, row.request.pk))
+
+
+def _alias_requests_waiting_for(actor: Any) -> list[RequestRow]:
+    """The open alias requests the actor may approve or reject, read as the transition requests
+    are: the actor's levels, groups and the policies in force once for all of them."""
+    candidates = alias_selectors.alias_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
+    if not candidates:
+        return []
+    models = {request.registered_model_id: request.registered_model for request in candidates}
+    levels = permissions.effective_levels(actor, models)
+    groups = permissions.group_names(actor)
+    policies = alias_selectors.alias_policies_effective_many(
+        pairs=[(request.registered_model, request.alias) for request in candidates]
+    )
+    rows = []
+    for request in candidates:
+        actions = alias_selectors.alias_request_available_actions(
+            actor,
+            request,
+            level=levels[request.registered_model_id],
+            policy=policies[(request.registered_model_id, request.alias)],
+            groups=groups,
+        )
+        if DECIDE_ACTIONS.intersection(actions):
+            rows.append(RequestRow(request=request, actions=actions, kind="alias"))
     return rows
 
 
@@ -77,3 +114,67 @@ def comment_rows(*, actor: Any, comments: list[Comment], level: Level) -> list[d
         }
         for comment in comments
     ]
+
+
+# How many of a model's latest alias moves its page shows.
+ALIAS_HISTORY_ON_PAGE = 20
+
+
+@dataclass(frozen=True)
+class AliasRow:
+    """An alias on the model page: the version it names (with its stage), whether a policy
+    protects it, and whether the actor may move it directly (else they ask)."""
+
+    alias: str
+    model_version: Any
+    protected: bool
+    may_move: bool
+
+    @property
+    def names_archived(self) -> bool:
+        return bool(self.model_version.current_stage == "Archived")
+
+
+def alias_panel(*, actor: Any, registered_model: Any, level: Level) -> dict[str, Any]:
+    """The model page's aliases, their open requests (with what the actor may do) and their
+    latest moves, read with a fixed number of queries whatever their number."""
+    aliases = alias_selectors.aliases_with_versions(registered_model=registered_model)
+    requests = alias_selectors.alias_requests_open_of(registered_model=registered_model)
+    names = {row.alias for row in aliases} | {request.alias for request in requests}
+    policies = alias_selectors.alias_policies_effective_many(
+        pairs=[(registered_model, name) for name in names]
+    )
+    groups = permissions.group_names(actor)
+    rows = []
+    for row in aliases:
+        policy = policies[(registered_model.pk, row.alias)]
+        rows.append(
+            AliasRow(
+                alias=row.alias,
+                model_version=row.model_version,
+                protected=any(part.protected for part in permissions.alias_policy_parts(policy)),
+                may_move=permissions.may_move_alias_directly(actor, policy, level, groups),
+            )
+        )
+    request_rows = [
+        RequestRow(
+            request=request,
+            actions=alias_selectors.alias_request_available_actions(
+                actor,
+                request,
+                level=level,
+                policy=policies[(registered_model.pk, request.alias)],
+                groups=groups,
+            ),
+            kind="alias",
+        )
+        for request in requests
+    ]
+    return {
+        "alias_rows": rows,
+        "alias_request_rows": request_rows,
+        "alias_history": alias_selectors.alias_history_recent(
+            registered_model=registered_model, limit=ALIAS_HISTORY_ON_PAGE
+        ),
+        "archived_aliases": [row.alias for row in rows if row.names_archived],
+    }

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from ui.views import models, tokens, transition_requests, versions, webhooks
+from ui.views import aliases, models, tokens, transition_requests, versions, webhooks
 
 app_name = "ui"
 
@@ -19,6 +19,17 @@ urlpatterns = [
     path("models/<str:name>/", models.model_detail, name="model-detail"),
     path("models/<str:name>/permissions", models.model_grant, name="model-grant"),
     path("models/<str:name>/policies", models.model_policy, name="model-policy"),
+    path("models/<str:name>/aliases", aliases.alias_move, name="alias-move"),
+    path(
+        "models/<str:name>/aliases/<str:alias>/rollback",
+        aliases.alias_rollback,
+        name="alias-rollback",
+    ),
+    path(
+        "models/<str:name>/aliases/<str:alias>/requests/<int:version>/<str:code>/<str:decision>",
+        aliases.alias_request_decide,
+        name="alias-request-decide",
+    ),
     path(
         "models/<str:name>/versions/<int:version>/", versions.version_detail, name="version-detail"
     ),

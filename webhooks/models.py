@@ -64,6 +64,12 @@ class EventType(models.TextChoices):
     MODEL_VERSION_DELETED = "MODEL_VERSION_DELETED"
     # Registry-wide hooks only: a model's own hooks are deleted with it.
     REGISTERED_MODEL_DELETED = "REGISTERED_MODEL_DELETED"
+    # Governed aliases: an alias now names another version (from_version, to_version), and the
+    # steps of an alias request.
+    MODEL_VERSION_ALIAS_MOVED = "MODEL_VERSION_ALIAS_MOVED"
+    ALIAS_REQUEST_CREATED = "ALIAS_REQUEST_CREATED"
+    ALIAS_REQUEST_APPROVED = "ALIAS_REQUEST_APPROVED"
+    ALIAS_REQUEST_REJECTED = "ALIAS_REQUEST_REJECTED"
 
 
 class Webhook(models.Model):

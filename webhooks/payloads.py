@@ -90,6 +90,11 @@ _DATABRICKS_FIELDS: dict[str, tuple[str, ...]] = {
     # The stage the version was in when it was deleted.
     E.MODEL_VERSION_DELETED: ("from_stage",),
     E.REGISTERED_MODEL_DELETED: (),
+    # Governed aliases: ``version`` is the version the alias names (or would name).
+    E.MODEL_VERSION_ALIAS_MOVED: ("alias", "from_version", "to_version", "comment"),
+    E.ALIAS_REQUEST_CREATED: ("alias", "from_version", "to_version", "comment", "request_id"),
+    E.ALIAS_REQUEST_APPROVED: ("alias", "from_version", "to_version", "comment", "request_id"),
+    E.ALIAS_REQUEST_REJECTED: ("alias", "from_version", "to_version", "comment", "request_id"),
 }
 
 #: Events only registry-wide hooks may subscribe to: before the model exists, or once it and
@@ -146,6 +151,21 @@ def text(event_type: str, data: dict[str, Any], actor: str) -> str:
             f"{who} deleted alias '{data.get('alias', '')}' of registered model "
             f"'{data.get('model_name', '')}'."
         )
+    if event_type == E.MODEL_VERSION_ALIAS_MOVED:
+        was = data.get("from_version", "")
+        return (
+            f"{who} moved alias '{data.get('alias', '')}' of registered model "
+            f"'{data.get('model_name', '')}' "
+            + (f"from version {was} " if was else "")
+            + f"to version {data.get('to_version', '')}."
+        )
+    if event_type in (E.ALIAS_REQUEST_CREATED, E.ALIAS_REQUEST_APPROVED, E.ALIAS_REQUEST_REJECTED):
+        verb = {
+            E.ALIAS_REQUEST_CREATED: "requested",
+            E.ALIAS_REQUEST_APPROVED: "approved",
+            E.ALIAS_REQUEST_REJECTED: "rejected",
+        }[event_type]  # type: ignore[index]
+        return f"{who} {verb} pointing alias '{data.get('alias', '')}' at {mv}."
     if event_type == E.COMMENT_CREATED:
         return f"A user commented on {mv}."
     if event_type == E.TRANSITION_REQUEST_APPROVED:
@@ -259,6 +279,9 @@ def example_data(event_type: str, model_name: str | None) -> dict[str, Any]:
             "key": "example_key",
             "value": "example_value",
             "alias": "example_alias",
+            "from_version": "2",
+            "to_version": "1",  # the version the event is about
+            "request_id": "00000000-0000-0000-0000-000000000000",
             "from_stage": "Staging",
             "to_stage": "Production",
             "comment": "An example comment",
@@ -303,6 +326,9 @@ TEMPLATE_FIELDS = frozenset(
         "key",
         "value",
         "alias",
+        "from_version",
+        "to_version",
+        "request_id",
         "source",
         "run_id",
         "description",

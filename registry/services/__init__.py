@@ -12,7 +12,10 @@ One module per part of the registry; this package gives their public functions o
 space, so callers write ``services.model_version_create(...)``:
 
 - ``registered_models``: create, rename, describe, tag, delete a registered model.
-- ``aliases``: set and delete aliases.
+- ``aliases``: set and delete aliases; the one place an alias moves; the deletion guard.
+- ``alias_requests``: alias requests, their approvals, expiry, and rollbacks.
+- ``alias_policies``: setting and deleting alias policies.
+- ``history``: the history of aliases and stages.
 - ``versions``: model versions and their tags.
 - ``stages``: the stage engine (direct moves, archiving, the stage policies' refusals).
 - ``transition_requests``: requests, approvals, rejections, cancellations, expiry.
@@ -21,6 +24,15 @@ space, so callers write ``services.model_version_create(...)``:
 - ``common``: the row locks, the activity trail and the acting user, shared by the others.
 """
 
+from registry.services.alias_policies import alias_policy_delete, alias_policy_set
+from registry.services.alias_requests import (
+    alias_request_approve,
+    alias_request_cancel,
+    alias_request_create,
+    alias_request_reject,
+    alias_requests_expire,
+    registered_model_alias_rollback,
+)
 from registry.services.aliases import registered_model_alias_delete, registered_model_alias_set
 from registry.services.comments import comment_create, comment_delete, comment_update
 from registry.services.policies import stage_policy_delete, stage_policy_set
@@ -50,6 +62,13 @@ from registry.services.versions import (
 )
 
 __all__ = [
+    "alias_policy_delete",
+    "alias_policy_set",
+    "alias_request_approve",
+    "alias_request_cancel",
+    "alias_request_create",
+    "alias_request_reject",
+    "alias_requests_expire",
     "comment_create",
     "comment_delete",
     "comment_update",
@@ -61,6 +80,7 @@ __all__ = [
     "model_version_tag_set",
     "model_version_update",
     "registered_model_alias_delete",
+    "registered_model_alias_rollback",
     "registered_model_alias_set",
     "registered_model_create",
     "registered_model_delete",

@@ -4,17 +4,14 @@ force is read by ``registry.selectors.stage_policy_effective``; the stage engine
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import permissions
 from accounts.models import User
-from kernel.errors import RegistryError
-from registry import validation
+from registry import policy_terms, validation
 from registry.models import AuditEntry, RegisteredModel, StagePolicy
 from registry.selectors import registered_model_by_name
 
@@ -66,11 +63,13 @@ def stage_policy_set(
         )
         policy.updated_at = timezone.now()
         policy.save()
-        AuditEntry.objects.record(
-            action=AuditEntry.Action.STAGE_POLICY_SET,
-            registered_model=registered_model,
-            actor=actor,
-            detail={"stage": target, "before": before, "after": _policy_terms(policy)},
+        policy_audit(
+            actor,
+            AuditEntry.Action.STAGE_POLICY_SET,
+            registered_model,
+            stage=target,
+            before=before,
+            after=_policy_terms(policy),
         )
     return policy
 
@@ -86,11 +85,7 @@ def _policy_update(
     request_ttl_seconds: Any,
 ) -> None:
     if required_approvals is not None:
-        if isinstance(required_approvals, bool) or not isinstance(required_approvals, int):
-            raise RegistryError.invalid("Parameter 'required_approvals' must be an integer.")
-        if not 1 <= required_approvals <= 10:
-            raise RegistryError.invalid("Parameter 'required_approvals' must be from 1 to 10.")
-        policy.required_approvals = required_approvals
+        policy.required_approvals = policy_terms.required_approvals(required_approvals)
     if allow_self_approval is not None:
         policy.allow_self_approval = validation.boolean(allow_self_approval, "allow_self_approval")
     if allow_direct_transition is not None:
@@ -98,17 +93,16 @@ def _policy_update(
             allow_direct_transition, "allow_direct_transition"
         )
     if required_version_tags is not None:
-        policy.required_version_tags = _required_tags(required_version_tags)
+        policy.required_version_tags = policy_terms.required_tags(required_version_tags)
     if gate_tag_groups is not None:
-        policy.gate_tag_groups = _gate_tag_groups(gate_tag_groups)
+        policy.gate_tag_groups = policy_terms.group_names(
+            gate_tag_groups,
+            "gate_tag_groups",
+            empty_means="leave the list empty so that those who may approve moves into the "
+            "stage set its gate tags.",
+        )
     if request_ttl_seconds is not None:
-        if isinstance(request_ttl_seconds, bool) or not isinstance(request_ttl_seconds, int):
-            raise RegistryError.invalid("Parameter 'request_ttl_seconds' must be an integer.")
-        if request_ttl_seconds < 0 or request_ttl_seconds > 366 * 86400:
-            raise RegistryError.invalid(
-                "Parameter 'request_ttl_seconds' must be from 0 (no expiry) to 31622400."
-            )
-        policy.request_ttl = timedelta(seconds=request_ttl_seconds) if request_ttl_seconds else None
+        policy.request_ttl = policy_terms.request_ttl(request_ttl_seconds)
 
 
 def _policy_terms(policy: StagePolicy | None) -> dict[str, Any] | None:
@@ -125,40 +119,16 @@ def _policy_terms(policy: StagePolicy | None) -> dict[str, Any] | None:
     }
 
 
-def _required_tags(value: Any) -> dict[str, str]:
-    """``[{"key", "value"}]`` (the tag shape of the protocol) or ``{"key": "value"}``."""
-    if isinstance(value, dict):
-        items = list(value.items())
-    elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        items = [(item.get("key"), item.get("value")) for item in value]
-    else:
-        raise RegistryError.invalid(
-            "Parameter 'required_version_tags' must be a list of {key, value} objects."
-        )
-    if len(items) > 20:
-        raise RegistryError.invalid("A policy may require at most 20 tags.")
-    return {validation.tag_key(key): validation.tag_value(tag_value) for key, tag_value in items}
-
-
-def _gate_tag_groups(value: Any) -> list[str]:
-    """Names of existing groups, at most 20; an empty list puts back the default (those who
-    may approve the move). An unknown name is refused rather than kept: a typo would leave the
-    gate tags to registry admins alone."""
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise RegistryError.invalid("Parameter 'gate_tag_groups' must be a list of group names.")
-    names = list(dict.fromkeys(value))
-    if len(names) > 20:
-        raise RegistryError.invalid("A policy may name at most 20 gate_tag_groups.")
-    known = set(Group.objects.filter(name__in=names).values_list("name", flat=True))
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise RegistryError.invalid(
-            "Parameter 'gate_tag_groups' names groups that do not exist: "
-            + ", ".join(f"'{name}'" for name in missing)
-            + ". Create them first, or leave the list empty so that those who may approve "
-            "moves into the stage set its gate tags."
-        )
-    return names
+def policy_audit(
+    actor: User | None,
+    action: str,
+    registered_model: RegisteredModel | None,
+    **detail: Any,
+) -> None:
+    """An audit entry for a policy set or dropped (stage and alias policies alike)."""
+    AuditEntry.objects.record(
+        action=action, registered_model=registered_model, actor=actor, detail=detail
+    )
 
 
 def stage_policy_delete(*, actor: User | None, stage: Any, name: Any = None) -> None:
@@ -175,9 +145,10 @@ def stage_policy_delete(*, actor: User | None, stage: Any, name: Any = None) -> 
             return
         before = _policy_terms(policy)
         policy.delete()
-        AuditEntry.objects.record(
-            action=AuditEntry.Action.STAGE_POLICY_DELETED,
-            registered_model=registered_model,
-            actor=actor,
-            detail={"stage": target, "before": before},
+        policy_audit(
+            actor,
+            AuditEntry.Action.STAGE_POLICY_DELETED,
+            registered_model,
+            stage=target,
+            before=before,
         )

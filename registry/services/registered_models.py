@@ -11,12 +11,20 @@ from accounts import permissions
 from accounts import services as accounts_services
 from accounts.models import User
 from accounts.permissions import Level
-from kernel.errors import RegistryError
+from kernel.errors import ErrorCode, RegistryError
 from registry import validation
 from registry.artifacts import paths as artifact_paths
 from registry.artifacts import services as artifact_services
-from registry.models import Activity, ActivityType, AuditEntry, RegisteredModel, RegisteredModelTag
+from registry.models import (
+    Activity,
+    ActivityType,
+    AuditEntry,
+    PointerCause,
+    RegisteredModel,
+    RegisteredModelTag,
+)
 from registry.selectors import registered_model_by_name
+from registry.services.aliases import aliases_deleted_with, deletion_guards
 from registry.services.common import actor_or_none, lock_registered_model
 from webhooks.models import EventType
 from webhooks.services.outbox import webhook_event_emit
@@ -101,16 +109,39 @@ def registered_model_update(
     return registered_model
 
 
-def registered_model_delete(*, actor: User | None, name: Any) -> None:
+def registered_model_delete(*, actor: User | None, name: Any, force: Any = False) -> None:
     """Delete a model and its versions. The versions' trails stay (they hold no foreign key)
     and each ends with the deletion; the model's deletion is audited and is a webhook event
-    (for registry-wide hooks: the model's own hooks go with it)."""
+    (for registry-wide hooks: the model's own hooks go with it).
+
+    A model with versions in Production or named by protected aliases is deleted only with
+    ``force`` (its CAN_MANAGE holders, as for any deletion); the audit entry then lists them."""
     name = validation.require_string(name, "name")
+    force = validation.boolean(force, "force") if force is not None else False
     with transaction.atomic():
         registered_model = lock_registered_model(name)
         permissions.require_level(actor, registered_model, Level.CAN_MANAGE, action="delete")
         now = timezone.now()
-        versions = list(registered_model.versions.values_list("pk", "version", "current_stage"))
+        model_versions = list(registered_model.versions.all())
+        guards = deletion_guards(registered_model, model_versions)
+        guarded = [
+            f"version {number} ({' and '.join(guard.reason for guard in reasons)})"
+            for number, reasons in sorted(guards.items())
+        ]
+        if guarded and not force:
+            raise RegistryError(
+                ErrorCode.PERMISSION_DENIED,
+                f"Registered model '{name}' has versions that may not simply be deleted: "
+                f"{'; '.join(guarded)}. Move them first, or delete with force=true (audited).",
+            )
+        aliases_deleted_with(
+            actor=actor,
+            registered_model=registered_model,
+            versions=model_versions,
+            cause=PointerCause.MODEL_DELETED,
+            at=now,
+        )
+        versions = [(mv.pk, mv.version, mv.current_stage) for mv in model_versions]
         author = actor_or_none(actor)
         Activity.objects.bulk_create(
             (
@@ -134,7 +165,11 @@ def registered_model_delete(*, actor: User | None, name: Any) -> None:
             action=AuditEntry.Action.REGISTERED_MODEL_DELETED,
             registered_model=registered_model,
             actor=author,
-            detail={"versions": len(versions)},
+            detail=(
+                {"versions": len(versions), "forced": True, "guarded": guarded}
+                if guarded
+                else {"versions": len(versions)}
+            ),
             at=now,
         )
         webhook_event_emit(

@@ -20,6 +20,7 @@ from registry.models import (
     ActivityType,
     ModelVersion,
     ModelVersionStatus,
+    PointerCause,
     RegisteredModel,
     Stage,
     StagePolicy,
@@ -28,6 +29,7 @@ from registry.models import (
 )
 from registry.selectors import gate_tag_keepers, stage_policies_effective, stage_policy_effective
 from registry.services.common import COMMENT_MAX_LENGTH, lock_model_version, record_activity
+from registry.services.history import record_stage_move
 from webhooks.models import EventType
 from webhooks.services.outbox import webhook_event_emit
 
@@ -171,6 +173,16 @@ def apply_stage_change(
         request=request,
         at=at,
     )
+    record_stage_move(
+        actor=actor,
+        registered_model=registered_model,
+        model_version=model_version,
+        from_stage=from_stage,
+        to_stage=target,
+        cause=PointerCause.APPROVED_REQUEST if request else PointerCause.TRANSITION,
+        at=at,
+        request_code=request.code if request else None,
+    )
     webhook_event_emit(
         event=EventType.MODEL_VERSION_TRANSITIONED_STAGE,
         registered_model=registered_model,
@@ -232,6 +244,15 @@ def _archive_others(
             from_stage=other.current_stage,
             to_stage=Stage.ARCHIVED,
             system_comment=f"Archived when version {model_version.version} moved to {stage}.",
+            at=at,
+        )
+        record_stage_move(
+            actor=actor,
+            registered_model=model_version.registered_model,
+            model_version=other,
+            from_stage=other.current_stage,
+            to_stage=Stage.ARCHIVED,
+            cause=PointerCause.ARCHIVED,
             at=at,
         )
         webhook_event_emit(

@@ -110,9 +110,12 @@ def _approvals_that_count(
     needed = permissions.transition_level(from_stage, request.to_stage)
     counted: list[str] = []
     lapsed: list[str] = []
+    digest = request.model_version.artifact_digest
     for approval in request.approvals.select_related("approver").order_by("created_at", "id"):
         name = approval.approver_username
-        if not name:  # the registry itself
+        if approval.artifact_digest != digest:  # given for other bytes (docs/decisions/0015)
+            lapsed.append(f"{name} (given for {approval.artifact_digest or 'no digest'})")
+        elif not name:  # the registry itself
             counted.append(name)
         elif approval.approver is None:
             lapsed.append(f"{name} (the account was deleted)")
@@ -282,6 +285,7 @@ def transition_request_approve(
             approver=approver,
             approver_username=approver_name,
             comment=comment,
+            artifact_digest=model_version.artifact_digest,
             created_at=now,
         )
         counted, lapsed = _approvals_that_count(

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.models import User
 from accounts.permissions import Level
-from kernel.errors import RegistryError
+from kernel.errors import ErrorCode, RegistryError
 from registry import validation
 from registry.artifacts import paths as artifact_paths
 from registry.artifacts import services as artifact_services
@@ -23,6 +23,7 @@ from registry.models import (
     ModelVersion,
     ModelVersionStatus,
     ModelVersionTag,
+    PointerCause,
     RegisteredModel,
     Stage,
 )
@@ -32,6 +33,7 @@ from registry.selectors import (
     model_version_get_by_alias,
     model_version_latest,
 )
+from registry.services.aliases import aliases_deleted_with, deletion_guards
 from registry.services.common import (
     actor_or_none,
     lock_model_version,
@@ -193,14 +195,33 @@ def model_version_update(
 def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None:
     """Delete a version: its tags, aliases, requests, approvals and comments go with it; its
     trail stays (no foreign key to cascade through) and ends with the deletion, which is also a
-    webhook event. The number stays used, so the trail keeps naming this version only."""
+    webhook event. The number stays used, so the trail keeps naming this version only.
+
+    A version in Production, or named by a protected alias, is refused until it is moved
+    (``aliases.deletion_guards``); the aliases that go with a version are on the history."""
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
     with transaction.atomic():
         registered_model, model_version = lock_model_version(
             name, number, actor=actor, level=Level.CAN_MANAGE, action="delete versions of"
         )
+        guards = deletion_guards(registered_model, [model_version]).get(number)
+        if guards:
+            raise RegistryError(
+                ErrorCode.PERMISSION_DENIED,
+                f"Version {number} of '{name}' may not be deleted: "
+                + " and ".join(guard.reason for guard in guards)
+                + ". "
+                + " ".join(guard.remedy for guard in guards),
+            )
         now = timezone.now()  # after the lock: the trail's order is the lock's
+        aliases_deleted_with(
+            actor=actor,
+            registered_model=registered_model,
+            versions=[model_version],
+            cause=PointerCause.VERSION_DELETED,
+            at=now,
+        )
         record_activity(
             actor=actor,
             model_version=model_version,

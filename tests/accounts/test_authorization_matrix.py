@@ -23,9 +23,13 @@ from accounts.permissions import Level
 from registry import services
 from registry.models import (
     Activity,
+    AliasApproval,
+    AliasPolicy,
+    AliasRequest,
     Comment,
     ModelVersion,
     ModelVersionTag,
+    PointerMove,
     RegisteredModel,
     RegisteredModelAlias,
     RegisteredModelTag,
@@ -241,6 +245,69 @@ ENDPOINTS = [
         ADMIN,
     ),
     Endpoint("delete", "/api/2.0/registry/stage-policies/delete", {"stage": "Archived"}, ADMIN),
+    # Governed aliases: a model's alias policies need CAN_MANAGE, the registry-wide ones an
+    # admin; anyone who reads a model may ask for an alias move; deciding a request to move an
+    # alias no policy protects needs what moving it directly needs (CAN_EDIT).
+    Endpoint("get", "/api/2.0/registry/alias-policies/list", {"name": "m"}, Level.CAN_READ),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/alias-policies/set",
+        {"name": "m", "alias": "champion", "protected": True},
+        Level.CAN_MANAGE,
+    ),
+    Endpoint(
+        "delete",
+        "/api/2.0/registry/alias-policies/delete",
+        {"name": "m", "alias": "champion"},
+        Level.CAN_MANAGE,
+    ),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/alias-policies/set",
+        {"alias": "champion", "protected": True},
+        ADMIN,
+    ),
+    Endpoint("delete", "/api/2.0/registry/alias-policies/delete", {"alias": "champion"}, ADMIN),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/alias-requests/create",
+        {"name": "m", "alias": "champion", "version": "2"},
+        Level.CAN_READ,
+    ),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/alias-requests/approve",
+        {"name": "m", "alias": "challenger", "version": "2"},
+        Level.CAN_EDIT,
+    ),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/alias-requests/reject",
+        {"name": "m", "alias": "challenger", "version": "2"},
+        Level.CAN_EDIT,
+    ),
+    Endpoint(
+        "delete",
+        "/api/2.0/registry/alias-requests/delete",
+        {"name": "m", "alias": "challenger", "version": "2"},
+        Level.CAN_MANAGE,
+    ),
+    Endpoint("get", "/api/2.0/registry/alias-requests/list", {"name": "m"}, Level.CAN_READ),
+    Endpoint(
+        "get", "/api/2.0/registry/aliases/history", {"name": "m", "alias": "stable"}, Level.CAN_READ
+    ),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/aliases/rollback",
+        {"name": "m", "alias": "stable"},
+        Level.CAN_EDIT,
+    ),
+    Endpoint(
+        "get",
+        "/api/2.0/registry/registered-models/as-of",
+        {"name": "m", "alias": "stable", "timestamp": "4102444800000"},
+        Level.CAN_READ,
+    ),
     # Webhooks: a model's hooks need CAN_MANAGE on it; registry-wide (all MLflow) hooks an admin.
     Endpoint(
         "post",
@@ -390,6 +457,12 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
         "policies": list(
             StagePolicy.objects.order_by("pk").values_list("pk", "stage", "required_approvals")
         ),
+        "alias policies": list(
+            AliasPolicy.objects.order_by("pk").values_list("pk", "alias", "protected")
+        ),
+        "alias requests": list(AliasRequest.objects.order_by("pk").values_list("pk", "status")),
+        "alias approvals": list(AliasApproval.objects.order_by("pk").values_list("pk")),
+        "history": list(PointerMove.objects.order_by("pk").values_list("pk")),
         "webhooks": list(
             Webhook.objects.order_by("pk").values_list("pk", "description", "status", "url")
         ),
@@ -428,6 +501,10 @@ def world(settings, tmp_path):
     )
     services.model_version_create(actor=owner, name="m", source="s3://b/2")
     services.registered_model_alias_set(actor=owner, name="m", alias="champion", version="1")
+    # "stable" moved once, so it can be rolled back; a request to point "challenger" at 2.
+    services.registered_model_alias_set(actor=owner, name="m", alias="stable", version="2")
+    services.registered_model_alias_set(actor=owner, name="m", alias="stable", version="1")
+    services.alias_request_create(actor=owner, name="m", alias="challenger", version="2")
     services.transition_request_create(actor=owner, name="m", version="2", stage="Staging")
     services.comment_create(actor=owner, name="m", version="1", comment="first")
     StagePolicy.objects.create(

@@ -49,3 +49,18 @@ def test_the_trail_refuses_update_and_delete_on_sqlite_after_all_migrations(tmp_
     assert database.execute("SELECT actor_username FROM registry_activity").fetchall() == [
         ("owner",)
     ]
+    # The history of aliases and stages too (migration 0016).
+    with database:
+        database.execute(
+            "INSERT INTO registry_pointermove (registered_model_id, model_name, kind, pointer, "
+            "from_version, to_version, cause, artifact_digest, comment, actor_username, "
+            "created_at) VALUES (1, 'm', 'ALIAS', 'champion', NULL, 1, 'SET', '', '', 'owner', "
+            "'2026-01-01 00:00:00')"
+        )
+    for statement in (
+        "UPDATE registry_pointermove SET to_version = 2",
+        "DELETE FROM registry_pointermove",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"), database:
+            database.execute(statement)
+    assert database.execute("SELECT to_version FROM registry_pointermove").fetchall() == [(1,)]

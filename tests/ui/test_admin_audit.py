@@ -76,18 +76,26 @@ def test_deleting_a_model_in_the_admin_is_audited_with_its_name(story, django_us
     client = _admin(django_user_model)
     model = RegisteredModel.objects.get(name=MODEL)
 
-    client.post(
-        reverse("admin:registry_registeredmodel_changelist"),
-        {"action": "delete_models", "_selected_action": [model.pk]},
-        follow=True,
-    )
+    # Version 1 is in Production: the plain deletion is refused (the deletion guard), and
+    # the refusal is audited too; the forced one deletes.
+    for action in ("delete_models", "delete_models_forced"):
+        client.post(
+            reverse("admin:registry_registeredmodel_changelist"),
+            {"action": action, "_selected_action": [model.pk]},
+            follow=True,
+        )
 
     assert not RegisteredModel.objects.filter(pk=model.pk).exists()
-    [entry] = _admin_entries()
+    refused, entry = _admin_entries()
+    assert (refused.detail["admin_action"], refused.detail["outcome"]) == (
+        "delete_models",
+        "refused",
+    )
+    assert "version 1 (it is in Production)" in refused.detail["error"]
     assert (entry.model_name, entry.model_code) == (MODEL, model.code)
-    assert entry.detail["admin_action"] == "delete_models"
+    assert entry.detail["admin_action"] == "delete_models_forced"
     assert entry.detail["object_id"] == str(model.code)
-    assert entry.detail["outcome"] == "deleted."
+    assert entry.detail["outcome"] == "deleted (forced)."
     # The service's own record of the deletion is there too, in the same transaction.
     assert (
         AuditEntry.objects.filter(

@@ -154,6 +154,22 @@ def test_waiting_for_me_across_models(story):
     _same_count(_client(story.owner), reverse("ui:waiting"), add_models_with_requests)
 
 
+def test_waiting_for_me_with_alias_requests_across_models(story):
+    """Alias requests on many models, under their policies: read together, as above."""
+
+    def add_models_with_alias_requests(count: int) -> None:
+        for _ in range(count):
+            name = f"model-{next(numbers)}"
+            services.registered_model_create(actor=story.owner, name=name)
+            services.model_version_create(actor=story.owner, name=name, source="s3://m/1")
+            services.alias_policy_set(
+                actor=story.owner, name=name, alias="champion", protected=True
+            )
+            services.alias_request_create(actor=story.owner, name=name, alias="champion", version=1)
+
+    _same_count(_client(story.owner), reverse("ui:waiting"), add_models_with_alias_requests)
+
+
 def test_webhooks_list(story):
     def add_hooks(count: int) -> None:
         for _ in range(count):

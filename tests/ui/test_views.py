@@ -360,3 +360,22 @@ def test_retry_registration_button_for_editors_of_a_failed_version(story):
     assert "only FAILED_REGISTRATION versions can retry their registration" in (
         again.content.decode()
     )
+
+
+def test_waiting_for_me_includes_alias_requests(story):
+    """An alias request waits for whoever may decide it: Bob (CAN_MANAGE_PRODUCTION_VERSIONS),
+    not Carol (CAN_READ); the page shows the alias, the version it names and the one asked."""
+    services.registered_model_alias_set(actor=story.owner, name=MODEL, alias="champion", version=1)
+    services.alias_policy_set(actor=story.owner, name=MODEL, alias="champion", protected=True)
+    stage = services.transition_request_create(
+        actor=story.alice, name=MODEL, version=2, stage="Staging"
+    )
+    alias = services.alias_request_create(
+        actor=story.alice, name=MODEL, alias="champion", version=2
+    )
+    response = _client(story.bob).get(reverse("ui:waiting"))
+    rows = response.context["rows"]
+    assert [(row.kind, row.request) for row in rows] == [("stage", stage), ("alias", alias)]
+    assert rows[1].actions == ["APPROVE_ALIAS_REQUEST", "REJECT_ALIAS_REQUEST"]
+    assert "@champion: version 1 → version 2" in response.content.decode()
+    assert _client(story.carol).get(reverse("ui:waiting")).context["rows"] == []

@@ -53,7 +53,7 @@ def people(django_user_model, settings, admin):
     return found
 
 
-def test_deleting_a_production_version_and_its_model_fires_events_and_keeps_the_trail(
+def test_deleting_a_version_from_production_and_its_model_fires_events_and_keeps_the_trail(
     people, receiver, worker
 ):
     owner, alice, carol, reader, root = (
@@ -150,11 +150,20 @@ def test_deleting_a_production_version_and_its_model_fires_events_and_keeps_the_
         ("NEW_COMMENT", "reader", "", ""),
     ]
 
+    # A version in Production is guarded (docs/api.md, "Governed aliases"): it leaves
+    # Production first, then it may be deleted.
+    delete = {"name": "fraud", "version": "1"}
+    guarded = owner.delete(f"{MLFLOW}/model-versions/delete", delete, format="json")
+    assert guarded.status_code == 403, guarded.content
+    assert "it is in Production" in guarded.json()["message"]
     ok(
-        owner.delete(
-            f"{MLFLOW}/model-versions/delete", {"name": "fraud", "version": "1"}, format="json"
+        alice.post(
+            f"{MLFLOW}/model-versions/transition-stage",
+            {**move, "stage": "Archived", "archive_existing_versions": False},
+            format="json",
         )
     )
+    ok(owner.delete(f"{MLFLOW}/model-versions/delete", delete, format="json"))
 
     received = sorted(receiver.wait_for(2), key=lambda r: r.path)
     assert [r.path for r in received] == ["/hook/all", "/hook/model"]
@@ -166,14 +175,15 @@ def test_deleting_a_production_version_and_its_model_fires_events_and_keeps_the_
             "event": "MODEL_VERSION_DELETED",
             "model_name": "fraud",
             "version": "1",
-            "from_stage": "Production",
+            "from_stage": "Archived",
         }
         assert payload["text"] == (
-            "owner deleted registered model 'fraud' version 1 (it was in Production)."
+            "owner deleted registered model 'fraud' version 1 (it was in Archived)."
         )
     # The trail of the deleted version, deletion included, for whoever may read the model.
-    deleted = ("DELETED_MODEL_VERSION", "owner", "Production", "")
-    assert trail(reader, "fraud", "1") == [*before, deleted]
+    archived = ("APPLIED_TRANSITION", "alice", "Production", "Archived")
+    deleted = ("DELETED_MODEL_VERSION", "owner", "Archived", "")
+    assert trail(reader, "fraud", "1") == [*before, archived, deleted]
     preview = ok(
         reader.get(
             "/api/2.0/preview/mlflow/model-versions/get-activities",
@@ -205,7 +215,7 @@ def test_deleting_a_production_version_and_its_model_fires_events_and_keeps_the_
     )
     assert gone.status_code == 404, gone.content
     assert gone.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    assert trail(root, "fraud", "1") == [*before, deleted]
+    assert trail(root, "fraud", "1") == [*before, archived, deleted]
     assert trail(root, "fraud", "2") == [("DELETED_MODEL_VERSION", "owner", "None", "")]
     assert Activity.objects.get(version=2).system_comment == (
         "Deleted with registered model 'fraud'."

@@ -88,6 +88,18 @@ def _every_event(admin) -> None:
             payload_data={"from_stage": "None", "to_stage": "Staging", "comment": "ok"},
             actor=admin,
         )
+    for event in (
+        EventType.ALIAS_REQUEST_CREATED,
+        EventType.ALIAS_REQUEST_APPROVED,
+        EventType.ALIAS_REQUEST_REJECTED,
+    ):
+        webhook_event_emit(
+            event=event,
+            registered_model=model,
+            model_version=model_version,
+            payload_data={"alias": "prod", "from_version": "", "to_version": "1"},
+            actor=admin,
+        )
     webhook_event_emit(
         event=EventType.COMMENT_CREATED,
         registered_model=model,

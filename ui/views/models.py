@@ -19,6 +19,7 @@ from kernel.errors import RegistryError
 from registry import selectors, services
 from registry.models import Stage
 from ui import forms
+from ui import selectors as ui_selectors
 from ui.markdown import render as render_markdown
 from ui.views.base import ui_view
 from webhooks import selectors as webhook_selectors
@@ -99,7 +100,12 @@ def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, A
         "versions": versions,
         "level": level,
         "can_manage": level >= Level.CAN_MANAGE,
+        "can_edit": level >= Level.CAN_EDIT,
+        "alias_form": forms.AliasMoveForm(prefix="a"),
         "nav": "models",
+        **ui_selectors.alias_panel(
+            actor=request.user, registered_model=registered_model, level=level
+        ),
     }
     if level >= Level.CAN_MANAGE:
         context["acl"] = account_selectors.registered_model_access_control_list(
@@ -129,7 +135,7 @@ def model_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "ui/model_detail.html", _model_context(request, name))
 
 
-def _model_refusal(
+def model_refusal(
     request: HttpRequest, name: str, exc: RegistryError, **forms_typed: Any
 ) -> HttpResponse:
     messages.error(request, exc.message)
@@ -146,7 +152,7 @@ def _model_refusal(
 def model_grant(request: HttpRequest, name: str) -> HttpResponse:
     form = forms.GrantForm(request.POST)
     if not form.is_valid():
-        return _model_refusal(
+        return model_refusal(
             request, name, RegistryError.invalid("Check the permission form."), grant_form=form
         )
     principal = form.cleaned_data["principal"].strip()
@@ -165,7 +171,7 @@ def model_grant(request: HttpRequest, name: str) -> HttpResponse:
             replace=False,
         )
     except RegistryError as exc:
-        return _model_refusal(request, name, exc, grant_form=form)
+        return model_refusal(request, name, exc, grant_form=form)
     messages.success(request, f"Granted {form.cleaned_data['level']} to {principal}.")
     return redirect("ui:model-detail", name=name)
 
@@ -175,7 +181,7 @@ def model_grant(request: HttpRequest, name: str) -> HttpResponse:
 def model_policy(request: SignedInHttpRequest, name: str) -> HttpResponse:
     form = forms.StagePolicyForm(request.POST)
     if not form.is_valid():
-        return _model_refusal(
+        return model_refusal(
             request, name, RegistryError.invalid("Check the policy form."), policy_form=form
         )
     data = form.cleaned_data
@@ -189,6 +195,6 @@ def model_policy(request: SignedInHttpRequest, name: str) -> HttpResponse:
             allow_direct_transition=data["allow_direct_transition"],
         )
     except RegistryError as exc:
-        return _model_refusal(request, name, exc, policy_form=form)
+        return model_refusal(request, name, exc, policy_form=form)
     messages.success(request, f"Saved the policy for moves to {data['stage']}.")
     return redirect("ui:model-detail", name=name)

@@ -133,7 +133,9 @@ def test_register_from_s3_then_load_from_production(client_env, moto_server, tra
     again = mlflow.pyfunc.load_model("models:/fraud/1")
     np.testing.assert_array_equal(again.predict(features), model.predict(features))
 
-    # Deleting the version deletes its copy, after the commit.
+    # Deleting the version deletes its copy, after the commit (out of Production first: a
+    # version in Production is guarded).
+    client.transition_model_version_stage("fraud", "1", "Archived")
     client.delete_model_version("fraud", "1")
     # Listing only: an object listed and then fetched could be deleted in between.
     wait_for(

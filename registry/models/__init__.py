@@ -9,18 +9,12 @@ to change.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
-
-if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
 
 
 class Stage(models.TextChoices):
@@ -425,6 +419,9 @@ class TransitionApproval(models.Model):
     )
     approver_username = models.CharField(max_length=150)
     comment = models.TextField(blank=True, default="")
+    # The version's artifact digest when it was approved: an approval counts only for these
+    # bytes (docs/decisions/0015-governed-aliases.md).
+    artifact_digest = models.CharField(max_length=DIGEST_MAX_LENGTH, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -519,76 +516,12 @@ class StagePolicy(models.Model):
         return f"{scope} → {self.stage}"
 
 
-class AuditEntryManager(models.Manager["AuditEntry"]):
-    def record(
-        self,
-        *,
-        action: str,
-        registered_model: RegisteredModel | None,
-        actor: AbstractBaseUser | AnonymousUser | None,
-        detail: dict[str, Any],
-        at: datetime | None = None,
-    ) -> AuditEntry:
-        """Write one entry: the model's name and code (for a registry-wide entry, no name and
-        the nil UUID), and the name of who acted (none for the registry itself, ``actor=None``,
-        or someone not signed in), at ``at`` (now by default)."""
-        return self.create(
-            action=action,
-            model_name=registered_model.name if registered_model else "",
-            model_code=registered_model.code if registered_model else uuid.UUID(int=0),
-            detail=detail,
-            actor_username=(
-                actor.get_username() if actor is not None and actor.is_authenticated else ""
-            ),
-            created_at=at or timezone.now(),
-        )
-
-
-class AuditEntry(models.Model):
-    """Registry-level events that outlive what they describe, such as deleting a whole model.
-    Append-only in the database, like the activity trail."""
-
-    class Action(models.TextChoices):
-        REGISTERED_MODEL_DELETED = "REGISTERED_MODEL_DELETED", "Registered model deleted"
-        # One per object an admin action (registry/admin.py) was applied to; detail holds
-        # the action, the object and the outcome. Registry-wide objects: nil model_code.
-        ADMIN_ACTION = "ADMIN_ACTION", "Admin action"
-        # A stage policy set or dropped, from the API, the UI or the admin; detail holds the
-        # stage and the policy before and after. The registry-wide default: nil model_code.
-        STAGE_POLICY_SET = "STAGE_POLICY_SET", "Stage policy set"
-        STAGE_POLICY_DELETED = "STAGE_POLICY_DELETED", "Stage policy deleted"
-        # A FAILED_REGISTRATION version put back to PENDING_REGISTRATION by a user; detail
-        # holds the version, its source and the failure it had.
-        MODEL_VERSION_REGISTRATION_RETRIED = (
-            "MODEL_VERSION_REGISTRATION_RETRIED",
-            "Model version registration retried",
-        )
-
-    action = models.CharField(max_length=40, choices=Action.choices)
-    model_name = models.CharField(max_length=NAME_MAX_LENGTH)
-    model_code = models.UUIDField()
-    detail = models.JSONField(default=dict, blank=True)
-    actor_username = models.CharField(max_length=150, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    objects = AuditEntryManager()
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        verbose_name_plural = "audit entries"
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.model_name}"
-
-
-class PeriodicTaskRun(models.Model):
-    """When each of Celery beat's periodic tasks (the sweeps of CELERY_BEAT_SCHEDULE) last
-    finished without an error, written by the worker that ran it (config/periodic.py). A sweep
-    that stops running (beat down, no worker) is otherwise silent: the health detail and the
-    metrics read this to say so."""
-
-    name = models.CharField(max_length=200, unique=True)  # the schedule entry's name
-    last_succeeded_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.name} at {self.last_succeeded_at:%Y-%m-%d %H:%M:%S}"
+from registry.models.aliases import AliasApproval as AliasApproval  # noqa: E402
+from registry.models.aliases import AliasPolicy as AliasPolicy  # noqa: E402
+from registry.models.aliases import AliasRequest as AliasRequest  # noqa: E402
+from registry.models.aliases import PointerCause as PointerCause  # noqa: E402
+from registry.models.aliases import PointerKind as PointerKind  # noqa: E402
+from registry.models.aliases import PointerMove as PointerMove  # noqa: E402
+from registry.models.audit import AuditEntry as AuditEntry  # noqa: E402
+from registry.models.audit import AuditEntryManager as AuditEntryManager  # noqa: E402
+from registry.models.audit import PeriodicTaskRun as PeriodicTaskRun  # noqa: E402

@@ -1,0 +1,101 @@
+"""What outlives the objects it describes: the registry-level audit entries (a model deleted, an
+admin action, a policy changed) and the last run of each periodic task."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django.utils import timezone
+
+from registry.models import NAME_MAX_LENGTH
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    from registry.models import RegisteredModel
+
+
+class AuditEntryManager(models.Manager["AuditEntry"]):
+    def record(
+        self,
+        *,
+        action: str,
+        registered_model: RegisteredModel | None,
+        actor: AbstractBaseUser | AnonymousUser | None,
+        detail: dict[str, Any],
+        at: datetime | None = None,
+    ) -> AuditEntry:
+        """Write one entry: the model's name and code (for a registry-wide entry, no name and
+        the nil UUID), and the name of who acted (none for the registry itself, ``actor=None``,
+        or someone not signed in), at ``at`` (now by default)."""
+        return self.create(
+            action=action,
+            model_name=registered_model.name if registered_model else "",
+            model_code=registered_model.code if registered_model else uuid.UUID(int=0),
+            detail=detail,
+            actor_username=(
+                actor.get_username() if actor is not None and actor.is_authenticated else ""
+            ),
+            created_at=at or timezone.now(),
+        )
+
+
+class AuditEntry(models.Model):
+    """Registry-level events that outlive what they describe, such as deleting a whole model.
+    Append-only in the database, like the activity trail."""
+
+    class Action(models.TextChoices):
+        REGISTERED_MODEL_DELETED = "REGISTERED_MODEL_DELETED", "Registered model deleted"
+        # One per object an admin action (registry/admin.py) was applied to; detail holds
+        # the action, the object and the outcome. Registry-wide objects: nil model_code.
+        ADMIN_ACTION = "ADMIN_ACTION", "Admin action"
+        # A stage policy set or dropped, from the API, the UI or the admin; detail holds the
+        # stage and the policy before and after. The registry-wide default: nil model_code.
+        STAGE_POLICY_SET = "STAGE_POLICY_SET", "Stage policy set"
+        STAGE_POLICY_DELETED = "STAGE_POLICY_DELETED", "Stage policy deleted"
+        # A FAILED_REGISTRATION version put back to PENDING_REGISTRATION by a user; detail
+        # holds the version, its source and the failure it had.
+        MODEL_VERSION_REGISTRATION_RETRIED = (
+            "MODEL_VERSION_REGISTRATION_RETRIED",
+            "Model version registration retried",
+        )
+        # An alias policy set or dropped; detail holds the alias and the policy before and after.
+        ALIAS_POLICY_SET = "ALIAS_POLICY_SET", "Alias policy set"
+        ALIAS_POLICY_DELETED = "ALIAS_POLICY_DELETED", "Alias policy deleted"
+
+    action = models.CharField(max_length=40, choices=Action.choices)
+    model_name = models.CharField(max_length=NAME_MAX_LENGTH)
+    model_code = models.UUIDField()
+    detail = models.JSONField(default=dict, blank=True)
+    actor_username = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditEntryManager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.model_name}"
+
+
+class PeriodicTaskRun(models.Model):
+    """When each of Celery beat's periodic tasks (the sweeps of CELERY_BEAT_SCHEDULE) last
+    finished without an error, written by the worker that ran it (config/periodic.py). A sweep
+    that stops running (beat down, no worker) is otherwise silent: the health detail and the
+    metrics read this to say so."""
+
+    name = models.CharField(max_length=200, unique=True)  # the schedule entry's name
+    last_succeeded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_succeeded_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The governed aliases' tables live in their own module; importing them here registers them
+# with the app and lets callers import every model of the registry from ``registry.models``.

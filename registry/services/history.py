@@ -1,0 +1,115 @@
+"""The history of aliases and stages (``PointerMove``, append-only): every alias set, moved or
+deleted, and every version entering or leaving a stage, written in the transaction of the
+change, under the model's row lock, with the time taken after the lock, so the history's order
+is the order the changes were applied (docs/decisions/0015-governed-aliases.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from accounts import permissions
+from accounts.models import User
+from registry.models import (
+    ModelVersion,
+    PointerCause,
+    PointerKind,
+    PointerMove,
+    RegisteredModel,
+    Stage,
+)
+
+
+def record_alias_move(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    alias: str,
+    from_version: int | None,
+    to_version: ModelVersion | None,
+    cause: PointerCause,
+    at: datetime,
+    request_code: uuid.UUID | None = None,
+    comment: str = "",
+) -> PointerMove:
+    return PointerMove.objects.create(
+        registered_model_id=registered_model.pk,
+        model_name=registered_model.name,
+        kind=PointerKind.ALIAS,
+        pointer=alias,
+        from_version=from_version,
+        to_version=to_version.version if to_version is not None else None,
+        artifact_digest=to_version.artifact_digest if to_version is not None else "",
+        cause=cause,
+        request_code=request_code,
+        comment=comment,
+        actor_username=permissions.acting_username(actor),
+        created_at=at,
+    )
+
+
+def stage_moves(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    model_version: ModelVersion,
+    from_stage: str,
+    to_stage: str,
+    cause: PointerCause,
+    at: datetime,
+    request_code: uuid.UUID | None = None,
+) -> list[PointerMove]:
+    """The entries of one version moving between stages, unsaved: it leaves ``from_stage`` and
+    reaches ``to_stage`` ("" when it is deleted). The stage None names nothing and has none."""
+    common = {
+        "registered_model_id": registered_model.pk,
+        "model_name": registered_model.name,
+        "kind": PointerKind.STAGE,
+        "cause": cause,
+        "request_code": request_code,
+        "actor_username": permissions.acting_username(actor),
+        "created_at": at,
+    }
+    entries = []
+    if from_stage and from_stage != Stage.NONE:
+        entries.append(
+            PointerMove(pointer=from_stage, from_version=model_version.version, **common)
+        )
+    if to_stage and to_stage != Stage.NONE:
+        entries.append(
+            PointerMove(
+                pointer=to_stage,
+                to_version=model_version.version,
+                artifact_digest=model_version.artifact_digest,
+                **common,
+            )
+        )
+    return entries
+
+
+def record_stage_move(
+    *,
+    actor: User | None,
+    registered_model: RegisteredModel,
+    model_version: ModelVersion,
+    from_stage: str,
+    to_stage: str,
+    cause: PointerCause,
+    at: datetime,
+    request_code: uuid.UUID | None = None,
+) -> None:
+    """Write :func:`stage_moves`."""
+    if from_stage == to_stage:
+        return
+    PointerMove.objects.bulk_create(
+        stage_moves(
+            actor=actor,
+            registered_model=registered_model,
+            model_version=model_version,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            cause=cause,
+            at=at,
+            request_code=request_code,
+        )
+    )
