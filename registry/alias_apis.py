@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from accounts import permissions
 from accounts.requests import SignedInRequest
 from kernel.api import EMPTY, MillisecondsField, PageInputSerializer, RegistryApi, page_body
-from registry import alias_selectors, services
+from registry import services
 from registry.apis import name_field, optional_text
+from registry.selectors import aliases as alias_selectors
 
 # --- Output -----------------------------------------------------------------------------------
 

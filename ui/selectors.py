@@ -9,8 +9,9 @@ from typing import Any
 
 from accounts import permissions
 from accounts.permissions import Level
-from registry import alias_selectors, selectors
+from registry import selectors
 from registry.models import AliasRequest, Comment, StagePolicy, TransitionRequest
+from registry.selectors import aliases as alias_selectors
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
 # a bounded number of queries however many requests are open.

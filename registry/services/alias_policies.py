@@ -1,7 +1,7 @@
 """Alias policies: set and delete a model's (or the registry-wide) policy for one alias name,
 with the same checks of the terms stage policies share (``registry.policy_terms``), the same
 permission rule and the same audit. The policy in force is read by
-``registry.alias_selectors.alias_policy_effective``; the alias services apply it."""
+``registry.selectors.aliases.alias_policy_effective``; the alias services apply it."""
 
 from __future__ import annotations
 

@@ -19,11 +19,6 @@ from accounts.models import User
 from accounts.permissions import Level
 from kernel.errors import RegistryError
 from registry import validation
-from registry.alias_selectors import (
-    alias_last_move,
-    alias_policy_effective,
-    model_version_for_alias_target,
-)
 from registry.models import (
     AliasApproval,
     AliasPolicy,
@@ -35,6 +30,11 @@ from registry.models import (
     RegisteredModel,
     RegisteredModelAlias,
     TransitionRequestStatus,
+)
+from registry.selectors.aliases import (
+    alias_last_move,
+    alias_policy_effective,
+    model_version_for_alias_target,
 )
 from registry.services.aliases import (
     alias_policy_refusal,

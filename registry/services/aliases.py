@@ -23,11 +23,6 @@ from accounts.models import User
 from accounts.permissions import Level
 from kernel.errors import ErrorCode, RegistryError
 from registry import validation
-from registry.alias_selectors import (
-    alias_policies_effective_many,
-    alias_policy_effective,
-    alias_policy_is_default,
-)
 from registry.models import (
     AliasPolicy,
     AliasRequest,
@@ -39,6 +34,11 @@ from registry.models import (
     RegisteredModelAlias,
     Stage,
     TransitionRequestStatus,
+)
+from registry.selectors.aliases import (
+    alias_policies_effective_many,
+    alias_policy_effective,
+    alias_policy_is_default,
 )
 from registry.services.common import lock_model_version, lock_registered_model
 from registry.services.history import record_alias_move, stage_moves

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q
 
 from accounts import permissions
@@ -17,6 +16,7 @@ from accounts.permissions import Level
 from kernel import paging
 from kernel.errors import ErrorCode, RegistryError
 from registry import policy_terms, validation
+from registry.conf import registry_settings
 from registry.models import (
     AliasPolicy,
     AliasRequest,
@@ -29,7 +29,7 @@ from registry.models import (
     Stage,
     TransitionRequestStatus,
 )
-from registry.selectors import registered_model_get
+from registry.selectors.registered_models import registered_model_get
 
 MAX_RESULTS_HISTORY_DEFAULT = 100
 
@@ -205,7 +205,7 @@ def alias_history(
         max_results=max_results,
         page_token=page_token,
         default=MAX_RESULTS_HISTORY_DEFAULT,
-        maximum=settings.REGISTRY["MAX_RESULTS_MODEL_VERSIONS"],
+        maximum=registry_settings().max_results_model_versions,
         keyset=["created_at", "id"],
     )
 
