@@ -20,6 +20,7 @@ through :func:`post` (docs/decisions/0010-one-hardened-outbound-http-client.md).
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import threading
 import time
@@ -203,11 +204,16 @@ def sanitize_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+# A character a header value may not hold: anything but the tab, printable ASCII and the
+# printable half of Latin-1.
+_NOT_HEADER_CHAR = re.compile(r"[^\t -~\xa0-\xff]")
+
+
 def is_header_value(value: str) -> bool:
     """Whether ``value`` can be sent as an HTTP header value as it is: Latin-1, with no
     control characters but the tab (RFC 9110 field-value; a CR or LF would start a new header
     or end the head, and ``http.client`` refuses them and anything outside Latin-1)."""
-    return all(char == "\t" or (" " <= char <= "~") or ("\xa0" <= char <= "\xff") for char in value)
+    return _NOT_HEADER_CHAR.search(value) is None
 
 
 def _retryable_status(status: int) -> bool:

@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -358,8 +358,13 @@ def record_try(attempt: Try, result: http.HttpResult) -> str:
 def _write_in_one_statement(record: _Record) -> bool:
     """Attempt row, delivery state and (after a success) the hook's failure count, in one
     statement and so one transaction. PostgreSQL only."""
-    params = asdict(record)
-    del params["counts_failure"]
+    # The fields as they are: ``dataclasses.asdict`` would deep-copy each value (the UUID, the
+    # datetimes, the body), which cost a tenth of a millisecond per delivery for nothing.
+    params = {
+        field.name: getattr(record, field.name)
+        for field in fields(record)
+        if field.name != "counts_failure"
+    }
     with connection.cursor() as cursor:
         cursor.execute(_RECORD.now(), params)
         row = cursor.fetchone()
