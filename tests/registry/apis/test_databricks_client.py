@@ -64,3 +64,30 @@ def test_core_registry_calls(workspace, live_server):
     registry.delete_model(name="dbx-model")
     with pytest.raises(ResourceDoesNotExist):
         registry.get_latest_versions(name="dbx-model")
+
+
+def test_the_deletion_guard_answers_the_sdk(workspace, user):
+    """Governed aliases' deletion guard (docs/decisions/0015-governed-aliases.md) through the
+    SDK's own delete calls: a version in Production or named by a protected alias is refused
+    with the reason, an unguarded one goes, and the model stays without ``force``."""
+    from databricks.sdk.errors import PermissionDenied
+
+    from registry import services
+
+    registry = workspace.model_registry
+    registry.create_model(name="guarded")
+    for n in range(1, 4):
+        registry.create_model_version(name="guarded", source=f"s3://b/guarded/{n}")
+    services.model_version_stage_transition(
+        actor=user, name="guarded", version="1", stage="Production", archive_existing_versions=False
+    )
+    services.registered_model_alias_set(actor=user, name="guarded", alias="champion", version="2")
+    services.alias_policy_set(actor=user, name="guarded", alias="champion", protected=True)
+
+    for version, why in [("1", "it is in Production"), ("2", "protected alias '@champion'")]:
+        with pytest.raises(PermissionDenied, match=f"may not be deleted: {why}"):
+            registry.delete_model_version(name="guarded", version=version)
+    registry.delete_model_version(name="guarded", version="3")
+    with pytest.raises(PermissionDenied, match="force=true"):
+        registry.delete_model(name="guarded")
+    assert RegisteredModel.objects.get(name="guarded").versions.count() == 2
