@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from accounts import permissions
 from kernel.errors import ErrorCode, RegistryError
+from registry import policy_terms
 from registry.models import RegisteredModel, Stage, StagePolicy
 from registry.selectors.registered_models import registered_model_get
 
@@ -27,12 +28,9 @@ def _with_floor(own: StagePolicy | None, floor: StagePolicy | None, stage: str) 
     if own is None or floor is None:
         return own or floor or StagePolicy(registered_model=None, stage=stage)
     merged = copy.copy(own)
-    merged.required_approvals = max(own.required_approvals, floor.required_approvals)
-    merged.allow_self_approval = own.allow_self_approval and floor.allow_self_approval
+    # The terms alias policies share, merged by the same rule as theirs.
+    policy_terms.tighten(merged, own, floor)
     merged.allow_direct_transition = own.allow_direct_transition and floor.allow_direct_transition
-    merged.required_version_tags = {**own.required_version_tags, **floor.required_version_tags}
-    ttls = [ttl for ttl in (own.request_ttl, floor.request_ttl) if ttl is not None]
-    merged.request_ttl = min(ttls) if ttls else None
     merged.own = own
     merged.floor = floor
     return merged
