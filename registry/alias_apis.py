@@ -17,47 +17,17 @@ from kernel.api import EMPTY, MillisecondsField, PageInputSerializer, RegistryAp
 from registry import services
 from registry.apis import name_field, optional_text
 from registry.selectors import aliases as alias_selectors
+from registry.workflow_apis import PolicyTermsInput, PolicyTermsSerializer, RequestIdInput
 
 # --- Output -----------------------------------------------------------------------------------
 
 
-def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"key": key, "value": value} for key, value in tags.items()]
-
-
-class AliasPolicySerializer(serializers.Serializer):
-    name = serializers.SerializerMethodField()
+class AliasPolicySerializer(PolicyTermsSerializer):
     alias = serializers.CharField()
     protected = serializers.BooleanField()
     direct_users = serializers.ListField(child=serializers.CharField())
     direct_groups = serializers.ListField(child=serializers.CharField())
-    required_approvals = serializers.IntegerField()
-    allow_self_approval = serializers.BooleanField()
-    required_version_tags = serializers.SerializerMethodField()
     allowed_stages = serializers.ListField(child=serializers.CharField())
-    request_ttl_seconds = serializers.SerializerMethodField()
-    # A field named like Field.source (docs/decisions/0014).
-    source = serializers.SerializerMethodField()  # type: ignore[assignment]
-    registry_floor = serializers.SerializerMethodField()
-
-    def get_name(self, obj: Any) -> str | None:
-        return obj.registered_model.name if obj.registered_model_id else None
-
-    def get_required_version_tags(self, obj: Any) -> list[dict[str, str]]:
-        return _tags(obj.required_version_tags)
-
-    def get_request_ttl_seconds(self, obj: Any) -> int:
-        return int(obj.request_ttl.total_seconds()) if obj.request_ttl else 0
-
-    def get_source(self, obj: Any) -> str:
-        """Where the policy comes from: MODEL or REGISTRY_DEFAULT."""
-        return "MODEL" if obj.registered_model_id else "REGISTRY_DEFAULT"
-
-    def get_registry_floor(self, obj: Any) -> bool:
-        """True when the model's own policy was tightened by the registry-wide one: the terms
-        shown are then the stricter of the two (who may move directly: the model's own list,
-        and the registry-wide one's must name the caller too)."""
-        return getattr(obj, "floor", None) is not None
 
 
 class AliasApprovalSerializer(serializers.Serializer):
@@ -174,8 +144,7 @@ class AliasPolicyListApi(RegistryApi):
 
 
 class AliasPolicySetApi(RegistryApi):
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    class InputSerializer(PolicyTermsInput):
         alias = serializers.CharField(trim_whitespace=False)
         protected = serializers.BooleanField(required=False)
         direct_users = serializers.ListField(
@@ -184,16 +153,9 @@ class AliasPolicySetApi(RegistryApi):
         direct_groups = serializers.ListField(
             child=serializers.CharField(trim_whitespace=False), required=False, max_length=20
         )
-        required_approvals = serializers.IntegerField(required=False, min_value=1, max_value=10)
-        allow_self_approval = serializers.BooleanField(required=False)
-        required_version_tags = serializers.ListField(
-            child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
-            required=False,
-        )
         allowed_stages = serializers.ListField(
             child=serializers.CharField(), required=False, max_length=4
         )
-        request_ttl_seconds = serializers.IntegerField(required=False, min_value=0)
 
     @extend_schema(request=InputSerializer, responses=_POLICY_RESPONSE)
     def post(self, request: SignedInRequest) -> Response:
@@ -222,11 +184,8 @@ class _RequestInput(serializers.Serializer):
     comment = optional_text()
 
 
-class _DecisionInput(_RequestInput):
-    """Model, alias and version name the open request; ``request_id`` (the ``id`` the list
-    gives, optional) makes sure it is the one the caller read."""
-
-    request_id = serializers.CharField(required=False, allow_blank=True)
+class _DecisionInput(_RequestInput, RequestIdInput):
+    """Model, alias and version name the open request (:class:`RequestIdInput`)."""
 
 
 class AliasRequestCreateApi(RegistryApi):

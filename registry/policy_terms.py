@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from kernel.errors import RegistryError
+from kernel.errors import ErrorCode, RegistryError
 from registry import validation
 
 MAX_REQUIRED_TAGS = 20
@@ -119,3 +119,16 @@ def tighten(merged: SharedTerms, own: SharedTerms, floor: SharedTerms) -> None:
     merged.required_version_tags = {**own.required_version_tags, **floor.required_version_tags}
     ttls = [ttl for ttl in (own.request_ttl, floor.request_ttl) if ttl is not None]
     merged.request_ttl = min(ttls) if ttls else None
+
+
+def refusal(policy: Any, kind: str, model_name: str, rule: str) -> RegistryError:
+    """A refusal by a policy in force (``kind``: "Production stage policy", "alias policy of
+    '@champion'"), naming whose policy it is (the registry-wide one, a model's own, or a
+    model's own with the registry-wide one as its floor) and the rule."""
+    if policy.registered_model_id is None:
+        scope = f"the registry-wide {kind}"
+    elif getattr(policy, "floor", None) is not None:
+        scope = f"the {kind} of model '{model_name}' with the registry-wide one as its floor"
+    else:
+        scope = f"the {kind} of model '{model_name}'"
+    return RegistryError(ErrorCode.PERMISSION_DENIED, f"Refused by {scope}: {rule}")

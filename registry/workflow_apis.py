@@ -121,6 +121,14 @@ def _activity(activity: Any) -> Response:
     return Response({"activity": ActivitySerializer(activity).data})
 
 
+class RequestIdInput(serializers.Serializer):
+    """Names a request by what it moves, as Databricks' API does; ``request_id`` (the ``id`` the
+    request list gives, optional) makes sure it is the one the caller read, after a rename for
+    instance: another request is refused and nothing changes."""
+
+    request_id = serializers.CharField(required=False, allow_blank=True)
+
+
 class _RequestInput(serializers.Serializer):
     name = name_field()
     version = serializers.CharField()
@@ -128,12 +136,8 @@ class _RequestInput(serializers.Serializer):
     comment = optional_text()
 
 
-class _DecisionInput(_RequestInput):
-    """Model, version and stage name the request, as Databricks' API does; ``request_id`` (the
-    ``id`` transition-requests/list gives, optional) makes sure it is the one the caller read,
-    after a rename for instance: another request is refused and nothing changes."""
-
-    request_id = serializers.CharField(required=False, allow_blank=True)
+class _DecisionInput(_RequestInput, RequestIdInput):
+    """Model, version and stage name the request (:class:`RequestIdInput`)."""
 
 
 # --- Transition requests ----------------------------------------------------------------------
@@ -295,14 +299,13 @@ class ModelVersionActivitiesApi(RegistryApi):
 # --- Stage policies ---------------------------------------------------------------------------
 
 
-class StagePolicySerializer(serializers.Serializer):
+class PolicyTermsSerializer(serializers.Serializer):
+    """The terms stage policies and alias policies share (registry/policy_terms.py)."""
+
     name = serializers.SerializerMethodField()
-    stage = serializers.CharField()
     required_approvals = serializers.IntegerField()
     allow_self_approval = serializers.BooleanField()
-    allow_direct_transition = serializers.BooleanField()
     required_version_tags = serializers.SerializerMethodField()
-    gate_tag_groups = serializers.ListField(child=serializers.CharField())
     request_ttl_seconds = serializers.SerializerMethodField()
     # A field named like Field.source (docs/decisions/0014).
     source = serializers.SerializerMethodField()  # type: ignore[assignment]
@@ -318,7 +321,7 @@ class StagePolicySerializer(serializers.Serializer):
         return int(obj.request_ttl.total_seconds()) if obj.request_ttl else 0
 
     def get_source(self, obj: Any) -> str:
-        """Where the policy comes from: MODEL, REGISTRY_DEFAULT or BUILT_IN."""
+        """Where the policy comes from: MODEL, REGISTRY_DEFAULT or (stages only) BUILT_IN."""
         if obj.pk is None:
             return "BUILT_IN"
         return "MODEL" if obj.registered_model_id else "REGISTRY_DEFAULT"
@@ -327,6 +330,25 @@ class StagePolicySerializer(serializers.Serializer):
         """True when a model's own policy was tightened by the registry-wide one, a floor it
         cannot relax: the terms shown are then the stricter of the two, term by term."""
         return getattr(obj, "floor", None) is not None
+
+
+class PolicyTermsInput(serializers.Serializer):
+    """The shared terms of a policy being set; ``name`` empty or absent: the registry-wide one."""
+
+    name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    required_approvals = serializers.IntegerField(required=False, min_value=1, max_value=10)
+    allow_self_approval = serializers.BooleanField(required=False)
+    required_version_tags = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
+        required=False,
+    )
+    request_ttl_seconds = serializers.IntegerField(required=False, min_value=0)
+
+
+class StagePolicySerializer(PolicyTermsSerializer):
+    stage = serializers.CharField()
+    allow_direct_transition = serializers.BooleanField()
+    gate_tag_groups = serializers.ListField(child=serializers.CharField())
 
 
 _POLICY_RESPONSE = inline_serializer(
@@ -353,20 +375,12 @@ class StagePolicyListApi(RegistryApi):
 
 
 class StagePolicySetApi(RegistryApi):
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    class InputSerializer(PolicyTermsInput):
         stage = serializers.CharField()
-        required_approvals = serializers.IntegerField(required=False, min_value=1, max_value=10)
-        allow_self_approval = serializers.BooleanField(required=False)
         allow_direct_transition = serializers.BooleanField(required=False)
-        required_version_tags = serializers.ListField(
-            child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
-            required=False,
-        )
         gate_tag_groups = serializers.ListField(
             child=serializers.CharField(trim_whitespace=False), required=False, max_length=20
         )
-        request_ttl_seconds = serializers.IntegerField(required=False, min_value=0)
 
     @extend_schema(request=InputSerializer, responses=_POLICY_RESPONSE)
     def post(self, request: SignedInRequest) -> Response:

@@ -364,15 +364,11 @@ class TransitionRequestStatus(models.TextChoices):
     SUPERSEDED = "SUPERSEDED", "Superseded"  # the version reached the stage another way
 
 
-class TransitionRequest(models.Model):
-    """A request to move a version to a stage, decided by people the policy makes eligible."""
+class DecidedRequest(models.Model):
+    """What a transition request and an alias request share: who asked, when, its status and
+    its expiry. Both are decided through ``registry.services.approvals``."""
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    model_version = models.ForeignKey(
-        ModelVersion, on_delete=models.CASCADE, related_name="transition_requests"
-    )
-    from_stage = models.CharField(max_length=16, choices=Stage.choices)
-    to_stage = models.CharField(max_length=16, choices=Stage.choices)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -388,7 +384,38 @@ class TransitionRequest(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["created_at", "id"]
+
+
+class Approval(models.Model):
+    """One eligible approver's approval of a request (a policy may need several distinct ones),
+    bound to the version's artifact digest when it was given: it counts only for those bytes
+    (docs/decisions/0015-governed-aliases.md). Each concrete kind adds its ``request``."""
+
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approver_username = models.CharField(max_length=150)
+    comment = models.TextField(blank=True, default="")
+    artifact_digest = models.CharField(max_length=DIGEST_MAX_LENGTH, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at", "id"]
+
+
+class TransitionRequest(DecidedRequest):
+    """A request to move a version to a stage, decided by people the policy makes eligible."""
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="transition_requests"
+    )
+    from_stage = models.CharField(max_length=16, choices=Stage.choices)
+    to_stage = models.CharField(max_length=16, choices=Stage.choices)
+
+    class Meta(DecidedRequest.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["model_version", "to_stage"],
@@ -408,24 +435,14 @@ class TransitionRequest(models.Model):
         return f"{self.model_version} → {self.to_stage} ({self.status})"
 
 
-class TransitionApproval(models.Model):
-    """One eligible approver's approval of a request; a policy may need several distinct ones."""
+class TransitionApproval(Approval):
+    """An approval of a transition request."""
 
     request = models.ForeignKey(
         TransitionRequest, on_delete=models.CASCADE, related_name="approvals"
     )
-    approver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approver_username = models.CharField(max_length=150)
-    comment = models.TextField(blank=True, default="")
-    # The version's artifact digest when it was approved: an approval counts only for these
-    # bytes (docs/decisions/0015-governed-aliases.md).
-    artifact_digest = models.CharField(max_length=DIGEST_MAX_LENGTH, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(Approval.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["request", "approver_username"], name="one_approval_per_approver"

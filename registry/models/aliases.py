@@ -10,9 +10,6 @@ append-only history that answers "which version did @champion (or Production) na
 
 from __future__ import annotations
 
-import uuid
-
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -20,6 +17,8 @@ from registry.models import (
     ALIAS_MAX_LENGTH,
     DIGEST_MAX_LENGTH,
     NAME_MAX_LENGTH,
+    Approval,
+    DecidedRequest,
     ModelVersion,
     RegisteredModel,
     TransitionRequestStatus,
@@ -78,10 +77,9 @@ class AliasPolicy(models.Model):
         return f"{scope} @{self.alias}"
 
 
-class AliasRequest(models.Model):
+class AliasRequest(DecidedRequest):
     """A request to point an alias at a version, decided by people the policy makes eligible."""
 
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     registered_model = models.ForeignKey(
         RegisteredModel, on_delete=models.CASCADE, related_name="alias_requests"
     )
@@ -96,27 +94,13 @@ class AliasRequest(models.Model):
     rollback = models.BooleanField(default=False)
     # The target version's digest when the request was made; approvals record theirs too.
     artifact_digest = models.CharField(max_length=DIGEST_MAX_LENGTH, blank=True, default="")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    requested_by_username = models.CharField(max_length=150)
-    comment = models.TextField(blank=True, default="")
-    status = models.CharField(
-        max_length=16,
-        choices=TransitionRequestStatus.choices,
-        default=TransitionRequestStatus.OPEN,
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
     # Who closed it (approved with the last approval, rejected, cancelled; "" for the registry
     # itself, which expires requests and closes those a move made moot), and what they said or
     # the registry says.
     closed_by_username = models.CharField(max_length=150, blank=True, default="")
     closing_comment = models.TextField(blank=True, default="")
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(DecidedRequest.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["model_version", "alias"],
@@ -133,20 +117,12 @@ class AliasRequest(models.Model):
         return f"@{self.alias} → {self.model_version} ({self.status})"
 
 
-class AliasApproval(models.Model):
-    """One eligible approver's approval of an alias request, bound to the digest it saw."""
+class AliasApproval(Approval):
+    """An approval of an alias request."""
 
     request = models.ForeignKey(AliasRequest, on_delete=models.CASCADE, related_name="approvals")
-    approver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approver_username = models.CharField(max_length=150)
-    comment = models.TextField(blank=True, default="")
-    artifact_digest = models.CharField(max_length=DIGEST_MAX_LENGTH, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(Approval.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["request", "approver_username"], name="one_alias_approval_per_approver"

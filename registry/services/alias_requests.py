@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import permissions
@@ -20,7 +21,6 @@ from accounts.permissions import Level
 from kernel.errors import RegistryError
 from registry import validation
 from registry.models import (
-    AliasApproval,
     AliasPolicy,
     AliasRequest,
     ModelVersion,
@@ -36,11 +36,11 @@ from registry.selectors.aliases import (
     alias_policy_effective,
     model_version_for_alias_target,
 )
+from registry.services import approvals
 from registry.services.aliases import (
     alias_policy_refusal,
     apply_alias_move,
     check_alias_target,
-    request_code,
 )
 from registry.services.common import (
     COMMENT_MAX_LENGTH,
@@ -164,24 +164,23 @@ def alias_request_create(
 
 
 def _open_request(model_version: ModelVersion, alias: str, code: uuid.UUID | None) -> AliasRequest:
-    request = AliasRequest.objects.filter(
-        model_version=model_version, alias=alias, status=TransitionRequestStatus.OPEN
-    ).first()
-    where = (
-        f"to point alias '{alias}' of '{model_version.registered_model.name}' at version "
-        f"{model_version.version}"
+    request = approvals.open_request_checked(
+        AliasRequest.objects.filter(
+            model_version=model_version, alias=alias, status=TransitionRequestStatus.OPEN
+        ).first(),
+        code,
+        where=(
+            f"to point alias '{alias}' of '{model_version.registered_model.name}' at version "
+            f"{model_version.version}"
+        ),
     )
-    if request is None:
-        raise RegistryError.not_found(f"There is no open request {where}.")
-    if code is not None and request.code != code:
-        raise RegistryError.invalid(
-            f"Request {code} is not the open request {where}: it may have been decided and "
-            "another one made since it was read. List the requests again and decide the one "
-            "you mean."
-        )
     request.registered_model = model_version.registered_model
     request.model_version = model_version
     return request
+
+
+def _request_code(request_id: Any) -> uuid.UUID | None:
+    return approvals.request_code(request_id, kind="alias request", listing="alias-requests/list")
 
 
 def _lock_to_decide(
@@ -192,7 +191,7 @@ def _lock_to_decide(
     name = validation.require_string(name, "name")
     alias = validation.alias_name(alias, for_set=True)
     number = validation.version_number(version)
-    code = request_code(request_id)
+    code = _request_code(request_id)
     # Who may decide depends on the alias policy: checked just below, before the request is
     # looked up, so a refusal tells nothing about requests.
     registered_model, model_version = lock_model_version(
@@ -207,37 +206,28 @@ def _lock_to_decide(
     return registered_model, model_version, request, policy, now
 
 
-def _approvals_that_count(
+def _approvals_tally(
     *, request: AliasRequest, model_version: ModelVersion, policy: AliasPolicy
-) -> tuple[list[str], list[str]]:
-    """The approvers whose approval counts now, and each other one with the reason it does
-    not: checked when the move would apply. An approval counts for the bytes it was given for
-    (the version's artifact digest then and now must be the same), from an approver who may
-    still decide the request, and not from the requester once the policy forbids it."""
-    counted: list[str] = []
-    lapsed: list[str] = []
+) -> approvals.Tally:
+    """The approvals that count now (:func:`approvals.approvals_tally`): an approver must still
+    be one who may decide the request under the alias policy."""
     registered_model = request.registered_model
-    for approval in request.approvals.select_related("approver").order_by("created_at", "id"):
-        name = approval.approver_username
-        approver = approval.approver
-        if approval.artifact_digest != model_version.artifact_digest:
-            lapsed.append(f"{name} (given for {approval.artifact_digest or 'no digest'})")
-        elif not name:  # the registry itself
-            counted.append(name)
-        elif approver is None:
-            lapsed.append(f"{name} (the account was deleted)")
-        elif permissions.self_approval_refused(name, request, policy):
-            lapsed.append(f"{name} (the requester, and allow_self_approval is off)")
-        elif not permissions.can_decide_alias_request(
+
+    def no_longer_decides(approver: User) -> str | None:
+        may = permissions.can_decide_alias_request(
             approver,
             policy,
             permissions.effective_level(approver, registered_model),
             permissions.group_names(approver),
-        ):
-            lapsed.append(f"{name} (may no longer decide this request)")
-        else:
-            counted.append(name)
-    return counted, lapsed
+        )
+        return None if may else "may no longer decide this request"
+
+    return approvals.approvals_tally(
+        request=request,
+        model_version=model_version,
+        policy=policy,
+        no_longer_decides=no_longer_decides,
+    )
 
 
 @dataclass(frozen=True)
@@ -268,31 +258,18 @@ def alias_request_approve(
         registered_model, model_version, request, policy, now = _lock_to_decide(
             actor, name, alias, version, request_id
         )
-        approver_name = permissions.acting_username(actor)
-        if permissions.self_approval_refused(approver_name, request, policy):
-            raise alias_policy_refusal(
-                policy,
-                registered_model,
-                "allow_self_approval is off: the requester may not approve their own request.",
-            )
-        if permissions.has_approved(actor, request):
-            raise RegistryError.invalid(
-                f"{approver_name} has already approved this request; it needs another approver."
-            )
-        AliasApproval.objects.create(
+        approvals.approval_record(
+            actor=actor,
             request=request,
-            approver=actor_or_none(actor),
-            approver_username=approver_name,
+            model_version=model_version,
+            policy=policy,
+            refusal=lambda rule: alias_policy_refusal(policy, registered_model, rule),
             comment=comment,
-            artifact_digest=model_version.artifact_digest,
-            created_at=now,
+            at=now,
         )
-        counted, lapsed = _approvals_that_count(
-            request=request, model_version=model_version, policy=policy
-        )
-        no_longer = f" Approvals that no longer count: {'; '.join(lapsed)}." if lapsed else ""
-        note = f"Approval {len(counted)} of {policy.required_approvals}.{no_longer}"
-        if len(counted) < policy.required_approvals:
+        tally = _approvals_tally(request=request, model_version=model_version, policy=policy)
+        note = f"{tally.progress}.{tally.lapsed_note}"
+        if not tally.complete:
             return AliasDecision(request=request, move=None, note=note)
         check_alias_target(
             policy=policy, registered_model=registered_model, model_version=model_version
@@ -374,7 +351,7 @@ def alias_request_cancel(
     name = validation.require_string(name, "name")
     alias = validation.alias_name(alias, for_set=True)
     number = validation.version_number(version)
-    code = request_code(request_id)
+    code = _request_code(request_id)
     comment = validation.bounded_text(comment, "comment", COMMENT_MAX_LENGTH)
     with transaction.atomic():
         registered_model, model_version = lock_model_version(
@@ -400,26 +377,23 @@ def alias_request_cancel(
 def alias_requests_expire(*, now: datetime | None = None) -> int:
     """Close the open alias requests whose policy's ``request_ttl`` has run out (Celery beat,
     with the transition requests)."""
-    now = now or timezone.now()
-    expired = 0
-    due = AliasRequest.objects.filter(
-        status=TransitionRequestStatus.OPEN, expires_at__lte=now
-    ).values_list("pk", "registered_model__name", "created_at")
-    for pk, model_name, created_at in due:
-        with transaction.atomic():
-            lock_registered_model(model_name)
-            # Decided since the list was read? The conditional update leaves it alone.
-            expired += AliasRequest.objects.filter(
-                pk=pk, status=TransitionRequestStatus.OPEN
-            ).update(
+    moment = now or timezone.now()
+
+    def expire(still_open: QuerySet[AliasRequest], created_at: datetime) -> bool:
+        return bool(
+            still_open.update(
                 status=TransitionRequestStatus.EXPIRED,
-                closed_at=now,
+                closed_at=moment,
                 closing_comment=(
                     f"Expired: open since {created_at:%Y-%m-%d %H:%M} UTC, longer than the "
                     "alias policy's request_ttl allows."
                 ),
             )
-    return expired
+        )
+
+    return approvals.requests_expire(
+        AliasRequest.objects.all(), model_name="registered_model__name", now=moment, expire=expire
+    )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ behaves exactly as in MLflow.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,8 +20,8 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.models import User
 from accounts.permissions import Level
-from kernel.errors import ErrorCode, RegistryError
-from registry import validation
+from kernel.errors import RegistryError
+from registry import policy_terms, validation
 from registry.models import (
     AliasPolicy,
     AliasRequest,
@@ -50,16 +49,9 @@ def alias_policy_refusal(
     policy: AliasPolicy, registered_model: RegisteredModel, rule: str
 ) -> RegistryError:
     """A refusal by an alias policy, naming the policy and the rule (as stage refusals do)."""
-    if policy.registered_model_id is None:
-        scope = f"the registry-wide alias policy of '@{policy.alias}'"
-    elif getattr(policy, "floor", None) is not None:
-        scope = (
-            f"the alias policy of '@{policy.alias}' of model '{registered_model.name}' with "
-            "the registry-wide one as its floor"
-        )
-    else:
-        scope = f"the alias policy of '@{policy.alias}' of model '{registered_model.name}'"
-    return RegistryError(ErrorCode.PERMISSION_DENIED, f"Refused by {scope}: {rule}")
+    return policy_terms.refusal(
+        policy, f"alias policy of '@{policy.alias}'", registered_model.name, rule
+    )
 
 
 def _direct_movers(policy: AliasPolicy) -> str:
@@ -282,19 +274,6 @@ def registered_model_alias_delete(*, actor: User | None, name: Any, alias: Any) 
             cause=PointerCause.DELETED,
             at=now,
         )
-
-
-def request_code(request_id: Any) -> uuid.UUID | None:
-    """The optional ``request_id`` of a decision: the ``id`` a request list gives."""
-    if request_id is None or request_id == "":
-        return None
-    try:
-        return uuid.UUID(str(request_id))
-    except ValueError:
-        raise RegistryError.invalid(
-            f"Parameter 'request_id' must be the id of a request, as the list returns it; got "
-            f"'{str(request_id)[:80]}'."
-        ) from None
 
 
 @dataclass(frozen=True)

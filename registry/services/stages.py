@@ -13,8 +13,8 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.models import User
 from accounts.permissions import Level
-from kernel.errors import ErrorCode, RegistryError
-from registry import validation
+from kernel.errors import RegistryError
+from registry import policy_terms, validation
 from registry.models import (
     Activity,
     ActivityType,
@@ -37,16 +37,8 @@ from webhooks.services.outbox import webhook_event_emit
 def policy_refusal(
     policy: StagePolicy, registered_model: RegisteredModel, rule: str
 ) -> RegistryError:
-    if policy.registered_model_id is None:
-        scope = f"the registry-wide {policy.stage} stage policy"
-    elif getattr(policy, "floor", None) is not None:
-        scope = (
-            f"the {policy.stage} stage policy of model '{registered_model.name}' with the "
-            "registry-wide one as its floor"
-        )
-    else:
-        scope = f"the {policy.stage} stage policy of model '{registered_model.name}'"
-    return RegistryError(ErrorCode.PERMISSION_DENIED, f"Refused by {scope}: {rule}")
+    """A refusal by a stage policy, naming the policy and the rule."""
+    return policy_terms.refusal(policy, f"{policy.stage} stage policy", registered_model.name, rule)
 
 
 def check_required_tags(

@@ -4,9 +4,11 @@ and, with enough of them, the move through the stage engine), reject, cancel, ex
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import permissions
@@ -22,16 +24,15 @@ from registry.models import (
     RegisteredModel,
     Stage,
     StagePolicy,
-    TransitionApproval,
     TransitionRequest,
     TransitionRequestStatus,
 )
 from registry.selectors import stage_policy_effective
+from registry.services import approvals
 from registry.services.common import (
     COMMENT_MAX_LENGTH,
     actor_or_none,
     lock_model_version,
-    lock_registered_model,
     record_activity,
 )
 from registry.services.stages import (
@@ -45,16 +46,9 @@ from webhooks.services.outbox import webhook_event_emit
 
 
 def _request_code(request_id: Any) -> uuid.UUID | None:
-    """The optional ``request_id`` of a decision: the ``id`` transition-requests/list gives."""
-    if request_id is None or request_id == "":
-        return None
-    try:
-        return uuid.UUID(str(request_id))
-    except ValueError:
-        raise RegistryError.invalid(
-            f"Parameter 'request_id' must be the id of a transition request, as "
-            f"transition-requests/list returns it; got '{str(request_id)[:80]}'."
-        ) from None
+    return approvals.request_code(
+        request_id, kind="transition request", listing="transition-requests/list"
+    )
 
 
 def _open_request(
@@ -64,68 +58,45 @@ def _open_request(
     creator: str | None = None,
     request_code: uuid.UUID | None = None,
 ) -> TransitionRequest:
-    """The open request to move ``model_version`` to ``stage`` (by ``creator``, if named).
-
-    Model, version and stage name a request as Databricks' API does, so between reading a
-    request and deciding it, a rename (another model now holding the name) or a request
-    decided and made again could put another request behind the same names. With
-    ``request_code`` (the id the decider read) the decision applies to that request or to none.
-    """
+    """The open request to move ``model_version`` to ``stage`` (by ``creator``, if named; the
+    one ``request_code`` names, if given: :func:`approvals.open_request_checked`)."""
     requests = model_version.transition_requests.filter(
         status=TransitionRequestStatus.OPEN, to_stage=stage
     )
     if creator is not None:
         requests = requests.filter(requested_by_username=creator)
-    request = requests.first()
-    where = (
-        f"to move version {model_version.version} of '{model_version.registered_model.name}' "
-        f"to {stage}"
+    return approvals.open_request_checked(
+        requests.first(),
+        request_code,
+        where=(
+            f"to move version {model_version.version} of "
+            f"'{model_version.registered_model.name}' to {stage}"
+        ),
+        by=f" by {creator}" if creator is not None else "",
     )
-    if request is None:
-        by = f" by {creator}" if creator is not None else ""
-        raise RegistryError.not_found(f"No open request{by} {where}.")
-    if request_code is not None and request.code != request_code:
-        raise RegistryError.invalid(
-            f"Request {request_code} is not the open request {where}: the model may have been "
-            "renamed, or the request decided and another one made, since it was read. List the "
-            "requests again and decide the one you mean."
-        )
-    return request
 
 
-def _approvals_that_count(
+def _approvals_tally(
     *,
     request: TransitionRequest,
     registered_model: RegisteredModel,
-    from_stage: str,
+    model_version: ModelVersion,
     policy: StagePolicy,
-) -> tuple[list[str], list[str]]:
-    """The approvers whose approval counts now, and each other one with the reason it does not.
+) -> approvals.Tally:
+    """The approvals that count now (:func:`approvals.approvals_tally`): an approver must
+    still hold the level of the move."""
+    needed = permissions.transition_level(model_version.current_stage, request.to_stage)
 
-    Checked when the move would apply, not only when each approval was given: an approver who
-    no longer holds the level of the move (a grant revoked or lowered, the account deactivated
-    or deleted), or a requester's own approval once the policy forbids self-approval, no longer
-    counts towards ``required_approvals``.
-    """
-    needed = permissions.transition_level(from_stage, request.to_stage)
-    counted: list[str] = []
-    lapsed: list[str] = []
-    digest = request.model_version.artifact_digest
-    for approval in request.approvals.select_related("approver").order_by("created_at", "id"):
-        name = approval.approver_username
-        if approval.artifact_digest != digest:  # given for other bytes (docs/decisions/0015)
-            lapsed.append(f"{name} (given for {approval.artifact_digest or 'no digest'})")
-        elif not name:  # the registry itself
-            counted.append(name)
-        elif approval.approver is None:
-            lapsed.append(f"{name} (the account was deleted)")
-        elif permissions.self_approval_refused(name, request, policy):
-            lapsed.append(f"{name} (the requester, and allow_self_approval is off)")
-        elif (held := permissions.effective_level(approval.approver, registered_model)) < needed:
-            lapsed.append(f"{name} (now holds {held.name}; the move needs {needed.name})")
-        else:
-            counted.append(name)
-    return counted, lapsed
+    def no_longer_decides(approver: User) -> str | None:
+        held = permissions.effective_level(approver, registered_model)
+        return f"now holds {held.name}; the move needs {needed.name}" if held < needed else None
+
+    return approvals.approvals_tally(
+        request=request,
+        model_version=model_version,
+        policy=policy,
+        no_longer_decides=no_longer_decides,
+    )
 
 
 def _request_step(
@@ -254,7 +225,7 @@ def transition_request_approve(
     several distinct approvers and may forbid the requester approving their own; each approval
     is recorded, and the approval that completes the count applies the move in the same
     transaction. Only approvals that still count then are counted
-    (:func:`_approvals_that_count`). Returns the APPROVED_REQUEST activity.
+    (:func:`_approvals_tally`). Returns the APPROVED_REQUEST activity.
     """
     name = validation.require_string(name, "name")
     number = validation.version_number(version)
@@ -268,34 +239,22 @@ def transition_request_approve(
             actor, name, number, target, request_code
         )
         policy = stage_policy_effective(registered_model=registered_model, stage=target)
-        approver = actor_or_none(actor)
-        approver_name = approver.get_username() if approver else ""
-        if permissions.self_approval_refused(approver_name, request, policy):
-            raise policy_refusal(
-                policy,
-                registered_model,
-                "allow_self_approval is off: the requester may not approve their own request.",
-            )
-        if permissions.has_approved(actor, request):
-            raise RegistryError.invalid(
-                f"{approver_name} has already approved this request; it needs another approver."
-            )
-        TransitionApproval.objects.create(
+        approvals.approval_record(
+            actor=actor,
             request=request,
-            approver=approver,
-            approver_username=approver_name,
+            model_version=model_version,
+            policy=policy,
+            refusal=lambda rule: policy_refusal(policy, registered_model, rule),
             comment=comment,
-            artifact_digest=model_version.artifact_digest,
-            created_at=now,
+            at=now,
         )
-        counted, lapsed = _approvals_that_count(
+        tally = _approvals_tally(
             request=request,
             registered_model=registered_model,
-            from_stage=model_version.current_stage,
+            model_version=model_version,
             policy=policy,
         )
-        if len(counted) < policy.required_approvals:
-            no_longer = f" Approvals that no longer count: {'; '.join(lapsed)}." if lapsed else ""
+        if not tally.complete:
             return record_activity(
                 actor=actor,
                 model_version=model_version,
@@ -304,8 +263,8 @@ def transition_request_approve(
                 to_stage=target,
                 comment=comment,
                 system_comment=(
-                    f"Approval {len(counted)} of {policy.required_approvals}: the request stays "
-                    "open until enough distinct approvers agree." + no_longer
+                    f"{tally.progress}: the request stays open until enough distinct approvers "
+                    "agree." + tally.lapsed_note
                 ),
                 request=request,
                 at=now,
@@ -424,33 +383,31 @@ def transition_request_cancel(
 def transition_requests_expire(*, now: Any = None) -> int:
     """Close the open requests whose policy's ``request_ttl`` has run out (Celery beat)."""
     now = now or timezone.now()
-    expired = 0
-    due = TransitionRequest.objects.filter(
-        status=TransitionRequestStatus.OPEN, expires_at__lte=now
-    ).values_list("pk", "model_version__registered_model__name")
-    for pk, model_name in due:
-        with transaction.atomic():
-            lock_registered_model(model_name)
-            # Decided since the list was read? The conditional update leaves it alone.
-            if not TransitionRequest.objects.filter(
-                pk=pk, status=TransitionRequestStatus.OPEN
-            ).update(status=TransitionRequestStatus.EXPIRED, closed_at=now):
-                continue
-            request = TransitionRequest.objects.select_related(
-                "model_version__registered_model"
-            ).get(pk=pk)
-            record_activity(
-                actor=None,
-                model_version=request.model_version,
-                activity_type=ActivityType.CANCELLED_REQUEST,
-                from_stage=request.from_stage,
-                to_stage=request.to_stage,
-                system_comment=(
-                    f"Expired: open since {request.created_at:%Y-%m-%d %H:%M} UTC, longer than "
-                    "the stage policy's request_ttl allows."
-                ),
-                request=request,
-                at=now,
-            )
-            expired += 1
-    return expired
+
+    def expire(still_open: QuerySet[TransitionRequest], created_at: datetime) -> bool:
+        request = still_open.select_related("model_version__registered_model").first()
+        if request is None or not still_open.update(
+            status=TransitionRequestStatus.EXPIRED, closed_at=now
+        ):
+            return False
+        record_activity(
+            actor=None,
+            model_version=request.model_version,
+            activity_type=ActivityType.CANCELLED_REQUEST,
+            from_stage=request.from_stage,
+            to_stage=request.to_stage,
+            system_comment=(
+                f"Expired: open since {created_at:%Y-%m-%d %H:%M} UTC, longer than the stage "
+                "policy's request_ttl allows."
+            ),
+            request=request,
+            at=now,
+        )
+        return True
+
+    return approvals.requests_expire(
+        TransitionRequest.objects.all(),
+        model_name="model_version__registered_model__name",
+        now=now,
+        expire=expire,
+    )
