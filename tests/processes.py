@@ -138,9 +138,10 @@ MLFLOW_VENV = ROOT / ".venv-mlflow"  # installed by `make test` from requirement
 @dataclass
 class MlflowServer:
     """``mlflow server`` (the pinned version in ``.venv-mlflow``) as the tracking server the
-    registry registers from: a SQLite store (or ``backend_store_uri``), and either its default artifact proxy (files under
-    ``mlflow-artifacts:/``, served by the server itself) or, with ``s3_root``, an ``s3://``
-    artifact root on the test S3 server that clients write to directly."""
+    registry registers from: a SQLite store (or ``backend_store_uri``, e.g. PostgreSQL), and
+    either its default artifact proxy (files under ``mlflow-artifacts:/``, served by the server
+    itself) or, with ``s3_root``, an ``s3://`` artifact root on the test S3 server that clients
+    write to directly."""
 
     workdir: Path
     s3_root: str = ""
