@@ -53,7 +53,8 @@ class ImportReport:
     seconds: float = 0.0
 
     def counts(self) -> dict[str, int]:
-        counted = Counter(f"{o.kind}s_{o.result}" for o in self.outcomes)
+        plural = {"model": "models", "version": "versions", "aliases": "aliases"}
+        counted = Counter(f"{plural[o.kind]}_{o.result}" for o in self.outcomes)
         return dict(sorted(counted.items()))
 
     def as_dict(self) -> dict[str, Any]:
