@@ -112,6 +112,12 @@ def credentials_from_environment(
     )
     username = username or os.environ.get("MLFLOW_TRACKING_USERNAME") or ""
     password = password or os.environ.get("MLFLOW_TRACKING_PASSWORD") or ""
+    return credentials(url, token, username, password)
+
+
+def credentials(url: str, token: str, username: str, password: str) -> tuple[str, dict[str, str]]:
+    """The base URL and the auth header of exactly these credentials (no variable read: a
+    run started from the API must not send the worker's own credentials anywhere)."""
     headers: dict[str, str] = {}
     if token:
         headers["Authorization"] = f"Bearer {token}"

@@ -533,3 +533,5 @@ from registry.models.audit import AuditEntryManager as AuditEntryManager  # noqa
 from registry.models.audit import PeriodicTaskRun as PeriodicTaskRun  # noqa: E402
 from registry.models.importing import ImportedKind as ImportedKind  # noqa: E402
 from registry.models.importing import ImportedObject as ImportedObject  # noqa: E402
+from registry.models.importing import ImportRun as ImportRun  # noqa: E402
+from registry.models.importing import ImportRunStatus as ImportRunStatus  # noqa: E402

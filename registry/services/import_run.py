@@ -12,10 +12,22 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
-from django.db import connections
+from celery import current_app
+from django.db import connections, transaction
+from django.utils import timezone
 
-from registry.importing.source import RegistrySource, SourceReadError
+from accounts import permissions
+from kernel.errors import RegistryError
+from kernel.queueing import enqueue_on_commit
+from registry import validation
+from registry.importing.source import (
+    RegistrySource,
+    SourceReadError,
+    credentials,
+)
+from registry.models import ImportRun, ImportRunStatus
 from registry.services.importing import (
     NOT_IMPORTED,
     ArtifactMode,
@@ -151,3 +163,137 @@ def _import_one(
             )
         )
     done(import_aliases(source_url=source.url, model=model, dry_run=dry_run))
+
+
+# --- Runs started from the API (docs/migrating.md, "Without shell access") ---------------------
+
+RUN_TASK = "registry.tasks.import_run_task"
+ARTIFACT_MODES = ("copy", "reference", "skip")
+MAX_CONCURRENCY = 64
+# The progress is written to the run's row at most this often (seconds), and at the end.
+PROGRESS_INTERVAL = 1.0
+
+
+def import_run_start(
+    *,
+    actor: Any,
+    source_url: Any,
+    token: Any = None,
+    username: Any = None,
+    password: Any = None,
+    models: Any = None,
+    artifacts: Any = None,
+    concurrency: Any = None,
+    dry_run: Any = None,
+) -> ImportRun:
+    """Queue an import run (admins only): the task runs it after the commit."""
+    permissions.require_can_import(actor)
+    source_url = validation.require_string(source_url, "source_url")
+    parsed = urlparse(source_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise RegistryError.invalid(
+            f"source_url '{source_url}' is not an http(s) URL of a registry."
+        )
+    if models is None:
+        models = []
+    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+        raise RegistryError.invalid("Parameter 'models' must be a list of model names.")
+    artifacts = artifacts or "copy"
+    if artifacts not in ARTIFACT_MODES:
+        raise RegistryError.invalid(
+            f"Parameter 'artifacts' must be one of {', '.join(ARTIFACT_MODES)}."
+        )
+    concurrency = 4 if concurrency in (None, "") else concurrency
+    try:
+        concurrency = int(concurrency)
+    except (TypeError, ValueError):
+        raise RegistryError.invalid("Parameter 'concurrency' must be an integer.") from None
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise RegistryError.invalid(f"Parameter 'concurrency' is between 1 and {MAX_CONCURRENCY}.")
+    with transaction.atomic():
+        run = ImportRun.objects.create(
+            source_url=source_url.rstrip("/"),
+            token=str(token or ""),
+            username=str(username or ""),
+            password=str(password or ""),
+            model_names=models,
+            artifacts=artifacts,
+            concurrency=concurrency,
+            dry_run=validation.boolean(dry_run, "dry_run"),
+            requested_by_username=permissions.acting_username(actor),
+        )
+        enqueue_on_commit(current_app.signature(RUN_TASK), run.pk)
+    return run
+
+
+class RunProgress(Progress):
+    """The progress of a run from the API, written to its row."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.state: dict[str, Any] = {
+            "models_total": 0,
+            "models_done": 0,
+            "versions_total": 0,
+            "versions_done": 0,
+            "counts": {},
+        }
+        self.written = 0.0
+
+    def models_found(self, count: int) -> None:
+        self.state["models_total"] = count
+        self._write()
+
+    def versions_found(self, count: int) -> None:
+        self.state["versions_total"] += count
+
+    def done(self, outcome: Outcome) -> None:
+        if outcome.kind == "version":
+            self.state["versions_done"] += 1
+        elif outcome.kind == "aliases":
+            self.state["models_done"] += 1
+        key = f"{outcome.kind}_{outcome.result}"
+        self.state["counts"][key] = self.state["counts"].get(key, 0) + 1
+        if time.monotonic() - self.written >= PROGRESS_INTERVAL:
+            self._write()
+
+    def close(self) -> None:
+        self._write()
+
+    def _write(self) -> None:
+        self.written = time.monotonic()
+        ImportRun.objects.filter(pk=self.run_id).update(progress=dict(self.state))
+
+
+def import_run_execute(*, run_id: int) -> None:
+    """Run a queued run (the task's body). Claimed with a conditional update, so a message
+    delivered twice runs it once. Its credentials are dropped when it ends."""
+    claimed = ImportRun.objects.filter(pk=run_id, status=ImportRunStatus.QUEUED).update(
+        status=ImportRunStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return
+    run = ImportRun.objects.get(pk=run_id)
+    outcome: dict[str, Any] = {}
+    try:
+        url, headers = credentials(run.source_url, run.token, run.username, run.password)
+        source = RegistrySource(url, headers)
+        source.check()
+        report = registry_import(
+            source=source,
+            models=list(run.model_names),
+            artifacts=run.artifacts,  # type: ignore[arg-type]  # one of ARTIFACT_MODES
+            concurrency=run.concurrency,
+            dry_run=run.dry_run,
+            progress=RunProgress(run.pk),
+        )
+        outcome = {"status": ImportRunStatus.SUCCEEDED, "report": report.as_dict()}
+    except SourceReadError as exc:
+        outcome = {"status": ImportRunStatus.FAILED, "error": str(exc)}
+    finally:
+        ImportRun.objects.filter(pk=run_id).update(
+            token="",
+            password="",
+            finished_at=timezone.now(),
+            **(outcome or {"status": ImportRunStatus.FAILED, "error": "the run stopped"}),
+        )
