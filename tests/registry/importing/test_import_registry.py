@@ -28,11 +28,13 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from tests.conftest import PASSWORD
 from tests.processes import ROOT, SOURCE_BUCKET, MlflowServer, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_artifact_copy]
 
 BULK_VERSIONS = 25
+ADMIN = ("admin", "x-admin-password")
 
 # The fields of the protocol compared between the two servers. Not compared (docs/migrating.md,
 # "What differs after the import"): a copied version's last_updated_timestamp (the copy into
@@ -444,4 +446,66 @@ def test_import_an_mlflow_server(clients, source_server, registry_stack, trained
     except BaseException:
         print(registry_stack.logs())  # noqa: T201 - shown by pytest on failure
         print(source_server.log())  # noqa: T201
+        raise
+
+
+def test_import_from_the_api(clients, source_server, registry_stack, admin, user, tmp_path):
+    """An admin starts an import over HTTP; the worker runs it; its progress and report are
+    read back. Anyone else is refused."""
+    import requests
+
+    from registry.models import ImportRun, ModelVersion
+
+    source, registry = clients
+    source.create_registered_model("churn", tags={"team": "risk"})
+    files = f"s3://{SOURCE_BUCKET}/mlflow/none"  # referenced, never read
+    for _ in range(3):
+        source.create_model_version("churn", files)
+    source.delete_model_version("churn", "2")
+    source.set_registered_model_alias("churn", "champion", "3")
+    start = f"{registry_stack.url}/api/2.0/registry/imports/start"
+    body = {"source_url": source_server.url, "artifacts": "reference", "concurrency": 2}
+    try:
+        refused = requests.post(start, json=body, auth=("alice", PASSWORD), timeout=30)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error_code"] == "PERMISSION_DENIED"
+        bad = requests.post(start, json=body | {"artifacts": "maybe"}, auth=ADMIN, timeout=30)
+        assert bad.status_code == 400, bad.text
+        assert not ImportRun.objects.exists()
+
+        started = requests.post(start, json=body | {"token": "not-needed"}, auth=ADMIN, timeout=30)
+        assert started.status_code == 200, started.text
+        run_id = started.json()["import_run"]["id"]
+
+        def state() -> dict:
+            answer = requests.get(
+                f"{registry_stack.url}/api/2.0/registry/imports/get",
+                params={"id": run_id},
+                auth=ADMIN,
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+            return answer.json()["import_run"]
+
+        wait_for(lambda: state()["status"] in ("SUCCEEDED", "FAILED"), 120, "the import run")
+        run = state()
+        assert run["status"] == "SUCCEEDED", run
+        assert run["progress"]["models_total"] == run["progress"]["models_done"] == 1
+        assert run["progress"]["versions_total"] == run["progress"]["versions_done"] == 2
+        assert run["report"]["counts"] == {
+            "aliases_imported": 1,
+            "models_imported": 1,
+            "versions_imported": 2,
+        }
+        assert run["report"]["failed"] == []
+        assert sorted(
+            ModelVersion.objects.filter(registered_model__name="churn").values_list(
+                "version", flat=True
+            )
+        ) == [1, 3]
+        assert registry.get_model_version_by_alias("churn", "champion").version == "3"
+        # The credentials are not kept once the run ends.
+        assert ImportRun.objects.get(code=run_id).token == ""
+    except BaseException:
+        print(registry_stack.logs())  # noqa: T201 - shown by pytest on failure
         raise
