@@ -36,6 +36,7 @@ from registry.services.importing import (
     import_model,
     import_run_record,
     import_version,
+    reserve_version_numbers,
 )
 
 
@@ -66,6 +67,7 @@ class ImportReport:
 
     def counts(self) -> dict[str, int]:
         plural = {"model": "models", "version": "versions", "aliases": "aliases"}
+        plural["reserve"] = "reserved_numbers"
         counted = Counter(f"{plural[o.kind]}_{o.result}" for o in self.outcomes)
         return dict(sorted(counted.items()))
 
@@ -94,9 +96,17 @@ def registry_import(
     concurrency: int,
     dry_run: bool,
     progress: Progress,
+    reserve: dict[str, int] | None = None,
 ) -> ImportReport:
-    """Import every model ``models`` selects (all if empty) from ``source``."""
-    options = {"models": models, "artifacts": artifacts, "concurrency": concurrency}
+    """Import every model ``models`` selects (all if empty) from ``source``; for the models
+    in ``reserve``, count the numbers up to its value as given out."""
+    reserve = reserve or {}
+    options = {
+        "models": models,
+        "artifacts": artifacts,
+        "concurrency": concurrency,
+        "reserve": reserve,
+    }
     report = ImportReport(source=source.url, dry_run=dry_run, options=options)
     lock = threading.Lock()
 
@@ -107,10 +117,21 @@ def registry_import(
 
     names = source.model_names(models)
     progress.models_found(len(names))
+    for name in sorted(set(reserve) - set(names)):
+        done(Outcome("reserve", name, 0, "failed", "not among the models of this run"))
 
     def one_model(name: str) -> None:
         try:
             _import_one(source, name, artifacts, dry_run, done, progress)
+            if name in reserve:
+                done(
+                    reserve_version_numbers(
+                        source_url=source.url,
+                        name=name,
+                        highest=reserve[name],
+                        dry_run=dry_run,
+                    )
+                )
         finally:
             connections.close_all()  # this thread's connections
 

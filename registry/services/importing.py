@@ -572,3 +572,35 @@ def import_run_record(*, source_url: str, counts: dict[str, int], options: dict[
         actor=None,
         detail={"source": source_url, "counts": counts, "options": options},
     )
+
+
+def reserve_version_numbers(
+    *, source_url: str, name: str, highest: int, dry_run: bool = False
+) -> Outcome:
+    """Count the numbers up to ``highest`` as given out for the model (``--reserve``): the
+    source's deleted versions above its highest remaining one, which the protocol does not
+    show (docs/migrating.md), are then never given out here."""
+
+    def outcome(result: Result, reason: str = "") -> Outcome:
+        return Outcome("reserve", name, 0, result, reason)
+
+    def write() -> Outcome:
+        registered_model = RegisteredModel.objects.select_for_update().filter(name=name).first()
+        if registered_model is None:
+            return outcome("imported" if dry_run else "failed", "the model is not here")
+        before = registered_model.last_version_number
+        if before >= highest:
+            return outcome("unchanged", f"numbers up to {before} are already given out")
+        registered_model.last_version_number = highest
+        registered_model.save(update_fields=["last_version_number"])
+        _audit(
+            registered_model,
+            source_url,
+            "version numbers",
+            "reserved",
+            previous_highest=before,
+            highest=highest,
+        )
+        return outcome("updated", f"numbers up to {highest} reserved")
+
+    return _run(write, dry_run=dry_run)

@@ -122,6 +122,14 @@ class Command(BaseCommand):
             "--concurrency", type=int, default=4, help="models imported at once (default 4)"
         )
         parser.add_argument(
+            "--reserve",
+            nargs="+",
+            default=[],
+            metavar="NAME=N",
+            help="count the numbers up to N as given out for the model NAME: the source's "
+            "deleted versions above its highest remaining one, which its API does not show",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="write nothing; say what would be imported"
         )
         parser.add_argument("--report", type=Path, help="also write the report as JSON here")
@@ -129,6 +137,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["concurrency"] < 1 or options["concurrency"] > 64:
             raise CommandError("--concurrency is between 1 and 64.")
+        reserve: dict[str, int] = {}
+        for item in options["reserve"]:
+            name, _, number = item.rpartition("=")
+            if not name or not number.isdigit() or int(number) < 1:
+                raise CommandError(f"--reserve {item}: expected NAME=N, N a version number.")
+            reserve[name] = int(number)
         report_path: Path | None = options["report"]
         if report_path is not None and not report_path.parent.is_dir():
             raise CommandError(f"--report: the folder {report_path.parent} does not exist.")
@@ -150,6 +164,7 @@ class Command(BaseCommand):
                 concurrency=options["concurrency"],
                 dry_run=options["dry_run"],
                 progress=progress,
+                reserve=reserve,
             )
         except SourceReadError as exc:
             raise CommandError(str(exc)) from exc

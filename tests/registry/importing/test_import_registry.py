@@ -322,7 +322,7 @@ def test_import_an_mlflow_server(clients, source_server, registry_stack, trained
     source, registry = clients
     model, features = trained
     try:
-        _seed(source, model, tmp_path)
+        seeded = _seed(source, model, tmp_path)
         url = source_server.url
 
         # A dry run says what it would import and writes nothing.
@@ -382,12 +382,13 @@ def test_import_an_mlflow_server(clients, source_server, registry_stack, trained
 
         # The whole registry, copying the files through the registry's copy task.
         report_path = tmp_path / "report.json"
-        _import(registry_stack, "--from", url, "--report", str(report_path))
+        _import(registry_stack, "--from", url, "--report", str(report_path), "--reserve", "churn=5")
         report = json.loads(report_path.read_text())
         assert report["failed"] == []
         assert report["conflicts"] == []
         assert report["counts"]["versions_imported"] == 5
         assert report["counts"]["versions_unchanged"] == BULK_VERSIONS
+        assert report["counts"]["reserved_numbers_updated"] == 1
 
         def copied() -> bool:
             return not ModelVersion.objects.exclude(status="READY").exists()
@@ -424,6 +425,11 @@ def test_import_an_mlflow_server(clients, source_server, registry_stack, trained
         after = _rows()
         assert after.pop("AuditEntry") == before.pop("AuditEntry") + 1  # the run itself
         assert after == before
+
+        # The next number is the one the source gives: v5, deleted there, is never reused.
+        files = seeded["files"]
+        assert source.create_model_version("churn", files).version == "6"
+        assert registry.create_model_version("churn", files).version == "6"
 
         # The source goes on during the switch-over; here someone edits a model.
         source.create_model_version("fraud", source.get_model_version("fraud", "2").source)
