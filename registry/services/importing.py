@@ -282,10 +282,46 @@ def import_model(*, source_url: str, model: SourceModel, dry_run: bool = False) 
         return outcome("failed", "created here at the same time by someone else; run again")
 
 
+def _copy_of(source: str) -> ModelVersion | None:
+    """The version here that a ``models:/<name>/<version>`` source copies (what MLflow's
+    ``copy_model_version`` records), once it is here and, for a managed copy, READY: the
+    import keeps its kind, as ``model_version_create`` does. None for any other source."""
+    ref = artifact_sources.registry_version_ref(source)
+    if ref is None:
+        return None
+    if ref.version is None:
+        raise RegistryError.invalid(
+            f"{source}: a copy of another version is imported from models:/<name>/<version> only."
+        )
+    copied = (
+        ModelVersion.objects.select_related("registered_model")
+        .filter(registered_model__name=ref.name, version=ref.version)
+        .first()
+    )
+    if copied is None:
+        raise RegistryError.invalid(
+            f"It copies {source}, which is not here yet: import that model, then run again."
+        )
+    if copied.status != ModelVersionStatus.READY:
+        raise RegistryError.invalid(
+            f"It copies {source}, which is {copied.status}: run again once it is READY."
+        )
+    return copied
+
+
 def _version_fields(version: SourceVersion, artifacts: ArtifactMode) -> dict[str, Any]:
     """The new version's columns from the source's, validated; RegistryError if refused."""
     source = validation.source(version.source)
-    if artifacts == "copy":
+    copied = _copy_of(source) if artifacts != "skip" else None
+    if copied is not None:
+        storage_location = copied.storage_location
+        status = (
+            ModelVersionStatus.READY
+            if storage_location
+            else ModelVersionStatus.PENDING_REGISTRATION
+        )
+        message = ""
+    elif artifacts == "copy":
         artifact_sources.validate_source(source, actor=None, reference=False)
         storage_location, status, message = "", ModelVersionStatus.PENDING_REGISTRATION, ""
     elif artifacts == "reference":
@@ -297,6 +333,8 @@ def _version_fields(version: SourceVersion, artifacts: ArtifactMode) -> dict[str
     model_id = validation.model_id(version.model_id) or (
         artifact_sources.logged_model_id(source) or ""
     )
+    if copied is not None:
+        model_id = model_id or copied.model_id
     return {
         "source": source,
         "run_id": validation.run_id(version.run_id),
@@ -305,6 +343,7 @@ def _version_fields(version: SourceVersion, artifacts: ArtifactMode) -> dict[str
         "storage_location": storage_location,
         "status": status,
         "status_message": message,
+        "copied_from": copied,
     }
 
 
