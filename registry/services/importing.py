@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import services as accounts_services
 from accounts.models import User
 from kernel.errors import RegistryError
 from registry import validation
@@ -234,6 +235,10 @@ def import_model(*, source_url: str, model: SourceModel, dry_run: bool = False) 
             RegisteredModelTag.objects.bulk_create(
                 RegisteredModelTag(registered_model=registered_model, key=k, value=v)
                 for k, v in tags
+            )
+            # The creator manages the model, as when it is created here.
+            accounts_services.registered_model_grant_creator(
+                registered_model=registered_model, actor=user
             )
             result: Result = "imported"
         else:
