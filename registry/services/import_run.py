@@ -40,6 +40,9 @@ from registry.services.importing import (
 )
 
 
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
 class Progress:
     """What a run tells as it goes; the command's tqdm bars or log lines implement it."""
 
@@ -160,6 +163,10 @@ def _import_one(
         numbers = source.version_numbers(name)
     except SourceReadError as exc:
         done(Outcome("model", name, 0, "failed", str(exc)))
+        return
+    if model.tags.get(PROMPT_TAG, "").lower() == "true":
+        # MLflow 3 keeps its prompts as registered models; the mlflow client hides them.
+        done(Outcome("model", name, 0, "skipped", "an MLflow prompt, not a model"))
         return
     progress.versions_found(len(numbers))
     outcome = import_model(source_url=source.url, model=model, dry_run=dry_run)

@@ -212,6 +212,34 @@ def _import(stack, *args: str, check: bool = True) -> subprocess.CompletedProces
     return done
 
 
+def _on_a_terminal(stack, *args: str) -> str:
+    """What the command writes to its standard error when that is a terminal."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "import_registry", *args],
+        cwd=ROOT,
+        env=stack.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=120) == 0, shown
+    os.close(leader)
+    return shown.decode(errors="replace")
+
+
 def _rows() -> dict[str, int]:
     """How many rows each table an import writes holds."""
     from registry.models import (
@@ -535,6 +563,14 @@ def test_import_from_the_api(clients, source_server, registry_stack, admin, user
         assert registry.get_model_version_by_alias("churn", "champion").version == "3"
         # The credentials are not kept once the run ends.
         assert ImportRun.objects.get(code=run_id).token == ""
+
+        # On a terminal, the command shows progress bars (models, versions, rate, time left).
+        shown = _on_a_terminal(
+            registry_stack, "--from", source_server.url, "--dry-run", "--concurrency", "1"
+        )
+        assert "models  : 100%" in shown, shown
+        assert "versions: 100%" in shown, shown
+        assert "version/s]" in shown, shown
     except BaseException:
         print(registry_stack.logs())  # noqa: T201 - shown by pytest on failure
         raise
