@@ -39,7 +39,6 @@ from registry.services.importing import (
     reserve_version_numbers,
 )
 
-
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 
