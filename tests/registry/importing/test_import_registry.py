@@ -306,6 +306,30 @@ def _compare_everything(source: MlflowClient, registry: MlflowClient, names: lis
         [_model(m) for m in source.search_registered_models(max_results=100)],
         [_model(m) for m in registry.search_registered_models(max_results=100)],
     )
+    for search in ("name LIKE 'churn%'", "tags.team = 'risk'", "name = 'fraud'"):
+        _same(
+            f"search_registered_models {search}",
+            [_model(m) for m in source.search_registered_models(search)],
+            [_model(m) for m in registry.search_registered_models(search)],
+        )
+    for search in ("tags.n = '3'", "name LIKE 'chu%'", "version_number > 2"):
+        _same(
+            f"search_model_versions {search}",
+            sorted(
+                (
+                    (v.name, _version(v) | {"aliases": None})
+                    for v in source.search_model_versions(search)
+                ),
+                key=str,
+            ),
+            sorted(
+                (
+                    (v.name, _version(v) | {"aliases": None})
+                    for v in registry.search_model_versions(search)
+                ),
+                key=str,
+            ),
+        )
     for name in names:
         _same(
             name,
