@@ -42,6 +42,19 @@ from registry.services.importing import (
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 
+_PLURAL = {
+    "model": "models",
+    "version": "versions",
+    "aliases": "aliases",
+    "reserve": "reserved_numbers",
+}
+
+
+def count_key(outcome: Outcome) -> str:
+    """The outcome's key in the counts: ``versions_imported``, ``models_conflict``, ..."""
+    return f"{_PLURAL[outcome.kind]}_{outcome.result}"
+
+
 class Progress:
     """What a run tells as it goes; the command's tqdm bars or log lines implement it."""
 
@@ -68,9 +81,7 @@ class ImportReport:
     seconds: float = 0.0
 
     def counts(self) -> dict[str, int]:
-        plural = {"model": "models", "version": "versions", "aliases": "aliases"}
-        plural["reserve"] = "reserved_numbers"
-        counted = Counter(f"{plural[o.kind]}_{o.result}" for o in self.outcomes)
+        counted = Counter(count_key(o) for o in self.outcomes)
         return dict(sorted(counted.items()))
 
     def as_dict(self) -> dict[str, Any]:
@@ -279,7 +290,7 @@ class RunProgress(Progress):
             self.state["versions_done"] += 1
         elif outcome.kind == "aliases":
             self.state["models_done"] += 1
-        key = f"{outcome.kind}_{outcome.result}"
+        key = count_key(outcome)
         self.state["counts"][key] = self.state["counts"].get(key, 0) + 1
         if time.monotonic() - self.written >= PROGRESS_INTERVAL:
             self._write()

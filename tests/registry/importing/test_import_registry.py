@@ -579,6 +579,7 @@ def test_import_from_the_api(clients, source_server, registry_stack, admin, user
             "versions_imported": 2,
         }
         assert run["report"]["failed"] == []
+        assert run["progress"]["counts"] == run["report"]["counts"]
         assert sorted(
             ModelVersion.objects.filter(registered_model__name="churn").values_list(
                 "version", flat=True
