@@ -99,20 +99,27 @@ def _model(data: dict[str, Any]) -> SourceModel:
 def credentials_from_environment(
     url: str | None, token: str | None, username: str | None, password: str | None
 ) -> tuple[str, dict[str, str]]:
-    """The source's base URL and its auth header: the options first, then the variables an
-    ``mlflow`` client reads (``MLFLOW_TRACKING_TOKEN``, ``MLFLOW_TRACKING_USERNAME`` and
-    ``_PASSWORD``; ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN``)."""
+    """The source's base URL and its auth header: the options first (``token``, else
+    ``username`` and ``password``), then the variables, in the order an ``mlflow`` client
+    reads them (``MLFLOW_TRACKING_USERNAME`` and ``_PASSWORD``, ``MLFLOW_TRACKING_TOKEN``),
+    then ``DATABRICKS_TOKEN``. Without a URL, ``DATABRICKS_HOST``."""
     url = url or os.environ.get("DATABRICKS_HOST") or ""
     if not url:
         raise SourceReadError("No source: pass --from URL (or set DATABRICKS_HOST).")
     if "://" not in url:
         url = f"https://{url}"
-    token = (
-        token or os.environ.get("MLFLOW_TRACKING_TOKEN") or os.environ.get("DATABRICKS_TOKEN") or ""
-    )
-    username = username or os.environ.get("MLFLOW_TRACKING_USERNAME") or ""
-    password = password or os.environ.get("MLFLOW_TRACKING_PASSWORD") or ""
-    return credentials(url, token, username, password)
+    if token or username:
+        return credentials(url, token or "", username or "", password or "")
+    environ = os.environ
+    if environ.get("MLFLOW_TRACKING_USERNAME"):
+        return credentials(
+            url,
+            "",
+            environ["MLFLOW_TRACKING_USERNAME"],
+            environ.get("MLFLOW_TRACKING_PASSWORD", ""),
+        )
+    token = environ.get("MLFLOW_TRACKING_TOKEN") or environ.get("DATABRICKS_TOKEN") or ""
+    return credentials(url, token, "", "")
 
 
 def credentials(url: str, token: str, username: str, password: str) -> tuple[str, dict[str, str]]:
