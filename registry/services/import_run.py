@@ -27,9 +27,10 @@ from registry.importing.source import (
     SourceReadError,
     credentials,
 )
-from registry.models import ImportRun, ImportRunStatus
+from registry.models import ImportRun, ImportRunStatus, ModelVersion, ModelVersionStatus
 from registry.services.importing import (
     NOT_IMPORTED,
+    SKIPPED_FILES_MESSAGE,
     ArtifactMode,
     Outcome,
     import_aliases,
@@ -47,6 +48,7 @@ _PLURAL = {
     "version": "versions",
     "aliases": "aliases",
     "reserve": "reserved_numbers",
+    "copy": "copies",
 }
 
 
@@ -65,6 +67,12 @@ class Progress:
         pass
 
     def done(self, outcome: Outcome) -> None:
+        pass
+
+    def copies_found(self, count: int) -> None:
+        pass
+
+    def copied_bytes(self, count: int) -> None:
         pass
 
     def close(self) -> None:
@@ -110,15 +118,19 @@ def registry_import(
     dry_run: bool,
     progress: Progress,
     reserve: dict[str, int] | None = None,
+    wait: float = 0,
 ) -> ImportReport:
     """Import every model ``models`` selects (all if empty) from ``source``; for the models
-    in ``reserve``, count the numbers up to its value as given out."""
+    in ``reserve``, count the numbers up to its value as given out. With ``wait`` (seconds),
+    then wait that long at most for the copies of the versions it created, and report each
+    (copied, with its size, or failed, with the reason)."""
     reserve = reserve or {}
     options = {
         "models": models,
         "artifacts": artifacts,
         "concurrency": concurrency,
         "reserve": reserve,
+        "wait": wait,
     }
     report = ImportReport(source=source.url, dry_run=dry_run, options=options)
     lock = threading.Lock()
@@ -153,11 +165,58 @@ def registry_import(
     with ThreadPoolExecutor(max_workers=1 if dry_run else max(1, concurrency)) as pool:
         for future in [pool.submit(one_model, name) for name in names]:
             future.result()
+    if wait > 0 and not dry_run:
+        created = [
+            (o.name, o.version)
+            for o in report.outcomes
+            if o.kind == "version" and o.result == "imported"
+        ]
+        _wait_for_copies(created, wait, done, progress)
     report.seconds = time.monotonic() - report.started
     progress.close()
     if not dry_run:
         import_run_record(source_url=source.url, counts=report.counts(), options=options)
     return report
+
+
+def _wait_for_copies(
+    created: list[tuple[str, int]],
+    timeout: float,
+    done: Callable[[Outcome], None],
+    progress: Progress,
+) -> None:
+    """Wait for the copies of the versions created (the worker makes them), reporting each."""
+    pending: dict[int, tuple[str, int]] = {}
+    for name, number in created:
+        # The copies: not references, nor versions imported without their files. Some may be
+        # done already.
+        found = (
+            ModelVersion.objects.filter(
+                registered_model__name=name, version=number, storage_location=""
+            )
+            .exclude(status_message=SKIPPED_FILES_MESSAGE)
+            .values_list("pk", flat=True)
+        )
+        pending.update((pk, (name, number)) for pk in found)
+    progress.copies_found(len(pending))
+    deadline = time.monotonic() + timeout
+    while pending:
+        finished = ModelVersion.objects.filter(pk__in=list(pending)).exclude(
+            status=ModelVersionStatus.PENDING_REGISTRATION
+        )
+        for version in finished.select_related("manifest"):
+            name, number = pending.pop(version.pk)
+            if version.status == ModelVersionStatus.READY:
+                size = version.manifest.total_size if hasattr(version, "manifest") else 0
+                progress.copied_bytes(size)
+                done(Outcome("copy", name, number, "imported", f"{size} bytes"))
+            else:
+                done(Outcome("copy", name, number, "failed", version.status_message))
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    for name, number in pending.values():
+        done(Outcome("copy", name, number, "skipped", f"still being copied after {timeout:g} s"))
 
 
 def _import_one(

@@ -26,8 +26,26 @@ class BarProgress(Progress):
     """Two bars on a terminal: models and versions, each with its rate and time left."""
 
     def __init__(self, stream: Any) -> None:
+        self.stream = stream
         self.models = tqdm(total=0, unit="model", desc="models  ", file=stream, position=0)
         self.versions = tqdm(total=0, unit="version", desc="versions", file=stream, position=1)
+        self.copies: Any = None
+        self.bytes: Any = None
+
+    def copies_found(self, count: int) -> None:
+        """With --wait: the copies made by the worker, and their bytes."""
+        self.copies = tqdm(total=count, unit="copy", desc="copies  ", file=self.stream, position=2)
+        self.bytes = tqdm(
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="bytes   ",
+            file=self.stream,
+            position=3,
+        )
+
+    def copied_bytes(self, count: int) -> None:
+        self.bytes.update(count)
 
     def models_found(self, count: int) -> None:
         self.models.total = count
@@ -43,12 +61,15 @@ class BarProgress(Progress):
             self.versions.update(1)
         elif outcome.kind == "aliases":
             self.models.update(1)
+        elif outcome.kind == "copy" and self.copies is not None:
+            self.copies.update(1)
         if outcome.result in ("failed", "conflict"):
             self.models.write(_line(outcome), file=self.models.fp)
 
     def close(self) -> None:
-        self.versions.close()
-        self.models.close()
+        for bar in (self.bytes, self.copies, self.versions, self.models):
+            if bar is not None:
+                bar.close()
 
 
 class LogProgress(Progress):
@@ -67,6 +88,9 @@ class LogProgress(Progress):
 
     def versions_found(self, count: int) -> None:
         self.versions += count
+
+    def copies_found(self, count: int) -> None:
+        self._say(f"waiting for {count} copies")
 
     def done(self, outcome: Outcome) -> None:
         self.seen += 1
@@ -130,6 +154,14 @@ class Command(BaseCommand):
             "deleted versions above its highest remaining one, which its API does not show",
         )
         parser.add_argument(
+            "--wait",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="then wait up to SECONDS for the copies of the versions created (made by the "
+            "worker), and report each: copied with its size, or failed with the reason",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="write nothing; say what would be imported"
         )
         parser.add_argument("--report", type=Path, help="also write the report as JSON here")
@@ -137,6 +169,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["concurrency"] < 1 or options["concurrency"] > 64:
             raise CommandError("--concurrency is between 1 and 64.")
+        if options["wait"] < 0:
+            raise CommandError("--wait is a number of seconds, 0 or more.")
         reserve: dict[str, int] = {}
         for item in options["reserve"]:
             name, _, number = item.rpartition("=")
@@ -165,6 +199,7 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 progress=progress,
                 reserve=reserve,
+                wait=options["wait"],
             )
         except SourceReadError as exc:
             raise CommandError(str(exc)) from exc

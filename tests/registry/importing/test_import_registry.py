@@ -436,7 +436,17 @@ def test_import_an_mlflow_server(clients, source_server, registry_stack, trained
 
         # The whole registry, copying the files through the registry's copy task.
         report_path = tmp_path / "report.json"
-        _import(registry_stack, "--from", url, "--report", str(report_path), "--reserve", "churn=5")
+        _import(
+            registry_stack,
+            "--from",
+            url,
+            "--report",
+            str(report_path),
+            "--reserve",
+            "churn=5",
+            "--wait",
+            "120",
+        )
         report = json.loads(report_path.read_text())
         # churn-prod v1 copies churn v3: imported once that is here and READY (its copy is
         # done), which this run may or may not have seen.
@@ -447,17 +457,22 @@ def test_import_an_mlflow_server(clients, source_server, registry_stack, trained
         assert report["counts"]["versions_imported"] == 6 - len(waiting)
         assert report["counts"]["versions_unchanged"] == BULK_VERSIONS
         assert report["counts"]["reserved_numbers_updated"] == 1
+        # --wait: each copy the worker made, with its size.
+        copies = [i for i in report["imported"] if i["kind"] == "copy"]
+        assert len(copies) == report["counts"]["versions_imported"]
+        assert all(int(i["reason"].split()[0]) > 1000 for i in copies), copies
 
         def copied() -> bool:
             return not ModelVersion.objects.exclude(status="READY").exists()
 
         wait_for(copied, 120, "the copies of the imported versions")
         if waiting:
-            _import(registry_stack, "--from", url, "--report", str(report_path))
+            _import(registry_stack, "--from", url, "--report", str(report_path), "--wait", "60")
             report = json.loads(report_path.read_text())
-            assert [(i["name"], i["version"]) for i in report["imported"]] == [("churn-prod", 1)], (
-                report
-            )
+            assert [(i["kind"], i["name"], i["version"]) for i in report["imported"]] == [
+                ("version", "churn-prod", 1),
+                ("copy", "churn-prod", 1),
+            ], report
             wait_for(copied, 120, "the copy of churn-prod v1")
         copy = ModelVersion.objects.get(registered_model__name="churn-prod", version=1)
         assert copy.copied_from == ModelVersion.objects.get(

@@ -205,3 +205,23 @@ def test_a_dry_run_writes_nothing():
     assert not RegisteredModel.objects.exists()
     assert not AuditEntry.objects.exists()
     assert not ImportedObject.objects.exists()
+
+
+def test_waiting_for_copies_reports_each_copied_failed_or_still_pending():
+    from registry.services.import_run import Progress, _wait_for_copies
+
+    import_model(source_url=URL, model=_model())
+    for number in (1, 2, 3):
+        import_version(source_url=URL, version=_version(number), artifacts="copy")
+    # Version 1 was copied (the stand-in for the worker makes it READY at once).
+    ModelVersion.objects.filter(version=2).update(
+        status="FAILED_REGISTRATION", status_message="Source s3://old-bucket/churn/2: not found."
+    )
+    ModelVersion.objects.filter(version=3).update(status="PENDING_REGISTRATION")
+    outcomes = []
+    _wait_for_copies([("churn", 1), ("churn", 2), ("churn", 3)], 0, outcomes.append, Progress())
+    assert sorted((o.version, o.result, o.reason) for o in outcomes) == [
+        (1, "imported", "0 bytes"),
+        (2, "failed", "Source s3://old-bucket/churn/2: not found."),
+        (3, "skipped", "still being copied after 0 s"),
+    ]
