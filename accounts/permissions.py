@@ -248,6 +248,16 @@ def require_can_change_policies(
         )
 
 
+def require_can_import(actor: Any) -> None:
+    """Imports from another registry (docs/migrating.md) write past every policy: admins only,
+    and only admins see them."""
+    if not is_admin(actor):
+        raise RegistryError(
+            ErrorCode.PERMISSION_DENIED if is_signed_in(actor) else ErrorCode.UNAUTHENTICATED,
+            "Only registry admins import from another registry.",
+        )
+
+
 def readable_models_q(actor: Any, *, model_field: str = "pk") -> Q:
     """A filter that keeps what the actor can read: on registered models as it is, on versions
     with ``model_field="registered_model_id"``."""

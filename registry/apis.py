@@ -526,7 +526,8 @@ class DatabricksRegisteredModelSerializer(RegisteredModelSerializer):
     permission_level = serializers.SerializerMethodField()
 
     def get_user_id(self, obj: Any) -> str:
-        return obj.created_by.get_username() if obj.created_by else ""
+        # An imported model's creator with no user here is kept as text (docs/migrating.md).
+        return obj.created_by.get_username() if obj.created_by else obj.created_by_name
 
     def get_permission_level(self, obj: Any) -> str:
         return permissions.effective_level(self.context["actor"], obj).name

@@ -23,6 +23,7 @@ from registry.artifacts.services import (
     model_versions_pending_sweep,
 )
 from registry.services import alias_requests_expire, transition_requests_expire
+from registry.services.import_run import import_run_execute
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -77,3 +78,11 @@ def transition_requests_expire_task() -> int:
     """Close the transition requests whose stage policy's ``request_ttl`` ran out, and the
     alias requests whose alias policy's did (beat)."""
     return transition_requests_expire() + alias_requests_expire()
+
+
+@shared_task
+def import_run_task(run_id: int) -> None:
+    """An import started from the API (docs/migrating.md); claims its run, so a second
+    delivery does nothing. Not acknowledged late: a worker lost mid-run leaves the run
+    RUNNING, and a new run resumes where it stopped."""
+    import_run_execute(run_id=run_id)

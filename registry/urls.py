@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from registry import alias_apis, apis, workflow_apis
+from registry import alias_apis, apis, import_apis, workflow_apis
 
 urlpatterns = [
     path("registered-models/create", apis.RegisteredModelCreateApi.as_view()),
@@ -62,4 +62,7 @@ registry_urlpatterns = [
     path("aliases/history", alias_apis.AliasHistoryApi.as_view()),
     path("aliases/rollback", alias_apis.AliasRollbackApi.as_view()),
     path("registered-models/as-of", alias_apis.AsOfApi.as_view()),
+    # Imports from another registry (docs/migrating.md, "Without shell access")
+    path("imports/start", import_apis.ImportStartApi.as_view()),
+    path("imports/get", import_apis.ImportGetApi.as_view()),
 ]

@@ -138,13 +138,16 @@ MLFLOW_VENV = ROOT / ".venv-mlflow"  # installed by `make test` from requirement
 @dataclass
 class MlflowServer:
     """``mlflow server`` (the pinned version in ``.venv-mlflow``) as the tracking server the
-    registry registers from: a SQLite store, and either its default artifact proxy (files under
-    ``mlflow-artifacts:/``, served by the server itself) or, with ``s3_root``, an ``s3://``
-    artifact root on the test S3 server that clients write to directly."""
+    registry registers from: a SQLite store (or ``backend_store_uri``, e.g. PostgreSQL), and
+    either its default artifact proxy (files under ``mlflow-artifacts:/``, served by the server
+    itself) or, with ``s3_root``, an ``s3://`` artifact root on the test S3 server that clients
+    write to directly."""
 
     workdir: Path
     s3_root: str = ""
     moto: MotoServer | None = None
+    # Another backend store than the SQLite file, e.g. postgresql://... (the import tests).
+    backend_store_uri: str = ""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -167,7 +170,7 @@ class MlflowServer:
             str(executable),
             "server",
             "--backend-store-uri",
-            f"sqlite:///{self.workdir / 'mlflow.db'}",
+            self.backend_store_uri or f"sqlite:///{self.workdir / 'mlflow.db'}",
             "--host",
             "127.0.0.1",
             "--port",

@@ -41,6 +41,7 @@ RUN_ID_MAX_LENGTH = 256
 RUN_LINK_MAX_LENGTH = 4096
 MODEL_ID_MAX_LENGTH = 256
 DIGEST_MAX_LENGTH = 71  # "sha256:" and 64 hex digits
+CREATOR_NAME_MAX_LENGTH = 256
 
 #: Tag values up to this many characters are in the (key, value) search indexes. A B-tree entry
 #: must stay under about 2,700 bytes: a key (250 characters) and a value this long take at most
@@ -66,6 +67,9 @@ class RegisteredModel(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The creator as another registry named them, when no user here has that name (an import,
+    # docs/migrating.md); empty otherwise.
+    created_by_name = models.CharField(max_length=CREATOR_NAME_MAX_LENGTH, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
     # The highest version number ever given out; only ever increases, so numbers are never
@@ -149,6 +153,8 @@ class ModelVersion(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # As on RegisteredModel: the creator an imported version's registry named, if no user here.
+    created_by_name = models.CharField(max_length=CREATOR_NAME_MAX_LENGTH, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -542,3 +548,7 @@ from registry.models.aliases import PointerMove as PointerMove  # noqa: E402
 from registry.models.audit import AuditEntry as AuditEntry  # noqa: E402
 from registry.models.audit import AuditEntryManager as AuditEntryManager  # noqa: E402
 from registry.models.audit import PeriodicTaskRun as PeriodicTaskRun  # noqa: E402
+from registry.models.importing import ImportedKind as ImportedKind  # noqa: E402
+from registry.models.importing import ImportedObject as ImportedObject  # noqa: E402
+from registry.models.importing import ImportRun as ImportRun  # noqa: E402
+from registry.models.importing import ImportRunStatus as ImportRunStatus  # noqa: E402

@@ -150,6 +150,8 @@ class PointerCause(models.TextChoices):
     TRANSITION = "TRANSITION", "Stage transition"
     ARCHIVED = "ARCHIVED", "Archived by another version's transition"
     BASELINE = "BASELINE", "Recorded when the history began"
+    # Set by an import from another registry (docs/migrating.md), not moved here.
+    IMPORTED = "IMPORTED", "Imported from another registry"
 
 
 class PointerMove(models.Model):

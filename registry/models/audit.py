@@ -66,6 +66,11 @@ class AuditEntry(models.Model):
         # An alias policy set or dropped; detail holds the alias and the policy before and after.
         ALIAS_POLICY_SET = "ALIAS_POLICY_SET", "Alias policy set"
         ALIAS_POLICY_DELETED = "ALIAS_POLICY_DELETED", "Alias policy deleted"
+        # A model, a version or a model's aliases written by an import from another registry
+        # (docs/migrating.md); detail holds the source, what was written and how.
+        IMPORTED = "IMPORTED", "Imported from another registry"
+        # The end of one import run; registry-wide (nil model_code), detail holds its counts.
+        IMPORT_RUN = "IMPORT_RUN", "Import run"
 
     action = models.CharField(max_length=40, choices=Action.choices)
     model_name = models.CharField(max_length=NAME_MAX_LENGTH)

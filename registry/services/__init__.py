@@ -22,6 +22,8 @@ space, so callers write ``services.model_version_create(...)``:
 - ``comments``: comments on versions.
 - ``policies``: setting and deleting stage policies.
 - ``common``: the row locks, the activity trail and the acting user, shared by the others.
+- ``importing`` and ``import_run``: imports from another registry (docs/migrating.md); not
+  re-exported, as only ``manage.py import_registry``, the import API and its task call them.
 """
 
 from registry.services.alias_policies import alias_policy_delete, alias_policy_set

@@ -27,6 +27,7 @@ from registry.models import (
     AliasPolicy,
     AliasRequest,
     Comment,
+    ImportRun,
     ModelVersion,
     ModelVersionTag,
     PointerMove,
@@ -398,6 +399,13 @@ ENDPOINTS = [
         {"name": "m", "version": "3"},
         Level.CAN_EDIT,
     ),
+    Endpoint(
+        "post",
+        "/api/2.0/registry/imports/start",
+        {"source_url": "http://127.0.0.1:9", "artifacts": "reference"},
+        ADMIN,
+    ),
+    Endpoint("get", "/api/2.0/registry/imports/get", {"id": "{import_run}"}, ADMIN),
     Endpoint("post", "/api/2.0/registry/tokens/create", {"name": "ci"}, ALWAYS),
     Endpoint("get", "/api/2.0/registry/tokens/list", {}, ALWAYS),
     Endpoint("post", "/api/2.0/registry/tokens/revoke", {"token_id": "{token}"}, ALWAYS),
@@ -451,6 +459,7 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
             RegisteredModelGrant.objects.order_by("pk").values_list("user", "group", "level")
         ),
         "activities": list(Activity.objects.order_by("pk").values_list("pk")),
+        "import_runs": list(ImportRun.objects.order_by("pk").values_list("pk", "status")),
         "tokens": list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
         "requests": list(TransitionRequest.objects.order_by("pk").values_list("pk", "status")),
         "comments": list(Comment.objects.order_by("pk").values_list("pk", "text")),
@@ -533,6 +542,7 @@ def world(settings, tmp_path):
     ModelVersion.objects.filter(version__in=[3, 4]).update(
         status="FAILED_REGISTRATION", status_message="Copy failed: the store was down."
     )
+    ImportRun.objects.create(source_url="http://127.0.0.1:9", status="SUCCEEDED")
     # A finished delivery (only those can be redelivered) and files in the store.
     WebhookDelivery.objects.update(status="FAILED")
     registered_model = RegisteredModel.objects.get(name="m")
@@ -577,6 +587,7 @@ def _fill(value: Any, caller: str, registered_model: RegisteredModel, token: str
             mlhook=Webhook.objects.get(flavor=WebhookFlavor.MLFLOW).code,
             delivery=WebhookDelivery.objects.filter(webhook__flavor="DATABRICKS").first().code,
             folder=f"models/{registered_model.code}/1",
+            import_run=ImportRun.objects.get().code,
         )
     return value
 
