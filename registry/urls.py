@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from registry import alias_apis, apis, workflow_apis
+from registry import alias_apis, apis, provenance_apis, workflow_apis
 
 urlpatterns = [
     path("registered-models/create", apis.RegisteredModelCreateApi.as_view()),
@@ -62,4 +62,8 @@ registry_urlpatterns = [
     path("aliases/history", alias_apis.AliasHistoryApi.as_view()),
     path("aliases/rollback", alias_apis.AliasRollbackApi.as_view()),
     path("registered-models/as-of", alias_apis.AsOfApi.as_view()),
+    # Provenance (docs/api.md, "Provenance")
+    path("signing-keys", provenance_apis.SigningKeysApi.as_view()),
+    path("model-versions/promotion-records", provenance_apis.PromotionRecordListApi.as_view()),
+    path("promotion-records/get", provenance_apis.PromotionRecordGetApi.as_view()),
 ]
