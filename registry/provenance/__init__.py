@@ -13,3 +13,8 @@ DSSE envelopes), with a verifier a deployment runs with only a public key
 
 #: The model-signing signature's name in a version's folder and in a downloaded copy.
 SIGNATURE_NAME = "registry-model.sig"
+
+#: The file the ``mlflow`` client writes into every ``models:/`` download (the model's name and
+#: version). Not one of the registry's files: the model signature leaves it out unless the model
+#: itself has one, and the verifier accepts a copy with or without it (docs/security.md).
+MLFLOW_CLIENT_META = "registered_model_meta"

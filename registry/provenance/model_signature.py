@@ -9,7 +9,10 @@ hashes a downloaded copy itself and compares, so a signature built from a wrong 
 never verify.
 
 The signature names its own file (``registry-model.sig``) among the paths to ignore, so it can
-sit in the version's folder, be downloaded with the files, and not count among them."""
+sit in the version's folder, be downloaded with the files, and not count among them; and the
+file the ``mlflow`` client adds to every ``models:/`` download (``registered_model_meta``),
+unless the model has a file of that name itself, so that a copy downloaded with the client
+verifies as it is."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from model_signing._hashing.hashing import Digest
 from model_signing._signing import sign_ec_key, sign_sigstore_pb
 from model_signing._signing.signing import Payload
 
-from registry.provenance import SIGNATURE_NAME
+from registry.provenance import MLFLOW_CLIENT_META, SIGNATURE_NAME
 
 
 class _KeySigner(sign_ec_key.Signer):
@@ -39,8 +42,12 @@ def signature_of(
 ) -> bytes:
     """The model-signing signature (a Sigstore bundle, JSON) of the files ``(path, sha256 hex)``
     of a model called ``name``."""
+    files = list(files)
+    ignored = [SIGNATURE_NAME]
+    if MLFLOW_CLIENT_META not in {path for path, _sha256 in files}:
+        ignored.append(MLFLOW_CLIENT_META)
     serialization = ms_manifest._FileSerialization(
-        "sha256", allow_symlinks=False, ignore_paths=[pathlib.Path(SIGNATURE_NAME)]
+        "sha256", allow_symlinks=False, ignore_paths=[pathlib.Path(name) for name in ignored]
     )
     items = [
         ms_manifest.FileManifestItem(

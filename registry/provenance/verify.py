@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from registry.provenance import SIGNATURE_NAME
+from registry.provenance import MLFLOW_CLIENT_META, SIGNATURE_NAME
 from registry.provenance.dsse import (
     PROMOTION_PREDICATE_TYPE,
     VerificationError,
@@ -33,16 +33,27 @@ from registry.provenance.dsse import (
 _CHUNK = 1 << 20
 
 
-def folder_digest(root: Path) -> str:
+def folder_digests(root: Path) -> set[str]:
+    """The digests a local copy may have been recorded with: over every file, and, when the
+    ``mlflow`` client added its ``registered_model_meta`` to the download, over every file but
+    that one (the registry's files may or may not have held one)."""
+    digests = {folder_digest(root)}
+    if (root / MLFLOW_CLIENT_META).is_file():
+        digests.add(folder_digest(root, leave_out=MLFLOW_CLIENT_META))
+    return digests
+
+
+def folder_digest(root: Path, *, leave_out: str = "") -> str:
     """The registry's digest of a folder: sha256 of ``<sha256>  <path>\\n`` per file sorted by
-    path (what ``sha256sum`` writes), leaving out the registry's model signature at the top."""
+    path (what ``sha256sum`` writes), leaving out the registry's model signature at the top (and
+    ``leave_out``)."""
     lines = []
     for folder, dirs, names in os.walk(root, followlinks=False):
         dirs.sort()
         for name in names:
             path = Path(folder) / name
             relative = path.relative_to(root).as_posix()
-            if relative == SIGNATURE_NAME:
+            if relative in (SIGNATURE_NAME, leave_out):
                 continue
             digest = hashlib.sha256()
             with path.open("rb") as stream:
@@ -57,7 +68,7 @@ def verify_record(
     envelope: bytes,
     public_keys_pem: bytes,
     *,
-    digest: str | None = None,
+    digest: str | set[str] | None = None,
     expect_to: str | None = None,
     expect_approvers: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -80,9 +91,11 @@ def verify_record(
     }
     if predicate.get("artifact_digest") not in subject_digests:
         raise VerificationError("the predicate's artifact_digest is not the subject's digest")
-    if digest is not None and digest not in subject_digests:
+    wanted = {digest} if isinstance(digest, str) else digest
+    if wanted is not None and not wanted & subject_digests:
         raise VerificationError(
-            f"the record is about {', '.join(sorted(subject_digests))}, not {digest}"
+            f"the record is about {', '.join(sorted(subject_digests))}, not "
+            f"{' or '.join(sorted(wanted))}"
         )
     if expect_to is not None:
         reached = (
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         envelope = args.record.read_bytes()
         pem = b"".join(path.read_bytes() for path in args.public_key)
-        digest = folder_digest(args.model_dir) if args.model_dir else args.digest
+        digest = folder_digests(args.model_dir) if args.model_dir else args.digest
     except OSError as exc:
         sys.stderr.write(f"FAILED: {exc}\n")
         return 1
