@@ -283,3 +283,17 @@ def test_records_are_read_with_the_model_and_bad_ids_are_clear_errors(
         "/api/2.0/registry/promotion-records/get?id=00000000-0000-0000-0000-000000000000"
     )
     assert missing.status_code == 404
+
+
+def test_the_version_page_lists_the_signed_records(team, signing):
+    from django.test import Client
+    from django.urls import reverse
+
+    record = _promote_with_two_approvals(team)
+    page = Client()
+    page.force_login(team["owner"])
+    html = page.get(reverse("ui:version-detail", kwargs={"name": "churn", "version": 1})).content
+    text = html.decode()
+    assert 'data-testid="promotion-records"' in text
+    assert f"/api/2.0/registry/promotion-records/get?id={record.code}" in text
+    assert "None → Production" in text
