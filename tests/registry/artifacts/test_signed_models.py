@@ -25,7 +25,7 @@ from registry.provenance import MLFLOW_CLIENT_META, SIGNATURE_NAME
 from registry.provenance.dsse import key_id
 from registry.provenance.verify import folder_digest
 from tests.registry.artifacts.conftest import SOURCE_BUCKET
-from tests.registry.provenance.conftest import private_pem
+from tests.registry.conftest import private_pem
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_artifact_copy]
 

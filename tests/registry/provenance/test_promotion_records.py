@@ -20,7 +20,7 @@ from registry.models import ModelVersion, PromotionRecord
 from registry.provenance import dsse
 from registry.provenance.verify import verify_record
 from tests.conftest import basic_auth
-from tests.registry.provenance.conftest import private_pem, public_pem
+from tests.registry.conftest import private_pem, public_pem
 
 pytestmark = pytest.mark.django_db
 
@@ -297,3 +297,29 @@ def test_the_version_page_lists_the_signed_records(team, signing):
     assert 'data-testid="promotion-records"' in text
     assert f"/api/2.0/registry/promotion-records/get?id={record.code}" in text
     assert "None → Production" in text
+
+
+def test_a_key_the_registry_cannot_use_stops_it_with_a_message(settings):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from django.core.exceptions import ImproperlyConfigured
+
+    from registry.provenance.keys import keys
+
+    settings.PROVENANCE = {**settings.PROVENANCE, "SIGNING_KEY": "not a key"}
+    with pytest.raises(ImproperlyConfigured, match="not an unencrypted PEM private key"):
+        keys()
+    # Ed25519 is not among the keys model-signing verifies.
+    edwards = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    settings.PROVENANCE = {**settings.PROVENANCE, "SIGNING_KEY": edwards.decode()}
+    with pytest.raises(ImproperlyConfigured, match="P-256, P-384 or P-521"):
+        keys()
+    settings.PROVENANCE = {
+        **settings.PROVENANCE,
+        "SIGNING_KEY": "",
+        "RETIRED_PUBLIC_KEYS": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    }
+    with pytest.raises(ImproperlyConfigured, match="REGISTRY_SIGNING_RETIRED_PUBLIC_KEYS"):
+        keys()
