@@ -173,10 +173,12 @@ def test_a_sweep_run_through_celery_updates_the_health_detail_and_the_metrics(
         "artifact-uploads-expire": "never_succeeded",
         "transition-requests-expire": "never_succeeded",
         "artifacts-pending-sweep": "never_succeeded",
+        "trail-head-export": "never_succeeded",
     }
     assert sorted(response.json()["late"]) == [
         "artifact-uploads-expire",
         "artifacts-pending-sweep",
+        "trail-head-export",
         "transition-requests-expire",
     ]
 

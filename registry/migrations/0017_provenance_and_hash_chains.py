@@ -120,22 +120,22 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='activity',
             name='prev_hash',
-            field=models.CharField(default='', max_length=64),
+            field=models.CharField(db_default='', default='', max_length=64),
         ),
         migrations.AddField(
             model_name='activity',
             name='row_hash',
-            field=models.CharField(default='', max_length=64),
+            field=models.CharField(db_default='', default='', max_length=64),
         ),
         migrations.AddField(
             model_name='auditentry',
             name='prev_hash',
-            field=models.CharField(default='', max_length=64),
+            field=models.CharField(db_default='', default='', max_length=64),
         ),
         migrations.AddField(
             model_name='auditentry',
             name='row_hash',
-            field=models.CharField(default='', max_length=64),
+            field=models.CharField(db_default='', default='', max_length=64),
         ),
         migrations.AddIndex(
             model_name='activity',
@@ -157,7 +157,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='modelversionmanifest',
             name='signature_key_id',
-            field=models.CharField(blank=True, default='', max_length=64),
+            field=models.CharField(blank=True, db_default='', default='', max_length=64),
         ),
         migrations.RunPython(forwards, backwards),
     ]

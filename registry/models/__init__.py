@@ -361,8 +361,8 @@ class Activity(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The hash chain of the model's trail (kernel/hashchain.py): the previous row's row_hash,
     # and the sha256 of that and this row's ACTIVITY_HASHED_FIELDS.
-    prev_hash = models.CharField(max_length=64, default="")
-    row_hash = models.CharField(max_length=64, default="")
+    prev_hash = models.CharField(max_length=64, default="", db_default="")
+    row_hash = models.CharField(max_length=64, default="", db_default="")
 
     objects = ActivityManager()
 
@@ -411,7 +411,7 @@ class ModelVersionManifest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The key that signed the copy (its model-signing signature sits beside the files,
     # registry.provenance.model_signature.SIGNATURE_NAME); "" when the copy is not signed.
-    signature_key_id = models.CharField(max_length=64, blank=True, default="")
+    signature_key_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     def __str__(self) -> str:
         return f"{self.model_version}: {self.model_version.artifact_digest}"

@@ -103,8 +103,8 @@ class AuditEntry(models.Model):
     actor_username = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     # The registry-wide hash chain of the audit entries (kernel/hashchain.py).
-    prev_hash = models.CharField(max_length=64, default="")
-    row_hash = models.CharField(max_length=64, default="")
+    prev_hash = models.CharField(max_length=64, default="", db_default="")
+    row_hash = models.CharField(max_length=64, default="", db_default="")
 
     objects = AuditEntryManager()
 
