@@ -323,3 +323,13 @@ def test_a_key_the_registry_cannot_use_stops_it_with_a_message(settings):
     }
     with pytest.raises(ImproperlyConfigured, match="REGISTRY_SIGNING_RETIRED_PUBLIC_KEYS"):
         keys()
+
+
+def test_records_are_append_only_in_the_database(team, signing):
+    from django.db import DatabaseError, transaction
+
+    record = _promote_with_two_approvals(team)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        PromotionRecord.objects.filter(pk=record.pk).update(envelope="{}")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        PromotionRecord.objects.filter(pk=record.pk).delete()

@@ -130,3 +130,42 @@ def test_the_heads_are_exported_by_the_beat_task_and_the_metrics(history, caplog
     body = Client().get("/metrics").content.decode()
     assert f'registry_trail_head_info{{audit_head="{before.audit_head}"' in body
     assert 'registry_trail_rows{chain="trail"}' in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_keep_every_chain_whole(django_user_model):
+    """Comments on one model from several threads at once (each its own connection and
+    transaction) serialise on the model's lock; another model's writers never wait for them."""
+    import threading
+
+    owner = django_user_model.objects.create_user("owner", password="pass-ownerowner")
+    for name in ("churn", "fraud"):
+        services.registered_model_create(actor=owner, name=name)
+        services.model_version_create(actor=owner, name=name, source=f"s3://b/{name}/1")
+    errors: list[BaseException] = []
+
+    def comment(name: str, number: int) -> None:
+        try:
+            for round_ in range(5):
+                services.comment_create(
+                    actor=owner, name=name, version=1, comment=f"{number}.{round_}"
+                )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=comment, args=(name, number))
+        for number in range(3)
+        for name in ("churn", "fraud")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert Activity.objects.filter(activity_type="NEW_COMMENT").count() == 30
+    code, out = _verify()
+    assert code == 0, out
+    assert "(30 rows in 2 chains)" in out
