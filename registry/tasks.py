@@ -7,7 +7,6 @@ to another worker instead of leaving the version pending.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import shared_task
@@ -23,10 +22,8 @@ from registry.artifacts.services import (
     model_version_artifacts_copy,
     model_versions_pending_sweep,
 )
-from registry.selectors.trail import trail_heads
 from registry.services import alias_requests_expire, transition_requests_expire
-
-logger = logging.getLogger(__name__)
+from registry.services.trail import trail_head_export
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -85,17 +82,8 @@ def transition_requests_expire_task() -> int:
 
 @shared_task
 def trail_head_export_task() -> dict[str, Any]:
-    """Log the heads of the hash chains (docs/decisions/0017-tamper-evident-trail.md): a log
-    shipped elsewhere keeps a copy the database's administrator cannot rewrite."""
-    heads = trail_heads()
-    logger.info(
-        "trail heads: audit_head=%s audit_rows=%d trail_root=%s trail_rows=%d trail_chains=%d",
-        heads.audit_head,
-        heads.audit_rows,
-        heads.trail_root,
-        heads.trail_rows,
-        heads.trail_chains,
-    )
+    """Export the heads of the hash chains (a log line, and the optional webhook event)."""
+    heads = trail_head_export()
     return {
         "audit_head": heads.audit_head,
         "audit_rows": heads.audit_rows,

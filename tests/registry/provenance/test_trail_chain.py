@@ -106,18 +106,33 @@ def test_an_edited_audit_row_is_named(history):
     assert f"First bad row: registry_auditentry row id={first.pk} (audit chain)" in out
 
 
-def test_the_heads_are_exported_by_the_beat_task_and_the_metrics(history, caplog, settings):
+def test_the_heads_are_exported_by_the_beat_task_and_the_metrics(
+    history, caplog, settings, django_user_model
+):
     from django.test import Client
 
     from registry.selectors.trail import trail_heads
     from registry.tasks import trail_head_export_task
+    from webhooks.models import WebhookEvent, WebhookFlavor
+    from webhooks.services.management import webhook_create
 
+    webhook_create(
+        actor=django_user_model.objects.get(username="root"),
+        flavor=WebhookFlavor.DATABRICKS,
+        events=["TRAIL_HEAD_EXPORTED"],
+        url="https://audit.example.com/heads",
+    )
     before = trail_heads()
-    with caplog.at_level("INFO", logger="registry.tasks"):
+    with caplog.at_level("INFO", logger="registry.services.trail"):
         exported = trail_head_export_task()
     assert exported["trail_root"] == before.trail_root
     assert f"trail_root={before.trail_root}" in caplog.text
     assert f"audit_head={before.audit_head}" in caplog.text
+    (event,) = WebhookEvent.objects.filter(event_type="TRAIL_HEAD_EXPORTED")
+    assert (event.data["trail_root"], event.data["audit_head"]) == (
+        before.trail_root,
+        before.audit_head,
+    )
     # A new row moves the head: a copy of the old one kept elsewhere no longer matches.
     services.model_version_stage_transition(actor=history, name="churn", version=1, stage="None")
     assert trail_heads().trail_root != before.trail_root
