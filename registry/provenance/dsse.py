@@ -109,6 +109,8 @@ def open_envelope(envelope: bytes, public_keys: list[ec.EllipticCurvePublicKey])
     by_id = {key_id(key): key for key in public_keys}
     message = pae(payload_type, body)
     for entry in signatures if isinstance(signatures, list) else []:
+        if not isinstance(entry, dict):
+            continue
         keys = [by_id[entry["keyid"]]] if entry.get("keyid") in by_id else public_keys
         try:
             signature = base64.b64decode(entry["sig"], validate=True)

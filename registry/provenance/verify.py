@@ -74,6 +74,27 @@ def verify_record(
 ) -> dict[str, Any]:
     """The predicate of a verified record; :class:`VerificationError` saying what failed."""
     try:
+        return _verify_record(
+            envelope,
+            public_keys_pem,
+            digest=digest,
+            expect_to=expect_to,
+            expect_approvers=expect_approvers,
+        )
+    except (AttributeError, TypeError, KeyError) as exc:
+        # Signed, but not shaped like a promotion record.
+        raise VerificationError(f"the statement is not a promotion record ({exc!r})") from None
+
+
+def _verify_record(
+    envelope: bytes,
+    public_keys_pem: bytes,
+    *,
+    digest: str | set[str] | None = None,
+    expect_to: str | None = None,
+    expect_approvers: list[str] | None = None,
+) -> dict[str, Any]:
+    try:
         keys = load_public_keys(public_keys_pem)
     except ValueError as exc:
         raise VerificationError(f"the public key file: {exc}") from None

@@ -333,3 +333,35 @@ def test_records_are_append_only_in_the_database(team, signing):
         PromotionRecord.objects.filter(pk=record.pk).update(envelope="{}")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         PromotionRecord.objects.filter(pk=record.pk).delete()
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        b"not json",
+        b"[]",
+        b'{"payload": "", "payloadType": "application/vnd.in-toto+json", "signatures": ["x"]}',
+        b'{"payload": "%%%", "payloadType": "application/vnd.in-toto+json", "signatures": []}',
+    ],
+)
+def test_malformed_envelopes_are_refused_with_a_reason(envelope, signing_key, tmp_path):
+    with pytest.raises(dsse.VerificationError):
+        verify_record(envelope, public_pem(signing_key).encode())
+    result = _run_verifier(tmp_path, envelope, public_pem(signing_key))
+    assert result.returncode == 1
+    assert result.stderr.startswith("FAILED: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_signed_statement_of_another_shape_is_refused(signing_key):
+    envelope = dsse.sign(
+        {
+            "_type": dsse.STATEMENT_TYPE,
+            "subject": ["not an object"],
+            "predicateType": dsse.PROMOTION_PREDICATE_TYPE,
+            "predicate": {"approvals": "none"},
+        },
+        signing_key,
+    )
+    with pytest.raises(dsse.VerificationError):
+        verify_record(envelope, public_pem(signing_key).encode())
