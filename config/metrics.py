@@ -13,6 +13,10 @@ Off unless ``METRICS_ENABLED``; with ``METRICS_TOKEN`` set, a scrape needs
 - ``registry_periodic_task_last_success_timestamp_seconds`` / ``..._interval_seconds`` /
   ``registry_periodic_task_late``: when each of beat's sweeps last succeeded, how often it runs,
   and whether it is late (config/periodic.py), read from the database at scrape time.
+- ``registry_trail_head_info`` / ``registry_trail_rows``: the heads of the hash chains of the
+  audit entries and of the activity trail (docs/decisions/0017-tamper-evident-trail.md) and
+  their lengths, read from the database at scrape time, so that a monitoring system keeps a
+  history of them outside the registry's database.
 
 The counters and histograms are defined in ``kernel.metrics``, where the apps that observe them
 import them; this module serves them and reads the gauges. They live in the process that
@@ -35,7 +39,7 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -107,6 +111,26 @@ class _PeriodicTaskCollector(Collector):
         yield late
 
 
+class _TrailHeadCollector(Collector):
+    """The heads of the trail's and the audit entries' hash chains, read when scraped."""
+
+    def collect(self) -> Iterator[Metric]:
+        from registry.selectors.trail import trail_heads
+
+        heads = trail_heads()
+        yield InfoMetricFamily(
+            "registry_trail_head",
+            "The last row_hash of the audit chain and the hash of every model trail's head.",
+            value={"audit_head": heads.audit_head, "trail_root": heads.trail_root},
+        )
+        rows = GaugeMetricFamily(
+            "registry_trail_rows", "Rows in each hash-chained table.", labels=["chain"]
+        )
+        rows.add_metric(["audit"], heads.audit_rows)
+        rows.add_metric(["trail"], heads.trail_rows)
+        yield rows
+
+
 def _exposition() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -116,6 +140,7 @@ def _exposition() -> bytes:
     from_database = CollectorRegistry(auto_describe=False)
     from_database.register(_DeliveryQueueCollector())
     from_database.register(_PeriodicTaskCollector())
+    from_database.register(_TrailHeadCollector())
     return generate_latest(registry) + generate_latest(from_database)
 
 

@@ -421,6 +421,22 @@ REGISTRY: dict[str, Any] = {
     "TOKEN_CREATE_WINDOW_SECONDS": env_int("REGISTRY_TOKEN_CREATE_WINDOW_SECONDS", 3600, minimum=1),
 }
 
+# --- Provenance -------------------------------------------------------------------------------
+# Signed models, signed promotion records and the trail's hash chains (docs/security.md,
+# docs/decisions/0016-provenance.md, 0017-tamper-evident-trail.md). Read through
+# registry.provenance.conf.provenance_settings(), which declares the types; every default is here.
+PROVENANCE: dict[str, Any] = {
+    # The registry's private key, PEM (ECDSA on P-256, P-384 or P-521, unencrypted), or with
+    # REGISTRY_SIGNING_KEY_FILE the path of a file holding it. Empty: nothing is signed, and
+    # `check --deploy` says so.
+    "SIGNING_KEY": env_str("REGISTRY_SIGNING_KEY", ""),
+    # Public keys (concatenated PEM blocks) of earlier signing keys, served beside the current
+    # one so that what they signed still verifies after a rotation.
+    "RETIRED_PUBLIC_KEYS": env_str("REGISTRY_SIGNING_RETIRED_PUBLIC_KEYS", ""),
+    # The registry's name in every statement it signs (e.g. its public URL).
+    "IDENTITY": env_str("REGISTRY_IDENTITY", "model-registry"),
+}
+
 # --- Encryption at rest -----------------------------------------------------------------------
 # Comma-separated Fernet keys for the webhook secrets (webhooks/crypto.py): the first encrypts,
 # all decrypt; rotate with `manage.py rotate_encryption_keys`. Unset: a key derived from
@@ -475,6 +491,12 @@ CELERY_BEAT_SCHEDULE["artifact-uploads-expire"] = {
     # Uploads older than ARTIFACT_UPLOAD_TTL_SECONDS go within this many seconds after.
     "task": "registry.tasks.artifact_uploads_expire_task",
     "schedule": float(env_int("ARTIFACT_UPLOAD_EXPIRY_INTERVAL", 3600, minimum=1)),
+}
+CELERY_BEAT_SCHEDULE["trail-head-export"] = {
+    # The heads of the trail's and the audit entries' hash chains, logged and exported as a
+    # metric this often (docs/decisions/0017-tamper-evident-trail.md).
+    "task": "registry.tasks.trail_head_export_task",
+    "schedule": float(env_int("REGISTRY_TRAIL_HEAD_INTERVAL", 300, minimum=1)),
 }
 
 # --- Metrics ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from registry import services as registry_services
 from registry.apis import MODEL_VERSION_RESPONSE, name_field, written_model_version
 from registry.artifacts import selectors, services
 from registry.artifacts.storage import READ_CHUNK_SIZE
+from registry.provenance import SIGNATURE_NAME
 
 
 class _FileSerializer(serializers.Serializer):
@@ -142,6 +143,14 @@ class ModelVersionManifestApi(RegistryApi):
                         "total_size": serializers.IntegerField(),
                         "file_count": serializers.IntegerField(),
                         "files": ManifestFileSerializer(many=True),
+                        "signature": inline_serializer(
+                            name="ManifestSignature",
+                            required=False,
+                            fields={
+                                "path": serializers.CharField(),
+                                "key_id": serializers.CharField(),
+                            },
+                        ),
                     },
                 ),
             },
@@ -170,6 +179,12 @@ class ModelVersionManifestApi(RegistryApi):
                 "file_count": manifest.file_count,
                 "files": manifest.files,
             }
+            if manifest.signature_key_id:
+                # The copy's model-signing signature, beside the files (not one of them).
+                body["manifest"]["signature"] = {
+                    "path": SIGNATURE_NAME,
+                    "key_id": manifest.signature_key_id,
+                }
         return Response(body)
 
 

@@ -24,6 +24,7 @@ from registry.artifacts.services import (
 )
 from registry.services import alias_requests_expire, transition_requests_expire
 from registry.services.import_run import import_run_execute
+from registry.services.trail import trail_head_export
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -86,3 +87,14 @@ def import_run_task(run_id: int) -> None:
     delivery does nothing. Not acknowledged late: a worker lost mid-run leaves the run
     RUNNING, and a new run resumes where it stopped."""
     import_run_execute(run_id=run_id)
+
+
+def trail_head_export_task() -> dict[str, Any]:
+    """Export the heads of the hash chains (a log line, and the optional webhook event)."""
+    heads = trail_head_export()
+    return {
+        "audit_head": heads.audit_head,
+        "audit_rows": heads.audit_rows,
+        "trail_root": heads.trail_root,
+        "trail_rows": heads.trail_rows,
+    }

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from registry import alias_apis, apis, import_apis, workflow_apis
+from registry import alias_apis, apis, import_apis, provenance_apis, workflow_apis
 
 urlpatterns = [
     path("registered-models/create", apis.RegisteredModelCreateApi.as_view()),
@@ -65,4 +65,8 @@ registry_urlpatterns = [
     # Imports from another registry (docs/migrating.md, "Without shell access")
     path("imports/start", import_apis.ImportStartApi.as_view()),
     path("imports/get", import_apis.ImportGetApi.as_view()),
+    # Provenance (docs/api.md, "Provenance")
+    path("signing-keys", provenance_apis.SigningKeysApi.as_view()),
+    path("model-versions/promotion-records", provenance_apis.PromotionRecordListApi.as_view()),
+    path("promotion-records/get", provenance_apis.PromotionRecordGetApi.as_view()),
 ]

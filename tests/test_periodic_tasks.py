@@ -35,6 +35,7 @@ SWEEPS = {
     "artifacts-pending-sweep",
     "transition-requests-expire",
     "webhooks-sweep",
+    "trail-head-export",
 }
 
 
@@ -49,7 +50,7 @@ def _states(response) -> dict[str, str]:
     return {task["name"]: task["state"] for task in response.json()["periodic_tasks"]}
 
 
-def test_the_schedule_lists_the_four_sweeps():
+def test_the_schedule_lists_the_five_periodic_tasks():
     assert {task.name for task in periodic_tasks()} == SWEEPS
 
 
@@ -78,6 +79,7 @@ def test_beat_starts_without_a_data_folder_and_the_sweeps_it_sends_are_recorded(
         REGISTRY_REQUEST_EXPIRY_INTERVAL="1",
         ARTIFACT_COPY_SWEEP_INTERVAL="1",
         ARTIFACT_UPLOAD_EXPIRY_INTERVAL="1",
+        REGISTRY_TRAIL_HEAD_INTERVAL="1",
     )
     redis.Redis.from_url(BROKER_URL).flushdb()
     response = anonymous_api.get(HEALTH)
@@ -171,10 +173,12 @@ def test_a_sweep_run_through_celery_updates_the_health_detail_and_the_metrics(
         "artifact-uploads-expire": "never_succeeded",
         "transition-requests-expire": "never_succeeded",
         "artifacts-pending-sweep": "never_succeeded",
+        "trail-head-export": "never_succeeded",
     }
     assert sorted(response.json()["late"]) == [
         "artifact-uploads-expire",
         "artifacts-pending-sweep",
+        "trail-head-export",
         "transition-requests-expire",
     ]
 

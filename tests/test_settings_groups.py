@@ -17,6 +17,7 @@ from accounts.conf import AccountSettings, account_settings
 from kernel.conf import SettingsGroup
 from registry.artifacts.conf import ArtifactSettings, artifact_settings
 from registry.conf import RegistrySettings, registry_settings
+from registry.provenance.conf import ProvenanceSettings
 from webhooks.conf import WebhookSettings, webhook_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,7 @@ def _keys(*schemas: type) -> list[str]:
         ("ARTIFACTS", (ArtifactSettings,)),
         ("REGISTRY", (RegistrySettings, AccountSettings)),
         ("WEBHOOKS", (WebhookSettings,)),
+        ("PROVENANCE", (ProvenanceSettings,)),
     ],
 )
 def test_every_key_of_a_group_has_exactly_one_typed_field(group, schemas):

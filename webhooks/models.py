@@ -70,6 +70,9 @@ class EventType(models.TextChoices):
     ALIAS_REQUEST_CREATED = "ALIAS_REQUEST_CREATED"
     ALIAS_REQUEST_APPROVED = "ALIAS_REQUEST_APPROVED"
     ALIAS_REQUEST_REJECTED = "ALIAS_REQUEST_REJECTED"
+    # Registry-wide hooks only: the heads of the trail's hash chains, sent by the periodic
+    # export (docs/decisions/0017-tamper-evident-trail.md) to keep a copy outside the registry.
+    TRAIL_HEAD_EXPORTED = "TRAIL_HEAD_EXPORTED"
 
 
 class Webhook(models.Model):

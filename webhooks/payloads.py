@@ -95,11 +95,12 @@ _DATABRICKS_FIELDS: dict[str, tuple[str, ...]] = {
     E.ALIAS_REQUEST_CREATED: ("alias", "from_version", "to_version", "comment", "request_id"),
     E.ALIAS_REQUEST_APPROVED: ("alias", "from_version", "to_version", "comment", "request_id"),
     E.ALIAS_REQUEST_REJECTED: ("alias", "from_version", "to_version", "comment", "request_id"),
+    E.TRAIL_HEAD_EXPORTED: ("audit_head", "audit_rows", "trail_root", "trail_rows", "trail_chains"),
 }
 
 #: Events only registry-wide hooks may subscribe to: before the model exists, or once it and
 #: its own hooks are gone.
-REGISTRY_WIDE_ONLY = (E.REGISTERED_MODEL_CREATED, E.REGISTERED_MODEL_DELETED)
+REGISTRY_WIDE_ONLY = (E.REGISTERED_MODEL_CREATED, E.REGISTERED_MODEL_DELETED, E.TRAIL_HEAD_EXPORTED)
 for _generic, _variants in STAGE_VARIANTS.items():
     _fields = (
         ("to_stage", "from_stage")
@@ -180,6 +181,11 @@ def text(event_type: str, data: dict[str, Any], actor: str) -> str:
         return f"{who} deleted {mv} (it was in {data.get('from_stage', '')})."
     if event_type == E.REGISTERED_MODEL_DELETED:
         return f"{who} deleted registered model '{data.get('model_name', '')}'."
+    if event_type == E.TRAIL_HEAD_EXPORTED:
+        return (
+            f"Trail heads: audit {data.get('audit_head', '')} ({data.get('audit_rows', '')} "
+            f"rows), trail root {data.get('trail_root', '')} ({data.get('trail_rows', '')} rows)."
+        )
     if event_type == E.WEBHOOK_DISABLED:
         return (
             f"Webhook {data.get('disabled_webhook_id', '')} was disabled after "

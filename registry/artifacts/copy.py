@@ -184,9 +184,12 @@ def _check_stored(store: ArtifactStore, target: str, entries: list[ManifestEntry
             )
 
 
-def copy_tree(source: Source, store: ArtifactStore, target: str) -> Manifest:
-    """Copy every file of ``source`` under ``target`` in ``store``; the verified manifest."""
-    files = source.files()
+def copy_tree(
+    source: Source, store: ArtifactStore, target: str, *, skip: frozenset[str] = frozenset()
+) -> Manifest:
+    """Copy every file of ``source`` under ``target`` in ``store``, but those whose path is in
+    ``skip``; the verified manifest."""
+    files = [file for file in source.files() if file.path not in skip]
     workers = min(artifact_settings().copy_concurrency, max(len(files), 1))
     with ThreadPoolExecutor(max_workers=workers) as side:
         copier = _Copier(source, store, target, side)

@@ -9,6 +9,7 @@ files behind. Once READY, nothing writes under the version's folder again.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from kernel.metrics import ARTIFACT_COPY_SECONDS
 from kernel.queueing import enqueue_on_commit
 from registry.artifacts import paths
 from registry.artifacts.conf import artifact_settings
-from registry.artifacts.copy import copy_tree
+from registry.artifacts.copy import Manifest, copy_tree
 from registry.artifacts.errors import PathConflictError, SourceError, TransientError
 from registry.artifacts.sources import (
     UPLOADS,
@@ -43,6 +44,9 @@ from registry.models import (
     ModelVersionManifest,
     ModelVersionStatus,
 )
+from registry.provenance import SIGNATURE_NAME
+from registry.provenance.keys import keys
+from registry.provenance.model_signature import signature_of
 from webhooks.models import EventType
 from webhooks.services.outbox import webhook_event_emit
 
@@ -120,12 +124,15 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
         # Files an earlier, interrupted attempt left are not part of this copy.
         store.delete_prefix(folder)
         with ARTIFACT_COPY_SECONDS.time():
-            manifest = copy_tree(opened.source, store, folder)
+            # The signature beside another version's copy is not one of its files.
+            skip = frozenset({SIGNATURE_NAME}) if model_version.copied_from_id else frozenset()
+            manifest = copy_tree(opened.source, store, folder, skip=skip)
         if expected_digest and manifest.digest != expected_digest:
             raise SourceError(
                 f"the files of {model_version.source} no longer match its digest "
                 f"({manifest.digest}, recorded {expected_digest}): its copy in the store changed."
             )
+        signed_by = _sign(model_version, store, folder, manifest)
     except SourceError as exc:
         _fail(model_version_id, f"Copy failed: {exc.message}")
         _delete_quietly(store, folder)
@@ -179,6 +186,7 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
                 total_size=manifest.total_size,
                 file_count=len(manifest.files),
                 files=manifest.as_json(),
+                signature_key_id=signed_by,
             )
             webhook_event_emit(
                 event=EventType.MODEL_VERSION_READY,
@@ -191,6 +199,33 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
         # Deleted (or failed by someone else) while we copied: leave nothing behind.
         if not ModelVersion.objects.filter(pk=model_version_id).exists():
             _delete_quietly(store, folder)
+
+
+def _sign(
+    model_version: ModelVersion, store: ArtifactStore, folder: str, manifest: Manifest
+) -> str:
+    """Write the copy's OpenSSF model-signing signature beside its files
+    (docs/decisions/0016-provenance.md); the id of the key that signed, or "" when signing is
+    off or a file of the model already has the signature's name."""
+    signing = keys()
+    if signing.signing is None:
+        return ""
+    if any(entry.path == SIGNATURE_NAME for entry in manifest.files):
+        logger.warning(
+            "Model version %s of '%s' has a file named %s, the name of the registry's "
+            "signature: its copy is not signed.",
+            model_version.version,
+            model_version.registered_model.name,
+            SIGNATURE_NAME,
+        )
+        return ""
+    signature = signature_of(
+        name=model_version.registered_model.name,
+        files=[(entry.path, entry.sha256) for entry in manifest.files],
+        private_key=signing.signing,
+    )
+    store.write(f"{folder}/{SIGNATURE_NAME}", io.BytesIO(signature))
+    return signing.current_key_id
 
 
 def _open(model_version: ModelVersion) -> tuple[Opened, str]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
+
+from kernel import hashchain
 
 
 class Stage(models.TextChoices):
@@ -267,8 +269,57 @@ class ActivityType(models.TextChoices):
     DELETED_MODEL_VERSION = "DELETED_MODEL_VERSION", "Deleted model version"
 
 
+#: The fields of an activity its ``row_hash`` covers (kernel/hashchain.py), in their version 1
+#: form: never change this list, or every chain written before stops verifying.
+ACTIVITY_HASHED_FIELDS = (
+    "model_version_id",
+    "registered_model_id",
+    "model_name",
+    "version",
+    "activity_type",
+    "from_stage",
+    "to_stage",
+    "comment",
+    "system_comment",
+    "request_id",
+    "actor_id",
+    "actor_username",
+    "created_at",
+)
+
+
+class ActivityManager(models.Manager["Activity"]):
+    def append(self, rows: list[Activity]) -> list[Activity]:
+        """Write ``rows`` (unsaved, all of one registered model) at the end of that model's
+        hash chain. Takes the model's row lock first (the writers of a model's trail hold it
+        already, so this costs nothing more there): the chain of one model is written by one
+        transaction at a time, and chains of different models never wait for each other
+        (docs/decisions/0017-tamper-evident-trail.md)."""
+        if not rows:
+            return rows
+        model_ids = {row.registered_model_id for row in rows}
+        if len(model_ids) != 1:
+            raise ValueError("one chain at a time: the rows must be of one registered model")
+        (model_id,) = model_ids
+        with transaction.atomic():
+            list(
+                RegisteredModel.objects.select_for_update()
+                .filter(pk=model_id)
+                .values_list("pk", flat=True)
+            )
+            head = (
+                self.filter(registered_model_id=model_id)
+                .order_by("-id")
+                .values_list("row_hash", flat=True)
+                .first()
+            )
+            hashchain.link(rows, ACTIVITY_HASHED_FIELDS, head or hashchain.GENESIS)
+            return self.bulk_create(rows, batch_size=1000)
+
+
 class Activity(models.Model):
     """One entry of a model version's trail. Append-only: the database refuses UPDATE and DELETE.
+    Each model's trail is a hash chain (``prev_hash``, ``row_hash``; :class:`ActivityManager`).
 
     The trail outlives what it describes, so the references are plain columns (no foreign-key
     constraint, no cascade) and the names are copied as they were at the time. A version's
@@ -314,6 +365,12 @@ class Activity(models.Model):
     )
     actor_username = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    # The hash chain of the model's trail (kernel/hashchain.py): the previous row's row_hash,
+    # and the sha256 of that and this row's ACTIVITY_HASHED_FIELDS.
+    prev_hash = models.CharField(max_length=64, default="", db_default="")
+    row_hash = models.CharField(max_length=64, default="", db_default="")
+
+    objects = ActivityManager()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -335,6 +392,8 @@ class Activity(models.Model):
                 name="activity_deleted_version",
                 condition=models.Q(activity_type="DELETED_MODEL_VERSION"),
             ),
+            # The head of each model's chain, and the chain in order (verify_trail).
+            models.Index(fields=["registered_model", "id"], name="activity_chain"),
         ]
 
     def __str__(self) -> str:
@@ -356,6 +415,9 @@ class ModelVersionManifest(models.Model):
     file_count = models.PositiveIntegerField()
     files = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
+    # The key that signed the copy (its model-signing signature sits beside the files,
+    # registry.provenance.model_signature.SIGNATURE_NAME); "" when the copy is not signed.
+    signature_key_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     def __str__(self) -> str:
         return f"{self.model_version}: {self.model_version.artifact_digest}"
@@ -552,3 +614,4 @@ from registry.models.importing import ImportedKind as ImportedKind  # noqa: E402
 from registry.models.importing import ImportedObject as ImportedObject  # noqa: E402
 from registry.models.importing import ImportRun as ImportRun  # noqa: E402
 from registry.models.importing import ImportRunStatus as ImportRunStatus  # noqa: E402
+from registry.models.provenance import PromotionRecord as PromotionRecord  # noqa: E402

@@ -10,6 +10,8 @@ append-only history that answers "which version did @champion (or Production) na
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 from django.utils import timezone
 
@@ -23,6 +25,9 @@ from registry.models import (
     RegisteredModel,
     TransitionRequestStatus,
 )
+
+if TYPE_CHECKING:
+    from registry.models.provenance import PromotionRecord
 
 
 class AliasPolicy(models.Model):
@@ -178,6 +183,9 @@ class PointerMove(models.Model):
     comment = models.TextField(blank=True, default="")
     actor_username = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+
+    # The signed record written with the move (services.history); on the instance only.
+    promotion_record: PromotionRecord | None = None
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
+from kernel import hashchain
 from registry.models import NAME_MAX_LENGTH
 
 if TYPE_CHECKING:
@@ -17,6 +18,22 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
     from registry.models import RegisteredModel
+
+
+#: The fields of an audit entry its ``row_hash`` covers (kernel/hashchain.py), in their version 1
+#: form: never change this list, or the chain written before stops verifying.
+AUDIT_HASHED_FIELDS = (
+    "action",
+    "model_name",
+    "model_code",
+    "detail",
+    "actor_username",
+    "created_at",
+)
+
+# The key of the transaction-level advisory lock that orders the audit chain's writers
+# (PostgreSQL; SQLite runs one writing transaction at a time anyway): "audit" in ASCII.
+AUDIT_CHAIN_LOCK = 0x6175646974
 
 
 class AuditEntryManager(models.Manager["AuditEntry"]):
@@ -32,7 +49,7 @@ class AuditEntryManager(models.Manager["AuditEntry"]):
         """Write one entry: the model's name and code (for a registry-wide entry, no name and
         the nil UUID), and the name of who acted (none for the registry itself, ``actor=None``,
         or someone not signed in), at ``at`` (now by default)."""
-        return self.create(
+        entry = self.model(
             action=action,
             model_name=registered_model.name if registered_model else "",
             model_code=registered_model.code if registered_model else uuid.UUID(int=0),
@@ -42,6 +59,18 @@ class AuditEntryManager(models.Manager["AuditEntry"]):
             ),
             created_at=at or timezone.now(),
         )
+        with transaction.atomic():
+            # One registry-wide chain, so one writer at a time until this transaction ends.
+            # Audit entries are rare (deletions of models, admin actions, policy changes): this
+            # lock is never on the path of versions, stages or aliases
+            # (docs/decisions/0017-tamper-evident-trail.md).
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+            head = self.order_by("-id").values_list("row_hash", flat=True).first()
+            hashchain.link([entry], AUDIT_HASHED_FIELDS, head or hashchain.GENESIS)
+            entry.save(force_insert=True)
+        return entry
 
 
 class AuditEntry(models.Model):
@@ -78,6 +107,9 @@ class AuditEntry(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     actor_username = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    # The registry-wide hash chain of the audit entries (kernel/hashchain.py).
+    prev_hash = models.CharField(max_length=64, default="", db_default="")
+    row_hash = models.CharField(max_length=64, default="", db_default="")
 
     objects = AuditEntryManager()
 

@@ -41,6 +41,7 @@ from registry.selectors.aliases import (
 )
 from registry.services.common import lock_model_version, lock_registered_model
 from registry.services.history import record_alias_move, stage_moves
+from registry.services.provenance import promotion_record_link
 from webhooks.models import EventType
 from webhooks.services.outbox import webhook_event_emit
 
@@ -167,19 +168,35 @@ def apply_alias_move(
         else:
             current.model_version = model_version
             current.save(update_fields=["model_version"])
+        move = record_alias_move(
+            actor=actor,
+            registered_model=registered_model,
+            alias=alias,
+            from_version=from_version,
+            to_version=model_version,
+            cause=cause,
+            at=at,
+            request_code=request.code if request is not None else None,
+            comment=comment,
+        )
+        payload: dict[str, Any] = {
+            "alias": alias,
+            "from_version": str(from_version) if from_version is not None else "",
+            "to_version": str(to_version),
+            "comment": comment,
+        }
+        if move.promotion_record is not None:
+            # Where the signed record of this move is, and its digest (docs/webhooks.md).
+            payload["promotion_record"] = promotion_record_link(move.promotion_record)
         webhook_event_emit(
             event=EventType.MODEL_VERSION_ALIAS_MOVED,
             registered_model=registered_model,
             model_version=model_version,
-            payload_data={
-                "alias": alias,
-                "from_version": str(from_version) if from_version is not None else "",
-                "to_version": str(to_version),
-                "comment": comment,
-            },
+            payload_data=payload,
             actor=actor,
         )
         _close_moot_requests(registered_model, alias, model_version, request, at)
+        return move
     return record_alias_move(
         actor=actor,
         registered_model=registered_model,

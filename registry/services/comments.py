@@ -16,7 +16,12 @@ from kernel.errors import ErrorCode, RegistryError
 from registry import validation
 from registry.models import ActivityType, Comment
 from registry.selectors import model_version_by_number
-from registry.services.common import COMMENT_MAX_LENGTH, actor_or_none, record_activity
+from registry.services.common import (
+    COMMENT_MAX_LENGTH,
+    actor_or_none,
+    lock_registered_model,
+    record_activity,
+)
 from webhooks.models import EventType
 from webhooks.services.outbox import webhook_event_emit
 
@@ -33,6 +38,9 @@ def comment_create(*, actor: User | None, name: Any, version: Any, comment: Any)
     )
     author = actor_or_none(actor)
     with transaction.atomic():
+        # The model's lock first, as every writer of its trail takes it (the trail's hash
+        # chain, docs/decisions/0017-tamper-evident-trail.md), before anything else is locked.
+        lock_registered_model(name)
         created = Comment.objects.create(
             model_version=model_version,
             author=author,

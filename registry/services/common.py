@@ -54,18 +54,23 @@ def record_activity(
     request: TransitionRequest | None = None,
 ) -> Activity:
     actor = actor_or_none(actor)
-    return Activity.objects.create(
-        model_version=model_version,
-        registered_model=model_version.registered_model,
-        model_name=model_version.registered_model.name,
-        version=model_version.version,
-        activity_type=activity_type,
-        from_stage=from_stage,
-        to_stage=to_stage,
-        comment=comment,
-        system_comment=system_comment,
-        request=request,
-        actor=actor,
-        actor_username=actor.get_username() if actor else "",
-        created_at=at,
+    (activity,) = Activity.objects.append(
+        [
+            Activity(
+                model_version=model_version,
+                registered_model=model_version.registered_model,
+                model_name=model_version.registered_model.name,
+                version=model_version.version,
+                activity_type=activity_type,
+                from_stage=from_stage,
+                to_stage=to_stage,
+                comment=comment,
+                system_comment=system_comment,
+                request=request,
+                actor=actor,
+                actor_username=actor.get_username() if actor else "",
+                created_at=at,
+            )
+        ]
     )
+    return activity

@@ -1,7 +1,9 @@
 """The history of aliases and stages (``PointerMove``, append-only): every alias set, moved or
 deleted, and every version entering or leaving a stage, written in the transaction of the
 change, under the model's row lock, with the time taken after the lock, so the history's order
-is the order the changes were applied (docs/decisions/0015-governed-aliases.md)."""
+is the order the changes were applied (docs/decisions/0015-governed-aliases.md). Every move that
+reaches a version gets its signed promotion record here too (``services.provenance``), so no
+path that moves a stage or an alias can leave one out."""
 
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ from registry.models import (
     PointerCause,
     PointerKind,
     PointerMove,
+    PromotionRecord,
     RegisteredModel,
     Stage,
 )
+from registry.services.provenance import promotion_record_write
 
 
 def record_alias_move(
@@ -32,7 +36,9 @@ def record_alias_move(
     request_code: uuid.UUID | None = None,
     comment: str = "",
 ) -> PointerMove:
-    return PointerMove.objects.create(
+    """Write the history entry of an alias move, and, when it reaches a version, its signed
+    record (``move.promotion_record``, None when not signed)."""
+    move = PointerMove.objects.create(
         registered_model_id=registered_model.pk,
         model_name=registered_model.name,
         kind=PointerKind.ALIAS,
@@ -46,6 +52,23 @@ def record_alias_move(
         actor_username=permissions.acting_username(actor),
         created_at=at,
     )
+    move.promotion_record = (
+        promotion_record_write(
+            actor=actor,
+            registered_model=registered_model,
+            model_version=to_version,
+            kind=PointerKind.ALIAS,
+            pointer=alias,
+            moved_from=str(from_version) if from_version is not None else "",
+            cause=cause,
+            at=at,
+            request_code=request_code,
+            comment=comment,
+        )
+        if to_version is not None
+        else None
+    )
+    return move
 
 
 def stage_moves(
@@ -97,10 +120,12 @@ def record_stage_move(
     cause: PointerCause,
     at: datetime,
     request_code: uuid.UUID | None = None,
-) -> None:
-    """Write :func:`stage_moves`."""
+    comment: str = "",
+) -> PromotionRecord | None:
+    """Write :func:`stage_moves`, and the signed record of the version reaching ``to_stage``
+    (None when not signed)."""
     if from_stage == to_stage:
-        return
+        return None
     PointerMove.objects.bulk_create(
         stage_moves(
             actor=actor,
@@ -112,4 +137,18 @@ def record_stage_move(
             at=at,
             request_code=request_code,
         )
+    )
+    if not to_stage:
+        return None
+    return promotion_record_write(
+        actor=actor,
+        registered_model=registered_model,
+        model_version=model_version,
+        kind=PointerKind.STAGE,
+        pointer=to_stage,
+        moved_from=from_stage,
+        cause=cause,
+        at=at,
+        request_code=request_code,
+        comment=comment,
     )

@@ -143,8 +143,8 @@ def registered_model_delete(*, actor: User | None, name: Any, force: Any = False
         )
         versions = [(mv.pk, mv.version, mv.current_stage) for mv in model_versions]
         author = actor_or_none(actor)
-        Activity.objects.bulk_create(
-            (
+        Activity.objects.append(
+            [
                 Activity(
                     model_version_id=pk,
                     registered_model=registered_model,
@@ -158,8 +158,7 @@ def registered_model_delete(*, actor: User | None, name: Any, force: Any = False
                     created_at=now,
                 )
                 for pk, number, stage in versions
-            ),
-            batch_size=1000,
+            ]
         )
         AuditEntry.objects.record(
             action=AuditEntry.Action.REGISTERED_MODEL_DELETED,

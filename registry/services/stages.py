@@ -30,6 +30,7 @@ from registry.models import (
 from registry.selectors import gate_tag_keepers, stage_policies_effective, stage_policy_effective
 from registry.services.common import COMMENT_MAX_LENGTH, lock_model_version, record_activity
 from registry.services.history import record_stage_move
+from registry.services.provenance import promotion_record_link
 from webhooks.models import EventType
 from webhooks.services.outbox import webhook_event_emit
 
@@ -165,7 +166,7 @@ def apply_stage_change(
         request=request,
         at=at,
     )
-    record_stage_move(
+    record = record_stage_move(
         actor=actor,
         registered_model=registered_model,
         model_version=model_version,
@@ -174,12 +175,17 @@ def apply_stage_change(
         cause=PointerCause.APPROVED_REQUEST if request else PointerCause.TRANSITION,
         at=at,
         request_code=request.code if request else None,
+        comment=comment,
     )
+    payload: dict[str, Any] = {"from_stage": from_stage, "to_stage": target, "comment": comment}
+    if record is not None:
+        # Where the signed record of this move is, and its digest (docs/webhooks.md).
+        payload["promotion_record"] = promotion_record_link(record)
     webhook_event_emit(
         event=EventType.MODEL_VERSION_TRANSITIONED_STAGE,
         registered_model=registered_model,
         model_version=model_version,
-        payload_data={"from_stage": from_stage, "to_stage": target, "comment": comment},
+        payload_data=payload,
         actor=actor,
     )
     for moved in [model_version, *archived]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import get_resolver
@@ -31,6 +33,7 @@ from registry.models import (
     ModelVersion,
     ModelVersionTag,
     PointerMove,
+    PromotionRecord,
     RegisteredModel,
     RegisteredModelAlias,
     RegisteredModelTag,
@@ -50,6 +53,7 @@ AUTHOR = "author"  # only the author of the thing (here "owner", who is not a ca
 ADMIN = "admin"  # registry admins only (registry-wide webhooks, cleaning another's uploads)
 NOBODY = "nobody"  # refused to every caller, admins included (another user's uploads)
 OWN_UPLOADS = "own uploads"  # listing uploads/: each caller sees their own area, admins all
+PUBLIC = "public"  # anyone, anonymous callers included (the registry's public keys)
 
 
 @dataclass(frozen=True)
@@ -406,6 +410,14 @@ ENDPOINTS = [
         ADMIN,
     ),
     Endpoint("get", "/api/2.0/registry/imports/get", {"id": "{import_run}"}, ADMIN),
+    Endpoint("get", "/api/2.0/registry/signing-keys", {}, PUBLIC),
+    Endpoint(
+        "get",
+        "/api/2.0/registry/model-versions/promotion-records",
+        {"name": "m", "version": "1"},
+        Level.CAN_READ,
+    ),
+    Endpoint("get", "/api/2.0/registry/promotion-records/get", {"id": "{record}"}, Level.CAN_READ),
     Endpoint("post", "/api/2.0/registry/tokens/create", {"name": "ci"}, ALWAYS),
     Endpoint("get", "/api/2.0/registry/tokens/list", {}, ALWAYS),
     Endpoint("post", "/api/2.0/registry/tokens/revoke", {"token_id": "{token}"}, ALWAYS),
@@ -509,6 +521,18 @@ def world(settings, tmp_path):
         actor=owner, name="m", source="s3://b/1", tags=[{"key": "t", "value": "1"}]
     )
     services.model_version_create(actor=owner, name="m", source="s3://b/2")
+    # Signed: the alias moves below write promotion records (versions with a digest).
+    settings.PROVENANCE = {
+        **settings.PROVENANCE,
+        "SIGNING_KEY": ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode(),
+    }
+    ModelVersion.objects.update(artifact_digest="sha256:" + "ab" * 32)
     services.registered_model_alias_set(actor=owner, name="m", alias="champion", version="1")
     # "stable" moved once, so it can be rolled back; a request to point "challenger" at 2.
     services.registered_model_alias_set(actor=owner, name="m", alias="stable", version="2")
@@ -588,6 +612,7 @@ def _fill(value: Any, caller: str, registered_model: RegisteredModel, token: str
             delivery=WebhookDelivery.objects.filter(webhook__flavor="DATABRICKS").first().code,
             folder=f"models/{registered_model.code}/1",
             import_run=ImportRun.objects.get().code,
+            record=PromotionRecord.objects.get(kind="ALIAS", pointer="champion").code,
         )
     return value
 
@@ -614,6 +639,9 @@ def test_authorization(world, endpoint: Endpoint, caller: str):
         response = getattr(client, endpoint.method)(path, payload, format="json")
     body = response.json() if response["Content-Type"] == "application/json" else {}
 
+    if endpoint.needs == PUBLIC:
+        assert response.status_code == 200, body
+        return
     if caller == "anonymous":
         assert (response.status_code, body["error_code"]) == (401, "UNAUTHENTICATED")
         assert snapshot() == before

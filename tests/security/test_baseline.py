@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.contrib.auth.hashers import check_password, make_password
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -38,6 +40,14 @@ def _production_env(tmp_path: Path, static_root: Path) -> dict[str, str]:
         # A cache every web process shares, for the sign-in throttle (not contacted by checks).
         DJANGO_CACHE_URL="redis://127.0.0.1:6379/1",
         DJANGO_STATIC_ROOT=str(static_root),
+        # Signed models and promotion records (without a key, check --deploy warns).
+        REGISTRY_SIGNING_KEY=ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode(),
     )
     return env
 

@@ -127,6 +127,12 @@ def _every_event(admin) -> None:
         payload_data={"disabled_webhook_id": "x", "consecutive_failures": 2, "last_error": "e"},
         actor=None,
     )
+    webhook_event_emit(
+        event=EventType.TRAIL_HEAD_EXPORTED,
+        registered_model=None,
+        payload_data={"audit_head": "0" * 64, "audit_rows": 0, "trail_root": "1" * 64},
+        actor=None,
+    )
     registry_services.model_version_delete(actor=admin, name="m", version="1")
     registry_services.registered_model_delete(actor=admin, name="m")
 

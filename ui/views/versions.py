@@ -16,8 +16,11 @@ from accounts.permissions import Level
 from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
 from registry import selectors, services
+from registry.artifacts import paths
 from registry.artifacts import selectors as artifact_selectors
 from registry.models import ModelVersionStatus, Stage
+from registry.provenance import SIGNATURE_NAME
+from registry.selectors import provenance as provenance_selectors
 from ui import forms
 from ui import selectors as ui_selectors
 from ui.markdown import render as render_markdown
@@ -46,6 +49,10 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
         )
     ]
     comments = selectors.model_version_comments(model_version=model_version, limit=500)
+    # The signed records of the version's moves, newest last (docs/security.md, "Provenance").
+    promotion_records, _more = provenance_selectors.promotion_records_of(
+        actor=actor, name=name, version=version, max_results=50
+    )
     # Stages the actor could move the version to at once: the level of the move and a policy
     # that allows direct moves. (The service checks again; this only decides what is shown.)
     direct_stages = [
@@ -61,6 +68,13 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
         "description_html": render_markdown(model_version.description),
         "manifest": manifest,
         "files": files,
+        "signature_url": (
+            f"{artifact_selectors.ARTIFACTS_PREFIX}/{paths.version_folder(model_version)}/"
+            f"{SIGNATURE_NAME}"
+            if files and manifest is not None and manifest.signature_key_id
+            else ""
+        ),
+        "promotion_records": promotion_records,
         "request_rows": request_rows,
         "comment_rows": ui_selectors.comment_rows(actor=actor, comments=comments, level=level),
         "activities": selectors.model_version_activities(actor=actor, name=name, version=version),
