@@ -10,8 +10,17 @@ from typing import Any
 from accounts import permissions
 from accounts.permissions import Level
 from registry import selectors
-from registry.models import AliasRequest, Comment, StagePolicy, TransitionRequest
+from registry.models import (
+    Activity,
+    ActivityType,
+    AliasRequest,
+    Comment,
+    StagePolicy,
+    TransitionRequest,
+)
 from registry.selectors import aliases as alias_selectors
+from registry.selectors import readiness as readiness_selectors
+from registry.selectors.readiness import Readiness
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
 # a bounded number of queries however many requests are open.
@@ -33,6 +42,8 @@ class RequestRow:
     request: TransitionRequest | AliasRequest
     actions: list[str]
     kind: str = "stage"
+    # Where the request stands against its policy, and what the viewer may do (request cards).
+    readiness: Readiness | None = None
 
 
 def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
@@ -92,17 +103,55 @@ def request_rows(
     requests: list[TransitionRequest],
     level: Level,
     policies: dict[str, StagePolicy],
+    present_tags: dict[str, str],
 ) -> list[RequestRow]:
-    """The requests of one version, with ``level`` the actor's on its model and ``policies``
-    the policies in force for its model, by stage."""
-    return [
-        RequestRow(
+    """The requests of one version, with ``level`` the actor's on its model, ``policies`` the
+    policies in force for its model, by stage, and ``present_tags`` the version's tags: each
+    with its readiness, and the actions shown to the actor (Approve only where it would
+    succeed: ``readiness.for_viewer``)."""
+    rows = []
+    for request in requests:
+        policy = policies[request.to_stage]
+        actions = selectors.request_available_actions(actor, request, level=level, policy=policy)
+        readiness = readiness_selectors.for_viewer(
+            readiness_selectors.transition_request_readiness(request, policy, present_tags),
+            actor=actor,
             request=request,
-            actions=selectors.request_available_actions(
-                actor, request, level=level, policy=policies[request.to_stage]
-            ),
+            policy=policy,
+            actions=actions,
+            decide_rule=readiness_selectors.stage_decide_rule(request),
         )
-        for request in requests
+        rows.append(RequestRow(request=request, actions=readiness.actions, readiness=readiness))
+    return rows
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """An entry of a version's trail; ``partial`` marks an approval that did not complete its
+    request (the request stayed open for more approvers), shown apart from the final one."""
+
+    activity: Activity
+    partial: bool = False
+
+
+def timeline_rows(activities: list[Activity]) -> list[TimelineRow]:
+    """The trail with each approval marked partial or final: the final approval of a request is
+    the one recorded when it closed as approved (the service closes it at the time of that
+    approval, in the same transaction). One query, for the requests approvals belong to."""
+    request_ids = {
+        activity.request_id
+        for activity in activities
+        if activity.activity_type == ActivityType.APPROVED_REQUEST and activity.request_id
+    }
+    closed = selectors.transition_requests_closed_as_approved(ids=request_ids)
+    return [
+        TimelineRow(
+            activity=activity,
+            partial=activity.activity_type == ActivityType.APPROVED_REQUEST
+            and activity.request_id is not None
+            and closed.get(activity.request_id) != activity.created_at,
+        )
+        for activity in activities
     ]
 
 
@@ -157,20 +206,30 @@ def alias_panel(*, actor: Any, registered_model: Any, level: Level) -> dict[str,
                 may_move=permissions.may_move_alias_directly(actor, policy, level, groups),
             )
         )
-    request_rows = [
-        RequestRow(
-            request=request,
-            actions=alias_selectors.alias_request_available_actions(
-                actor,
-                request,
-                level=level,
-                policy=policies[(registered_model.pk, request.alias)],
-                groups=groups,
-            ),
-            kind="alias",
+    present = readiness_selectors.version_tags(
+        model_versions=[request.model_version for request in requests]
+    )
+    request_rows = []
+    for request in requests:
+        policy = policies[(registered_model.pk, request.alias)]
+        actions = alias_selectors.alias_request_available_actions(
+            actor, request, level=level, policy=policy, groups=groups
         )
-        for request in requests
-    ]
+        readiness = readiness_selectors.for_viewer(
+            readiness_selectors.alias_request_readiness(
+                request, policy, present.get(request.model_version_id, {})
+            ),
+            actor=actor,
+            request=request,
+            policy=policy,
+            actions=actions,
+            decide_rule=readiness_selectors.alias_decide_rule(),
+        )
+        request_rows.append(
+            RequestRow(
+                request=request, actions=readiness.actions, kind="alias", readiness=readiness
+            )
+        )
     return {
         "alias_rows": rows,
         "alias_request_rows": request_rows,

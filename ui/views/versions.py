@@ -38,11 +38,16 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
         {
             "request": row.request,
             "actions": row.actions,
+            "readiness": row.readiness,
             "form": decision_forms.get(str(row.request.code))
             or forms.DecisionForm(prefix=f"r-{row.request.code}"),
         }
         for row in ui_selectors.request_rows(
-            actor=actor, requests=requests, level=level, policies=policies
+            actor=actor,
+            requests=requests,
+            level=level,
+            policies=policies,
+            present_tags={tag.key: tag.value for tag in model_version.tag_list},
         )
     ]
     comments = selectors.model_version_comments(model_version=model_version, limit=500)
@@ -63,7 +68,9 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
         "files": files,
         "request_rows": request_rows,
         "comment_rows": ui_selectors.comment_rows(actor=actor, comments=comments, level=level),
-        "activities": selectors.model_version_activities(actor=actor, name=name, version=version),
+        "activities": ui_selectors.timeline_rows(
+            selectors.model_version_activities(actor=actor, name=name, version=version)
+        ),
         "level": level,
         "is_ready": model_version.status == ModelVersionStatus.READY,
         # The service checks again; this only decides whether the button is shown.
