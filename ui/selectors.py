@@ -44,6 +44,8 @@ class RequestRow:
     kind: str = "stage"
     # Where the request stands against its policy, and what the viewer may do (request cards).
     readiness: Readiness | None = None
+    # What the viewer typed in its comment box before a refusal (alias cards; docs/ui.md).
+    typed_comment: str = ""
 
 
 def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:

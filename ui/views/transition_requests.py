@@ -6,21 +6,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
 
 from kernel.errors import RegistryError
 from registry import selectors, services
 from registry.models import TransitionRequestStatus
 from ui import forms
 from ui import selectors as ui_selectors
-from ui.views.base import ui_view
-from ui.views.versions import to_version, version_refusal
+from ui.views.base import ui_form, ui_view
+from ui.views.versions import to_version, version_page, version_refusal
 
 DECISIONS = {"approve", "reject", "cancel"}
 
 
-@require_POST
-@ui_view
+@ui_form(version_page)
 def request_decide(
     request: HttpRequest, name: str, version: int, code: str, decision: str
 ) -> HttpResponse:
@@ -35,7 +33,6 @@ def request_decide(
     form = forms.DecisionForm(request.POST, prefix=f"r-{code}")
     form.is_valid()  # every field is optional
     data = form.cleaned_data
-    typed = {"decision_forms": {str(transition_request.code): form}}
     if transition_request.status != TransitionRequestStatus.OPEN:
         return version_refusal(
             request,
@@ -44,7 +41,6 @@ def request_decide(
             RegistryError.invalid(
                 f"This request is already {transition_request.get_status_display().lower()}."
             ),
-            **typed,
         )
     common = {
         "actor": request.user,
@@ -79,11 +75,10 @@ def request_decide(
             )
             messages.success(request, "Cancelled the request.")
     except RegistryError as exc:
-        return version_refusal(request, name, version, exc, **typed)
+        return version_refusal(request, name, version, exc)
     return to_version(name, version)
 
 
-@require_GET
 @ui_view
 def waiting(request: HttpRequest) -> HttpResponse:
     rows = ui_selectors.transition_requests_waiting_for(actor=request.user)
