@@ -107,6 +107,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The count of requests waiting for the user, in the UI's navigation.
+                "ui.context_processors.navigation",
             ],
         },
     },

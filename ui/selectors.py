@@ -17,6 +17,7 @@ from registry.models import (
     Comment,
     StagePolicy,
     TransitionRequest,
+    TransitionRequestStatus,
 )
 from registry.selectors import aliases as alias_selectors
 from registry.selectors import readiness as readiness_selectors
@@ -48,10 +49,18 @@ class RequestRow:
     typed_comment: str = ""
 
 
+def _waits_for(actor: Any, request: TransitionRequest | AliasRequest, actions: list[str]) -> bool:
+    """The actor may approve or reject the request, and has not approved it already (their
+    part is done; it waits for others)."""
+    return bool(DECIDE_ACTIONS.intersection(actions)) and not permissions.has_approved(
+        actor, request
+    )
+
+
 def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
     """The open requests, across the models the actor can read, that the actor may approve or
-    reject (``request_available_actions``, the rule the API reports), oldest first: transition
-    requests and alias requests."""
+    reject (``request_available_actions``, the rule the API reports) and has not approved
+    already, oldest first: transition requests and alias requests."""
     if not permissions.is_signed_in(actor):
         return []
     candidates = selectors.transition_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
@@ -67,7 +76,7 @@ def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
         actions = selectors.request_available_actions(
             actor, request, level=levels[model_id], policy=policies[model_id][request.to_stage]
         )
-        if DECIDE_ACTIONS.intersection(actions):
+        if _waits_for(actor, request, actions):
             rows.append(RequestRow(request=request, actions=actions))
     rows += _alias_requests_waiting_for(actor)
     return sorted(rows, key=lambda row: (row.request.created_at, row.kind, row.request.pk))
@@ -94,7 +103,7 @@ def _alias_requests_waiting_for(actor: Any) -> list[RequestRow]:
             policy=policies[(request.registered_model_id, request.alias)],
             groups=groups,
         )
-        if DECIDE_ACTIONS.intersection(actions):
+        if _waits_for(actor, request, actions):
             rows.append(RequestRow(request=request, actions=actions, kind="alias"))
     return rows
 
@@ -240,3 +249,67 @@ def alias_panel(*, actor: Any, registered_model: Any, level: Level) -> dict[str,
         ),
         "archived_aliases": [row.alias for row in rows if row.names_archived],
     }
+
+
+# "My requests" shows at most this many of the user's requests of each kind (newest first).
+MY_REQUESTS_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class MyRequestRow:
+    """A request the user made, with its standing if it is open (``readiness``: the approvals
+    that count of those required, what the move still needs)."""
+
+    request: TransitionRequest | AliasRequest
+    kind: str
+    readiness: Readiness | None
+
+
+def requests_of(*, actor: Any) -> list[MyRequestRow]:
+    """The transition and alias requests the actor made, newest first; the open ones with
+    their readiness under the policies in force, read together for all of them."""
+    stage_requests = selectors.transition_requests_by(actor=actor, limit=MY_REQUESTS_LIMIT)
+    alias_requests = alias_selectors.alias_requests_by(actor=actor, limit=MY_REQUESTS_LIMIT)
+    open_stage = [r for r in stage_requests if r.status == TransitionRequestStatus.OPEN]
+    open_alias = [r for r in alias_requests if r.status == TransitionRequestStatus.OPEN]
+    tags = readiness_selectors.version_tags(
+        model_versions=[r.model_version for r in open_stage] + [r.model_version for r in open_alias]
+    )
+    stage_policies = selectors.stage_policies_effective_many(
+        registered_models={
+            r.model_version.registered_model_id: r.model_version.registered_model
+            for r in open_stage
+        }.values()
+    )
+    alias_policies = alias_selectors.alias_policies_effective_many(
+        pairs=[(r.registered_model, r.alias) for r in open_alias]
+    )
+    rows = [
+        MyRequestRow(
+            request=request,
+            kind="stage",
+            readiness=readiness_selectors.transition_request_readiness(
+                request,
+                stage_policies[request.model_version.registered_model_id][request.to_stage],
+                tags.get(request.model_version_id, {}),
+            )
+            if request.status == TransitionRequestStatus.OPEN
+            else None,
+        )
+        for request in stage_requests
+    ]
+    rows += [
+        MyRequestRow(
+            request=request,
+            kind="alias",
+            readiness=readiness_selectors.alias_request_readiness(
+                request,
+                alias_policies[(request.registered_model_id, request.alias)],
+                tags.get(request.model_version_id, {}),
+            )
+            if request.status == TransitionRequestStatus.OPEN
+            else None,
+        )
+        for request in alias_requests
+    ]
+    return sorted(rows, key=lambda row: (row.request.created_at, row.request.pk), reverse=True)

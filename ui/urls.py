@@ -65,6 +65,7 @@ urlpatterns = [
         name="comment-delete",
     ),
     path("waiting/", transition_requests.waiting, name="waiting"),
+    path("my-requests/", transition_requests.my_requests, name="my-requests"),
     path("webhooks/", webhooks.webhook_list, name="webhook-list"),
     path("webhooks/<str:code>/", webhooks.webhook_detail, name="webhook-detail"),
     path(

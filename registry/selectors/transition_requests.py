@@ -91,3 +91,19 @@ def transition_requests_closed_as_approved(*, ids: Iterable[int]) -> dict[int, d
             pk__in=ids, status=TransitionRequestStatus.APPROVED
         ).values_list("pk", "closed_at")
     )
+
+
+def transition_requests_by(*, actor: Any, limit: int) -> list[TransitionRequest]:
+    """The requests the actor made, on the models they can still read, newest first, at most
+    ``limit`` (whatever their status)."""
+    if not permissions.is_signed_in(actor):
+        return []
+    return list(
+        TransitionRequest.objects.filter(requested_by=actor)
+        .filter(
+            permissions.readable_models_q(actor, model_field="model_version__registered_model_id")
+        )
+        .select_related("model_version__registered_model")
+        .prefetch_related("approvals")
+        .order_by("-created_at", "-id")[:limit]
+    )

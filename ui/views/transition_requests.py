@@ -4,6 +4,7 @@ requests waiting for the signed-in user."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -82,4 +83,20 @@ def request_decide(
 @ui_view
 def waiting(request: HttpRequest) -> HttpResponse:
     rows = ui_selectors.transition_requests_waiting_for(actor=request.user)
-    return render(request, "ui/waiting.html", {"rows": rows, "nav": "waiting"})
+    return render(
+        request,
+        "ui/waiting.html",
+        {"rows": rows, "nav": "waiting", "waiting_count": len(rows)},
+    )
+
+
+MY_REQUESTS_PER_PAGE = 25
+
+
+@ui_view
+def my_requests(request: HttpRequest) -> HttpResponse:
+    """The requests the signed-in user made, newest first, paged: the open ones with where they
+    stand (approvals that count of those required, what the move still needs)."""
+    rows = ui_selectors.requests_of(actor=request.user)
+    page = Paginator(rows, MY_REQUESTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "ui/my_requests.html", {"page": page, "nav": "mine"})
