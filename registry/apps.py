@@ -6,7 +6,10 @@ class RegistryConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
-        from registry import lookups  # noqa: F401  (registers the LIKE / ILIKE lookups)
+        from registry import (
+            lookups,  # noqa: F401  (registers the LIKE / ILIKE lookups)
+            notifications,
+        )
         from registry.artifacts.conf import artifact_settings
         from registry.conf import registry_settings
 
@@ -14,3 +17,5 @@ class RegistryConfig(AppConfig):
         # the start with a message.
         artifact_settings()
         registry_settings()
+        notifications.notification_settings()
+        notifications.connect()

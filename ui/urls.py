@@ -66,6 +66,11 @@ urlpatterns = [
     ),
     path("waiting/", transition_requests.waiting, name="waiting"),
     path("my-requests/", transition_requests.my_requests, name="my-requests"),
+    path(
+        "my-requests/notifications",
+        transition_requests.email_notifications,
+        name="email-notifications",
+    ),
     path("webhooks/", webhooks.webhook_list, name="webhook-list"),
     path("webhooks/<str:code>/", webhooks.webhook_detail, name="webhook-detail"),
     path(

@@ -3,14 +3,20 @@ requests waiting for the signed-in user."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
+from accounts import services as account_services
+from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
 from registry import selectors, services
 from registry.models import TransitionRequestStatus
+from registry.notifications import notification_settings
 from ui import forms
 from ui import selectors as ui_selectors
 from ui.views.base import ui_form, ui_view
@@ -99,4 +105,27 @@ def my_requests(request: HttpRequest) -> HttpResponse:
     stand (approvals that count of those required, what the move still needs)."""
     rows = ui_selectors.requests_of(actor=request.user)
     page = Paginator(rows, MY_REQUESTS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "ui/my_requests.html", {"page": page, "nav": "mine"})
+    return render(
+        request,
+        "ui/my_requests.html",
+        {
+            "page": page,
+            "nav": "mine",
+            "notifications_on": notification_settings().enabled,
+        },
+    )
+
+
+def my_requests_page(**_: Any) -> str:
+    return reverse("ui:my-requests")
+
+
+@ui_form(my_requests_page)
+def email_notifications(request: SignedInHttpRequest) -> HttpResponse:
+    """Turn the user's own email notifications on or off."""
+    enabled = request.POST.get("email_notifications") == "on"
+    account_services.user_email_notifications_set(actor=request.user, enabled=enabled)
+    messages.success(
+        request, "Emails about requests are on." if enabled else "Emails about requests are off."
+    )
+    return redirect(my_requests_page())
