@@ -4,7 +4,7 @@ queries however long it is."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from accounts import permissions
@@ -57,10 +57,11 @@ def _waits_for(actor: Any, request: TransitionRequest | AliasRequest, actions: l
     )
 
 
-def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
+def transition_requests_waiting_for(*, actor: Any, standing: bool = False) -> list[RequestRow]:
     """The open requests, across the models the actor can read, that the actor may approve or
     reject (``request_available_actions``, the rule the API reports) and has not approved
-    already, oldest first: transition requests and alias requests."""
+    already, oldest first: transition requests and alias requests. With ``standing``, each
+    with its readiness (one more query, for the versions' tags)."""
     if not permissions.is_signed_in(actor):
         return []
     candidates = selectors.transition_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
@@ -79,7 +80,33 @@ def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
         if _waits_for(actor, request, actions):
             rows.append(RequestRow(request=request, actions=actions))
     rows += _alias_requests_waiting_for(actor)
-    return sorted(rows, key=lambda row: (row.request.created_at, row.kind, row.request.pk))
+    rows.sort(key=lambda row: (row.request.created_at, row.kind, row.request.pk))
+    if not standing:
+        return rows
+    tags = readiness_selectors.version_tags(
+        model_versions=[row.request.model_version for row in rows]
+    )
+    alias_policies = alias_selectors.alias_policies_effective_many(
+        pairs=[
+            (row.request.registered_model, row.request.alias)
+            for row in rows
+            if isinstance(row.request, AliasRequest)
+        ]
+    )
+    standing_rows = []
+    for row in rows:
+        asked = row.request
+        present = tags.get(asked.model_version_id, {})
+        if isinstance(asked, AliasRequest):
+            policy = alias_policies[(asked.registered_model_id, asked.alias)]
+            readiness = readiness_selectors.alias_request_readiness(asked, policy, present)
+        else:
+            stage_policy = policies[asked.model_version.registered_model_id][asked.to_stage]
+            readiness = readiness_selectors.transition_request_readiness(
+                asked, stage_policy, present
+            )
+        standing_rows.append(replace(row, readiness=readiness))
+    return standing_rows
 
 
 def _alias_requests_waiting_for(actor: Any) -> list[RequestRow]:

@@ -132,3 +132,20 @@ def test_my_requests_reads_a_fixed_number_of_queries(story):
             )
 
     _same_count(_client(story.alice), reverse("ui:my-requests"), add_requests)
+
+
+def test_waiting_for_me_says_where_each_request_stands(story):
+    services.stage_policy_set(
+        actor=story.owner,
+        name=MODEL,
+        stage="Production",
+        required_approvals=2,
+        required_version_tags={"validation_status": "passed"},
+    )
+    services.transition_request_create(actor=story.alice, name=MODEL, version=2, stage="Production")
+    services.transition_request_approve(actor=story.bob, name=MODEL, version=2, stage="Production")
+    response = _client(story.owner).get(reverse("ui:waiting"))
+    [row] = response.context["rows"]
+    assert (row.readiness.counted_number, row.readiness.required) == (1, 2)
+    html = " ".join(response.content.decode().split())
+    assert "Approval 1 of 2 · needs <code>validation_status=passed</code>" in html

@@ -88,7 +88,7 @@ def request_decide(
 
 @ui_view
 def waiting(request: HttpRequest) -> HttpResponse:
-    rows = ui_selectors.transition_requests_waiting_for(actor=request.user)
+    rows = ui_selectors.transition_requests_waiting_for(actor=request.user, standing=True)
     return render(
         request,
         "ui/waiting.html",
