@@ -1,7 +1,7 @@
 """The model page's governed aliases (docs/decisions/0015-governed-aliases.md): point an alias
 at a version (directly, or by request), roll it back, and decide alias requests. Each calls one
-service with ``actor=request.user``; a refusal re-renders the model page with the message and
-the status the API would answer, as the other pages do."""
+service with ``actor=request.user``; a refusal goes back to the model page with the message
+and what was typed, as the other pages do (``base.refuse``)."""
 
 from __future__ import annotations
 
