@@ -135,3 +135,16 @@ def test_an_unknown_address_is_the_uis_404_page_also_with_debug(story, settings)
     plain = client.get("/no/such/page")
     assert plain.status_code == 404
     assert 'data-testid="not-found"' in plain.content.decode()
+
+
+def test_a_secret_typed_in_a_refused_form_is_not_kept(story, rf):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.http import QueryDict
+
+    from ui.views.base import keep_typed
+
+    request = rf.post("/x")
+    request.session = SessionStore()
+    data = QueryDict("name=hook&secret=s3cr3t&auth_password=p&csrfmiddlewaretoken=t")
+    keep_typed(request, VERSION_URL, data)
+    assert request.session["ui_kept_forms"] == {VERSION_URL: {"name": ["hook"]}}

@@ -30,6 +30,8 @@ from kernel.errors import ErrorCode, RegistryError
 KEPT_SESSION_KEY = "ui_kept_forms"
 # Fields never kept: the CSRF token, and what only says which button was pressed.
 NOT_KEPT = {"csrfmiddlewaretoken", "next"}
+# Fields whose name says they hold a secret are never written to the session either.
+SECRET_WORDS = ("password", "secret", "authorization")
 # How many pages' typed text a session keeps at most (the oldest go first).
 KEPT_PAGES = 10
 
@@ -93,7 +95,11 @@ def ui_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 def keep_typed(request: HttpRequest, page: str, data: QueryDict) -> None:
     """Keep the fields of a form's POST for the page that shows the form, until it shows them
     once (:func:`take_typed`)."""
-    typed = {key: data.getlist(key) for key in data if key not in NOT_KEPT}
+    typed = {
+        key: data.getlist(key)
+        for key in data
+        if key not in NOT_KEPT and not any(word in key.lower() for word in SECRET_WORDS)
+    }
     if not typed:
         return
     kept = dict(request.session.get(KEPT_SESSION_KEY, {}))
