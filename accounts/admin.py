@@ -7,12 +7,15 @@ services, so an admin click obeys the same permission and policy rules as the AP
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 
 from accounts import services
 from accounts.models import ApiToken, RegisteredModelGrant, User
@@ -63,6 +66,85 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class ObjectActionsAdmin(admin.ModelAdmin):
+    """A record's own page with buttons for some of the admin's actions, each run on that one
+    record through the same action function as the bulk action on the list (so through the
+    same services, and recorded in the audit trail the same way), and a link to the record's
+    page in the web UI.
+
+    ``object_actions``: (action name, button label) pairs, names of entries of ``actions``;
+    :meth:`object_action_applies` hides the ones that cannot apply to a record; :meth:`ui_url`
+    is the record's page in the web UI (None: no link).
+    """
+
+    object_actions: Sequence[tuple[str, str]] = ()
+    change_form_template = "admin/object_actions_change_form.html"
+
+    def ui_url(self, obj: Any) -> str | None:
+        return None
+
+    def object_action_applies(self, obj: Any, action: str) -> bool:
+        return True
+
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_object_action"
+        return [
+            path(
+                "<path:object_id>/run/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name=name,
+            ),
+            *super().get_urls(),
+        ]
+
+    def _change_url(self, obj: Any) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+
+    def object_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404("No such record.")
+        if request.method != "POST":  # a button's address opened directly: back to the page
+            return HttpResponseRedirect(self._change_url(obj))
+        found = self.get_actions(request).get(action)
+        if action not in dict(self.object_actions) or found is None:
+            raise Http404("No such action.")
+        func = found[0]
+        func(self, request, self.get_queryset(request).filter(pk=obj.pk))
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            available = self.get_actions(request)
+            context["object_actions"] = [
+                (
+                    name,
+                    label,
+                    reverse(
+                        f"admin:{self.opts.app_label}_{self.opts.model_name}_object_action",
+                        args=[obj.pk, name],
+                        current_app=self.admin_site.name,
+                    ),
+                )
+                for name, label in self.object_actions
+                if name in available and self.object_action_applies(obj, name)
+            ]
+            context["ui_url"] = self.ui_url(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
 admin.site.register(User, UserAdmin)
 
 
@@ -105,3 +187,5 @@ class RegisteredModelGrantAdmin(admin.ModelAdmin):
     list_filter = ["level"]
     search_fields = ["registered_model__name", "user__username", "group__name"]
     autocomplete_fields = ["user", "group"]
+    # When the grant was made is recorded, not typed.
+    readonly_fields = ["created_at"]

@@ -25,6 +25,10 @@ class User(AbstractUser):
     class Meta(AbstractUser.Meta):  # type: ignore[name-defined]
         swappable = "AUTH_USER_MODEL"
 
+    # Emails about requests that wait for this user's decision, and about the decisions on
+    # theirs (docs/ui.md, "Notifications"); each user may turn them off.
+    email_notifications = models.BooleanField(default=True)
+
     def get_session_auth_hash(self) -> str:
         return self._session_auth_hash(settings.SECRET_KEY)
 
@@ -79,6 +83,8 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

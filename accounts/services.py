@@ -297,3 +297,10 @@ def registered_model_grant_creator(*, registered_model: RegisteredModel, actor: 
         RegisteredModelGrant.objects.create(
             registered_model=registered_model, user=actor, level=PermissionLevel.CAN_MANAGE
         )
+
+
+def user_email_notifications_set(*, actor: Any, enabled: bool) -> None:
+    """Turn the signed-in user's own email notifications on or off (docs/ui.md)."""
+    _require_signed_in(actor)
+    get_user_model().objects.filter(pk=actor.pk).update(email_notifications=bool(enabled))
+    actor.email_notifications = bool(enabled)

@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An unknown address gets the UI's 404 page, with DEBUG too (ui/middleware.py).
+    "ui.middleware.NotFoundPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     # Last, so it sees the views' exceptions first: a database that is down answers 503.
@@ -105,6 +107,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The count of requests waiting for the user, in the UI's navigation.
+                "ui.context_processors.navigation",
             ],
         },
     },
@@ -472,6 +476,27 @@ WEBHOOKS = {
     # fields; a delivery whose body would be larger fails (with the reason) instead of being sent.
     "MAX_BODY_BYTES": env_int("WEBHOOKS_MAX_BODY_BYTES", 1_048_576, minimum=1024),
 }
+# --- Email notifications -----------------------------------------------------------------------
+#
+# Django's mail settings. Without EMAIL_HOST no email is sent (docs/ui.md, "Notifications").
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# Seconds to wait for the mail server before giving up on one email (it is logged, not retried).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "model-registry@localhost")
+NOTIFICATIONS = {
+    # Emails to those who may decide a request when it is made, and to the requester when it
+    # is decided. On only when a mail server is set.
+    "ENABLED": bool(EMAIL_HOST) and env_bool("NOTIFICATIONS_ENABLED", True),
+    # The registry's address as its users reach it, for the links in the emails, e.g.
+    # https://registry.example.com. Empty: the emails carry the paths alone.
+    "BASE_URL": env_str("REGISTRY_PUBLIC_URL", "").rstrip("/"),
+}
+
 # Other apps may have put their own periodic tasks in the schedule already; add to it.
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {

@@ -18,8 +18,9 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
-from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
+from accounts.admin import ObjectActionsAdmin, ReadOnlyAdmin, ReadOnlyInline
 from accounts.models import User
 from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
@@ -55,6 +56,23 @@ def _registered_model_of(obj: Any) -> RegisteredModel | None:
         if related is not None:
             return _registered_model_of(related)
     return None
+
+
+def model_ui_url(registered_model: RegisteredModel | None, anchor: str = "") -> str | None:
+    """The model's page in the web UI (routes by name: no import of the UI app)."""
+    if registered_model is None:
+        return None
+    url = reverse("ui:model-detail", kwargs={"name": registered_model.name})
+    return f"{url}#{anchor}" if anchor else url
+
+
+def version_ui_url(model_version: ModelVersion, anchor: str = "") -> str:
+    """The version's page in the web UI."""
+    url = reverse(
+        "ui:version-detail",
+        kwargs={"name": model_version.registered_model.name, "version": model_version.version},
+    )
+    return f"{url}#{anchor}" if anchor else url
 
 
 def _audit(request: HttpRequest, modeladmin: admin.ModelAdmin, obj: Any, **detail: Any) -> None:
@@ -128,7 +146,7 @@ class RegisteredModelAliasInline(ReadOnlyInline):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(ReadOnlyAdmin):
+class RegisteredModelAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["name", "created_by", "created_at", "updated_at", "last_version_number"]
     search_fields = ["name"]
     readonly_fields = [
@@ -137,6 +155,9 @@ class RegisteredModelAdmin(ReadOnlyAdmin):
     ]  # fmt: skip
     inlines = [RegisteredModelTagInline, RegisteredModelAliasInline]
     actions = ["delete_models", "delete_models_forced"]
+
+    def ui_url(self, obj: RegisteredModel) -> str | None:
+        return model_ui_url(obj)
 
     @admin.action(description="Delete the selected models (with their versions)")
     def delete_models(
@@ -170,11 +191,14 @@ class RegisteredModelAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RegisteredModelTag)
-class RegisteredModelTagAdmin(ReadOnlyAdmin):
+class RegisteredModelTagAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["registered_model", "key", "value"]
     search_fields = ["registered_model__name", "key"]
     readonly_fields = ["registered_model", "key", "value"]
     actions = ["delete_tags"]
+
+    def ui_url(self, obj: RegisteredModelTag) -> str | None:
+        return model_ui_url(obj.registered_model)
 
     @admin.action(description="Delete the selected tags")
     def delete_tags(
@@ -190,11 +214,14 @@ class RegisteredModelTagAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RegisteredModelAlias)
-class RegisteredModelAliasAdmin(ReadOnlyAdmin):
+class RegisteredModelAliasAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["registered_model", "alias", "model_version"]
     search_fields = ["registered_model__name", "alias"]
     readonly_fields = ["registered_model", "alias", "model_version"]
     actions = ["delete_aliases"]
+
+    def ui_url(self, obj: RegisteredModelAlias) -> str | None:
+        return model_ui_url(obj.registered_model, "aliases")
 
     @admin.action(description="Delete the selected aliases")
     def delete_aliases(
@@ -241,7 +268,7 @@ def _transition_action(stage: Stage, archive: bool) -> Callable[..., None]:
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ReadOnlyAdmin):
+class ModelVersionAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["registered_model", "version", "current_stage", "status", "created_by",
                     "created_at"]  # fmt: skip
     list_filter = ["current_stage", "status"]
@@ -259,15 +286,30 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         _transition_action(Stage.ARCHIVED, archive=False),
         _transition_action(Stage.NONE, archive=False),
     ]
+    object_actions = [
+        ("transition_to_staging", "Move to Staging (archive the versions there)"),
+        ("transition_to_production", "Move to Production (archive the versions there)"),
+        ("transition_to_archived", "Move to Archived"),
+        ("transition_to_none", "Move to None"),
+    ]
+
+    def object_action_applies(self, obj: ModelVersion, action: str) -> bool:
+        return action != f"transition_to_{obj.current_stage.lower()}"
+
+    def ui_url(self, obj: ModelVersion) -> str | None:
+        return version_ui_url(obj)
 
 
 @admin.register(ModelVersionTag)
-class ModelVersionTagAdmin(ReadOnlyAdmin):
+class ModelVersionTagAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["model_version", "key", "value"]
     search_fields = ["model_version__registered_model__name", "key"]
     readonly_fields = ["model_version", "key", "value"]
     list_select_related = ["model_version__registered_model"]
     actions = ["delete_tags"]
+
+    def ui_url(self, obj: ModelVersionTag) -> str | None:
+        return version_ui_url(obj.model_version)
 
     @admin.action(description="Delete the selected tags")
     def delete_tags(
@@ -350,7 +392,7 @@ def _approve(archive: bool) -> Callable[[TransitionRequest, dict[str, Any]], str
 
 
 @admin.register(TransitionRequest)
-class TransitionRequestAdmin(ReadOnlyAdmin):
+class TransitionRequestAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["model_version", "from_stage", "to_stage", "status", "requested_by_username",
                     "created_at", "expires_at", "closed_at"]  # fmt: skip
     list_filter = ["status", "to_stage"]
@@ -363,6 +405,18 @@ class TransitionRequestAdmin(ReadOnlyAdmin):
     exclude = ["requested_by"]
     inlines = [TransitionApprovalInline]
     actions = ["approve", "approve_and_archive", "reject", "cancel"]
+    object_actions = [
+        ("approve", "Approve"),
+        ("approve_and_archive", "Approve, archiving the versions in the target stage"),
+        ("reject", "Reject"),
+        ("cancel", "Cancel"),
+    ]
+
+    def object_action_applies(self, obj: TransitionRequest, action: str) -> bool:
+        return obj.status == TransitionRequestStatus.OPEN
+
+    def ui_url(self, obj: TransitionRequest) -> str | None:
+        return version_ui_url(obj.model_version)
 
     @admin.action(description="Approve the selected requests")
     def approve(self, request: HttpRequest, queryset: QuerySet[TransitionRequest]) -> None:
@@ -404,7 +458,7 @@ class TransitionApprovalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Comment)
-class CommentAdmin(ReadOnlyAdmin):
+class CommentAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["model_version", "author_username", "created_at", "updated_at"]
     search_fields = ["author_username", "text", "model_version__registered_model__name"]
     list_select_related = ["model_version__registered_model"]
@@ -412,6 +466,9 @@ class CommentAdmin(ReadOnlyAdmin):
                        "updated_at"]  # fmt: skip
     exclude = ["author"]
     actions = ["delete_comments"]
+
+    def ui_url(self, obj: Comment) -> str | None:
+        return version_ui_url(obj.model_version, "comments")
 
     @admin.action(description="Delete the selected comments")
     def delete_comments(self, request: SignedInHttpRequest, queryset: QuerySet[Comment]) -> None:
@@ -426,7 +483,7 @@ class CommentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StagePolicy)
-class StagePolicyAdmin(admin.ModelAdmin):
+class StagePolicyAdmin(ObjectActionsAdmin):
     list_display = [
         "registered_model",
         "stage",
@@ -438,6 +495,11 @@ class StagePolicyAdmin(admin.ModelAdmin):
     list_filter = ["stage"]
     search_fields = ["registered_model__name"]
     raw_id_fields = ["registered_model"]
+    # Set by the service when the policy is saved, not typed.
+    readonly_fields = ["updated_at"]
+
+    def ui_url(self, obj: StagePolicy) -> str | None:
+        return model_ui_url(obj.registered_model)
 
     def save_model(self, request: HttpRequest, obj: StagePolicy, form: Any, change: bool) -> None:
         try:
@@ -496,11 +558,14 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AliasPolicy)
-class AliasPolicyAdmin(ReadOnlyAdmin):
+class AliasPolicyAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["alias", "registered_model", "protected", "required_approvals",
                     "allowed_stages", "updated_at"]  # fmt: skip
     search_fields = ["alias", "registered_model__name"]
     list_select_related = ["registered_model"]
+
+    def ui_url(self, obj: AliasPolicy) -> str | None:
+        return model_ui_url(obj.registered_model, "aliases")
 
 
 class AliasApprovalInline(ReadOnlyInline):
@@ -510,7 +575,7 @@ class AliasApprovalInline(ReadOnlyInline):
 
 
 @admin.register(AliasRequest)
-class AliasRequestAdmin(ReadOnlyAdmin):
+class AliasRequestAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["registered_model", "alias", "model_version", "from_version", "status",
                     "requested_by_username", "created_at", "closed_at"]  # fmt: skip
     list_filter = ["status"]
@@ -519,6 +584,13 @@ class AliasRequestAdmin(ReadOnlyAdmin):
     exclude = ["requested_by"]
     inlines = [AliasApprovalInline]
     actions = ["approve", "reject"]
+    object_actions = [("approve", "Approve"), ("reject", "Reject")]
+
+    def object_action_applies(self, obj: AliasRequest, action: str) -> bool:
+        return obj.status == TransitionRequestStatus.OPEN
+
+    def ui_url(self, obj: AliasRequest) -> str | None:
+        return model_ui_url(obj.registered_model, "aliases")
 
     def _decide(self, request: HttpRequest, queryset: QuerySet[AliasRequest], how: str) -> None:
         def decide(alias_request: AliasRequest) -> str:

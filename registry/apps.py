@@ -6,7 +6,11 @@ class RegistryConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
-        from registry import checks, lookups  # noqa: F401  (registers the checks and lookups)
+        from registry import (
+            checks,  # noqa: F401  (registers the checks)
+            lookups,  # noqa: F401  (registers the LIKE / ILIKE lookups)
+            notifications,
+        )
         from registry.artifacts.conf import artifact_settings
         from registry.conf import registry_settings
         from registry.provenance.keys import keys
@@ -16,3 +20,5 @@ class RegistryConfig(AppConfig):
         artifact_settings()
         registry_settings()
         keys()  # a signing key that cannot be read stops the start too
+        notifications.notification_settings()
+        notifications.connect()

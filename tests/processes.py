@@ -9,6 +9,7 @@ test leaves nothing running behind it.
 
 from __future__ import annotations
 
+import mailbox
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import redis
@@ -77,6 +79,32 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             process.wait(timeout=10)
         except ProcessLookupError:
             process.wait(timeout=10)
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) that files every message it receives in a Maildir."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.maildir = directory / "maildir"
+        self.log = directory / "smtp.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+                 "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        wait_for(lambda: listening(self.port), 20, "the SMTP server", explain=self.log.read_text)
+
+    def messages(self) -> list[Any]:
+        """The messages received so far (``email.message.Message``), oldest first."""
+        if not self.maildir.exists():
+            return []
+        box = mailbox.Maildir(self.maildir, create=False)
+        return sorted(box, key=lambda message: message.get_date())
+
+    def stop(self) -> None:
+        stop_process(self.process)
 
 
 @dataclass

@@ -31,7 +31,10 @@ class TransitionForm(forms.Form):
 
 class DecisionForm(forms.Form):
     comment = forms.CharField(
-        label="Comment on your decision", required=False, widget=COMMENT_WIDGET
+        label="Comment on your decision",
+        required=False,
+        widget=COMMENT_WIDGET,
+        help_text="Optional; for a rejection, the reason.",
     )
     archive_existing_versions = forms.BooleanField(
         label="Archive the versions now in that stage", required=False, initial=True

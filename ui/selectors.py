@@ -4,14 +4,24 @@ queries however long it is."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from accounts import permissions
 from accounts.permissions import Level
 from registry import selectors
-from registry.models import AliasRequest, Comment, StagePolicy, TransitionRequest
+from registry.models import (
+    Activity,
+    ActivityType,
+    AliasRequest,
+    Comment,
+    StagePolicy,
+    TransitionRequest,
+    TransitionRequestStatus,
+)
 from registry.selectors import aliases as alias_selectors
+from registry.selectors import readiness as readiness_selectors
+from registry.selectors.readiness import Readiness
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
 # a bounded number of queries however many requests are open.
@@ -33,12 +43,25 @@ class RequestRow:
     request: TransitionRequest | AliasRequest
     actions: list[str]
     kind: str = "stage"
+    # Where the request stands against its policy, and what the viewer may do (request cards).
+    readiness: Readiness | None = None
+    # What the viewer typed in its comment box before a refusal (alias cards; docs/ui.md).
+    typed_comment: str = ""
 
 
-def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
+def _waits_for(actor: Any, request: TransitionRequest | AliasRequest, actions: list[str]) -> bool:
+    """The actor may approve or reject the request, and has not approved it already (their
+    part is done; it waits for others)."""
+    return bool(DECIDE_ACTIONS.intersection(actions)) and not permissions.has_approved(
+        actor, request
+    )
+
+
+def transition_requests_waiting_for(*, actor: Any, standing: bool = False) -> list[RequestRow]:
     """The open requests, across the models the actor can read, that the actor may approve or
-    reject (``request_available_actions``, the rule the API reports), oldest first: transition
-    requests and alias requests."""
+    reject (``request_available_actions``, the rule the API reports) and has not approved
+    already, oldest first: transition requests and alias requests. With ``standing``, each
+    with its readiness (one more query, for the versions' tags)."""
     if not permissions.is_signed_in(actor):
         return []
     candidates = selectors.transition_requests_open_readable(actor=actor, limit=WAITING_SCAN_LIMIT)
@@ -54,10 +77,36 @@ def transition_requests_waiting_for(*, actor: Any) -> list[RequestRow]:
         actions = selectors.request_available_actions(
             actor, request, level=levels[model_id], policy=policies[model_id][request.to_stage]
         )
-        if DECIDE_ACTIONS.intersection(actions):
+        if _waits_for(actor, request, actions):
             rows.append(RequestRow(request=request, actions=actions))
     rows += _alias_requests_waiting_for(actor)
-    return sorted(rows, key=lambda row: (row.request.created_at, row.kind, row.request.pk))
+    rows.sort(key=lambda row: (row.request.created_at, row.kind, row.request.pk))
+    if not standing:
+        return rows
+    tags = readiness_selectors.version_tags(
+        model_versions=[row.request.model_version for row in rows]
+    )
+    alias_policies = alias_selectors.alias_policies_effective_many(
+        pairs=[
+            (row.request.registered_model, row.request.alias)
+            for row in rows
+            if isinstance(row.request, AliasRequest)
+        ]
+    )
+    standing_rows = []
+    for row in rows:
+        asked = row.request
+        present = tags.get(asked.model_version_id, {})
+        if isinstance(asked, AliasRequest):
+            policy = alias_policies[(asked.registered_model_id, asked.alias)]
+            readiness = readiness_selectors.alias_request_readiness(asked, policy, present)
+        else:
+            stage_policy = policies[asked.model_version.registered_model_id][asked.to_stage]
+            readiness = readiness_selectors.transition_request_readiness(
+                asked, stage_policy, present
+            )
+        standing_rows.append(replace(row, readiness=readiness))
+    return standing_rows
 
 
 def _alias_requests_waiting_for(actor: Any) -> list[RequestRow]:
@@ -81,7 +130,7 @@ def _alias_requests_waiting_for(actor: Any) -> list[RequestRow]:
             policy=policies[(request.registered_model_id, request.alias)],
             groups=groups,
         )
-        if DECIDE_ACTIONS.intersection(actions):
+        if _waits_for(actor, request, actions):
             rows.append(RequestRow(request=request, actions=actions, kind="alias"))
     return rows
 
@@ -92,17 +141,55 @@ def request_rows(
     requests: list[TransitionRequest],
     level: Level,
     policies: dict[str, StagePolicy],
+    present_tags: dict[str, str],
 ) -> list[RequestRow]:
-    """The requests of one version, with ``level`` the actor's on its model and ``policies``
-    the policies in force for its model, by stage."""
-    return [
-        RequestRow(
+    """The requests of one version, with ``level`` the actor's on its model, ``policies`` the
+    policies in force for its model, by stage, and ``present_tags`` the version's tags: each
+    with its readiness, and the actions shown to the actor (Approve only where it would
+    succeed: ``readiness.for_viewer``)."""
+    rows = []
+    for request in requests:
+        policy = policies[request.to_stage]
+        actions = selectors.request_available_actions(actor, request, level=level, policy=policy)
+        readiness = readiness_selectors.for_viewer(
+            readiness_selectors.transition_request_readiness(request, policy, present_tags),
+            actor=actor,
             request=request,
-            actions=selectors.request_available_actions(
-                actor, request, level=level, policy=policies[request.to_stage]
-            ),
+            policy=policy,
+            actions=actions,
+            decide_rule=readiness_selectors.stage_decide_rule(request),
         )
-        for request in requests
+        rows.append(RequestRow(request=request, actions=readiness.actions, readiness=readiness))
+    return rows
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """An entry of a version's trail; ``partial`` marks an approval that did not complete its
+    request (the request stayed open for more approvers), shown apart from the final one."""
+
+    activity: Activity
+    partial: bool = False
+
+
+def timeline_rows(activities: list[Activity]) -> list[TimelineRow]:
+    """The trail with each approval marked partial or final: the final approval of a request is
+    the one recorded when it closed as approved (the service closes it at the time of that
+    approval, in the same transaction). One query, for the requests approvals belong to."""
+    request_ids = {
+        activity.request_id
+        for activity in activities
+        if activity.activity_type == ActivityType.APPROVED_REQUEST and activity.request_id
+    }
+    closed = selectors.transition_requests_closed_as_approved(ids=request_ids)
+    return [
+        TimelineRow(
+            activity=activity,
+            partial=activity.activity_type == ActivityType.APPROVED_REQUEST
+            and activity.request_id is not None
+            and closed.get(activity.request_id) != activity.created_at,
+        )
+        for activity in activities
     ]
 
 
@@ -157,20 +244,30 @@ def alias_panel(*, actor: Any, registered_model: Any, level: Level) -> dict[str,
                 may_move=permissions.may_move_alias_directly(actor, policy, level, groups),
             )
         )
-    request_rows = [
-        RequestRow(
-            request=request,
-            actions=alias_selectors.alias_request_available_actions(
-                actor,
-                request,
-                level=level,
-                policy=policies[(registered_model.pk, request.alias)],
-                groups=groups,
-            ),
-            kind="alias",
+    present = readiness_selectors.version_tags(
+        model_versions=[request.model_version for request in requests]
+    )
+    request_rows = []
+    for request in requests:
+        policy = policies[(registered_model.pk, request.alias)]
+        actions = alias_selectors.alias_request_available_actions(
+            actor, request, level=level, policy=policy, groups=groups
         )
-        for request in requests
-    ]
+        readiness = readiness_selectors.for_viewer(
+            readiness_selectors.alias_request_readiness(
+                request, policy, present.get(request.model_version_id, {})
+            ),
+            actor=actor,
+            request=request,
+            policy=policy,
+            actions=actions,
+            decide_rule=readiness_selectors.alias_decide_rule(),
+        )
+        request_rows.append(
+            RequestRow(
+                request=request, actions=readiness.actions, kind="alias", readiness=readiness
+            )
+        )
     return {
         "alias_rows": rows,
         "alias_request_rows": request_rows,
@@ -179,3 +276,67 @@ def alias_panel(*, actor: Any, registered_model: Any, level: Level) -> dict[str,
         ),
         "archived_aliases": [row.alias for row in rows if row.names_archived],
     }
+
+
+# "My requests" shows at most this many of the user's requests of each kind (newest first).
+MY_REQUESTS_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class MyRequestRow:
+    """A request the user made, with its standing if it is open (``readiness``: the approvals
+    that count of those required, what the move still needs)."""
+
+    request: TransitionRequest | AliasRequest
+    kind: str
+    readiness: Readiness | None
+
+
+def requests_of(*, actor: Any) -> list[MyRequestRow]:
+    """The transition and alias requests the actor made, newest first; the open ones with
+    their readiness under the policies in force, read together for all of them."""
+    stage_requests = selectors.transition_requests_by(actor=actor, limit=MY_REQUESTS_LIMIT)
+    alias_requests = alias_selectors.alias_requests_by(actor=actor, limit=MY_REQUESTS_LIMIT)
+    open_stage = [r for r in stage_requests if r.status == TransitionRequestStatus.OPEN]
+    open_alias = [r for r in alias_requests if r.status == TransitionRequestStatus.OPEN]
+    tags = readiness_selectors.version_tags(
+        model_versions=[r.model_version for r in open_stage] + [r.model_version for r in open_alias]
+    )
+    stage_policies = selectors.stage_policies_effective_many(
+        registered_models={
+            r.model_version.registered_model_id: r.model_version.registered_model
+            for r in open_stage
+        }.values()
+    )
+    alias_policies = alias_selectors.alias_policies_effective_many(
+        pairs=[(r.registered_model, r.alias) for r in open_alias]
+    )
+    rows = [
+        MyRequestRow(
+            request=request,
+            kind="stage",
+            readiness=readiness_selectors.transition_request_readiness(
+                request,
+                stage_policies[request.model_version.registered_model_id][request.to_stage],
+                tags.get(request.model_version_id, {}),
+            )
+            if request.status == TransitionRequestStatus.OPEN
+            else None,
+        )
+        for request in stage_requests
+    ]
+    rows += [
+        MyRequestRow(
+            request=request,
+            kind="alias",
+            readiness=readiness_selectors.alias_request_readiness(
+                request,
+                alias_policies[(request.registered_model_id, request.alias)],
+                tags.get(request.model_version_id, {}),
+            )
+            if request.status == TransitionRequestStatus.OPEN
+            else None,
+        )
+        for request in alias_requests
+    ]
+    return sorted(rows, key=lambda row: (row.request.created_at, row.request.pk), reverse=True)

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from ui.views import aliases, models, tokens, transition_requests, versions, webhooks
+from ui.views.base import SignOutView
 
 app_name = "ui"
 
@@ -14,7 +15,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", SignOutView.as_view(), name="logout"),
     path("models/", models.model_list, name="model-list"),
     path("models/<str:name>/", models.model_detail, name="model-detail"),
     path("models/<str:name>/permissions", models.model_grant, name="model-grant"),
@@ -64,6 +65,12 @@ urlpatterns = [
         name="comment-delete",
     ),
     path("waiting/", transition_requests.waiting, name="waiting"),
+    path("my-requests/", transition_requests.my_requests, name="my-requests"),
+    path(
+        "my-requests/notifications",
+        transition_requests.email_notifications,
+        name="email-notifications",
+    ),
     path("webhooks/", webhooks.webhook_list, name="webhook-list"),
     path("webhooks/<str:code>/", webhooks.webhook_detail, name="webhook-detail"),
     path(

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.urls import reverse
 
-from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
+from accounts.admin import ObjectActionsAdmin, ReadOnlyAdmin, ReadOnlyInline
 from accounts.requests import SignedInHttpRequest
 from registry.admin import run_each
 from webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
@@ -15,7 +16,7 @@ from webhooks.services.management import webhook_delivery_redeliver
 
 
 @admin.register(Webhook)
-class WebhookAdmin(ReadOnlyAdmin):
+class WebhookAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["code", "flavor", "name", "url", "registered_model", "status",
                     "consecutive_failures", "created_at"]  # fmt: skip
     list_filter = ["flavor", "status"]
@@ -26,6 +27,9 @@ class WebhookAdmin(ReadOnlyAdmin):
               "disabled_reason", "created_at", "updated_at")  # fmt: skip
     readonly_fields = fields
 
+    def ui_url(self, obj: Webhook) -> str | None:
+        return reverse("ui:webhook-detail", kwargs={"code": obj.code})
+
 
 class WebhookDeliveryAttemptInline(ReadOnlyInline):
     model = WebhookDeliveryAttempt
@@ -34,7 +38,7 @@ class WebhookDeliveryAttemptInline(ReadOnlyInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin, ObjectActionsAdmin):
     list_display = ["code", "webhook", "event", "status", "attempt_count", "created_at",
                     "delivered_at"]  # fmt: skip
     list_filter = ["status"]
@@ -46,6 +50,10 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [WebhookDeliveryAttemptInline]
     actions = ["redeliver"]
+    object_actions = [("redeliver", "Redeliver")]
+
+    def ui_url(self, obj: WebhookDelivery) -> str | None:
+        return reverse("ui:webhook-detail", kwargs={"code": obj.webhook.code})
 
     @admin.action(description="Redeliver the selected deliveries")
     def redeliver(self, request: SignedInHttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:

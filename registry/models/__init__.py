@@ -245,6 +245,7 @@ class RegisteredModelAlias(models.Model):
 
     class Meta:
         ordering = ["alias"]
+        verbose_name_plural = "registered model aliases"
         constraints = [
             models.UniqueConstraint(
                 fields=["registered_model", "alias"], name="registered_model_alias_unique"

@@ -37,6 +37,8 @@ from registry.selectors.registered_models import (
 from registry.selectors.transition_requests import (
     request_available_actions,
     transition_request_by_code,
+    transition_requests_by,
+    transition_requests_closed_as_approved,
     transition_requests_open,
     transition_requests_open_readable,
 )
@@ -73,6 +75,8 @@ __all__ = [
     "stage_policies_in_force",
     "stage_policy_effective",
     "transition_request_by_code",
+    "transition_requests_by",
+    "transition_requests_closed_as_approved",
     "transition_requests_open",
     "transition_requests_open_readable",
 ]

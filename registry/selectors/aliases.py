@@ -319,3 +319,16 @@ def alias_requests_open_of(*, registered_model: RegisteredModel) -> list[AliasRe
         .filter(registered_model=registered_model, status=TransitionRequestStatus.OPEN)
         .order_by("created_at", "id")
     )
+
+
+def alias_requests_by(*, actor: Any, limit: int) -> list[AliasRequest]:
+    """The alias requests the actor made, on the models they can still read, newest first, at
+    most ``limit`` (whatever their status)."""
+    if not permissions.is_signed_in(actor):
+        return []
+    return list(
+        _requests()
+        .filter(requested_by=actor)
+        .filter(permissions.readable_models_q(actor, model_field="registered_model_id"))
+        .order_by("-created_at", "-id")[:limit]
+    )

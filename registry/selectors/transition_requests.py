@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from accounts import permissions
@@ -75,4 +77,33 @@ def transition_requests_open_readable(*, actor: Any, limit: int) -> list[Transit
         .select_related("model_version__registered_model")
         .prefetch_related("approvals")
         .order_by("created_at", "id")[:limit]
+    )
+
+
+def transition_requests_closed_as_approved(*, ids: Iterable[int]) -> dict[int, datetime | None]:
+    """Of these requests (by primary key), those approved, with the time they closed (the time
+    of the approval that completed them): one query, none without ids."""
+    ids = set(ids)
+    if not ids:
+        return {}
+    return dict(
+        TransitionRequest.objects.filter(
+            pk__in=ids, status=TransitionRequestStatus.APPROVED
+        ).values_list("pk", "closed_at")
+    )
+
+
+def transition_requests_by(*, actor: Any, limit: int) -> list[TransitionRequest]:
+    """The requests the actor made, on the models they can still read, newest first, at most
+    ``limit`` (whatever their status)."""
+    if not permissions.is_signed_in(actor):
+        return []
+    return list(
+        TransitionRequest.objects.filter(requested_by=actor)
+        .filter(
+            permissions.readable_models_q(actor, model_field="model_version__registered_model_id")
+        )
+        .select_related("model_version__registered_model")
+        .prefetch_related("approvals")
+        .order_by("-created_at", "-id")[:limit]
     )

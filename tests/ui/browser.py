@@ -68,3 +68,16 @@ def screenshot_each_width(page: Any, name: str) -> None:
         overflowing = page.evaluate(OVERFLOW_SCRIPT)
         assert overflowing == [], f"{name} at {width}px overflows: {overflowing}"
     page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+
+
+def sign_in(browser: Any, base_url: str, username: str, password: str, *, at: str = "/models/"):
+    """A new page in a new browser context, signed in as ``username`` through the sign-in form,
+    on ``at``."""
+    context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
+    page = context.new_page()
+    page.goto(f"{base_url}{at}")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}{at}")
+    return page

@@ -57,3 +57,25 @@ def story(django_user_model) -> Story:
         actor=owner, name=MODEL, version=1, stage="Production", comment="first release"
     )
     return Story(model=model, owner=owner, alice=alice, bob=bob, carol=carol)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium through Playwright (``tests/ui/browser.py``), for the browser tests."""
+    from django.db import connections
+
+    from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS
+
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with playwright_sync.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+            # The test's queries ran under Playwright's greenlet with a connection of their
+            # own: close it, or the test database cannot be dropped at the end.
+            connections.close_all()

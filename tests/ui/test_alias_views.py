@@ -29,10 +29,11 @@ def _aliases() -> dict[str, int]:
     return dict(RegisteredModelAlias.objects.values_list("alias", "model_version__version"))
 
 
-def _move(user, alias: str, version: int, action: str):
+def _move(user, alias: str, version: int, action: str, follow: bool = False):
     return _client(user).post(
         reverse("ui:alias-move", kwargs={"name": MODEL}),
         {"a-alias": alias, "a-version": version, "a-comment": "why", "action": action},
+        follow=follow,
     )
 
 
@@ -57,8 +58,8 @@ def test_move_request_approve_and_rollback_through_the_forms(story):
     services.registered_model_alias_set(actor=story.owner, name=MODEL, alias="champion", version=1)
     services.alias_policy_set(actor=story.owner, name=MODEL, alias="champion", protected=True)
     # Alice (CAN_EDIT) may not move it now: refused with the policy's words, nothing changed.
-    refused = _move(story.alice, "champion", 2, "move")
-    assert refused.status_code == 403
+    refused = _move(story.alice, "champion", 2, "move", follow=True)
+    assert refused.redirect_chain == [(_model_url() + "#aliases", 303)]
     assert "Refused by the alias policy of &#x27;@champion&#x27;" in refused.content.decode()
     assert _aliases() == {"champion": 1}
     # She asks; Bob approves on the model page.

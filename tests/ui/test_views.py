@@ -108,7 +108,7 @@ def test_read_only_user_sees_no_decision_buttons(story):
     carol_html = _client(story.carol).get(_version_url(2)).content.decode()
     assert 'data-action="approve"' not in carol_html
     assert 'data-action="reject"' not in carol_html
-    assert "You cannot decide this request." in carol_html
+    assert "Deciding this request needs CAN_MANAGE_PRODUCTION_VERSIONS on the model." in carol_html
     bob_html = _client(story.bob).get(_version_url(2)).content.decode()
     assert 'data-action="approve"' in bob_html
     assert 'data-action="reject"' in bob_html
@@ -127,9 +127,11 @@ def test_forged_approve_from_a_read_only_user_is_refused_and_changes_nothing(sto
     response = client.post(
         _decide_url(request, "approve"),
         {f"r-{request.code}-comment": "sneaky", "csrfmiddlewaretoken": token},
+        follow=True,
     )
 
-    assert response.status_code == 403
+    # Refused, and sent back to the page (post/redirect/get) with the refusal as a message.
+    assert response.redirect_chain == [(_version_url(2), 303)]
     html = response.content.decode()
     assert "may not move versions from None to Production" in html
     assert "Traceback" not in html
@@ -171,14 +173,18 @@ def test_request_and_approve_through_the_forms(story):
 
 def test_refused_request_keeps_what_was_typed(story):
     services.transition_request_create(actor=story.alice, name=MODEL, version=2, stage="Production")
-    response = _client(story.alice).post(
+    alice = _client(story.alice)
+    response = alice.post(
         reverse("ui:version-transition", kwargs={"name": MODEL, "version": 2}),
         {"t-stage": "Production", "t-comment": "again please", "action": "request"},
+        follow=True,
     )
-    assert response.status_code == 400
+    assert response.redirect_chain == [(_version_url(2), 303)]
     html = response.content.decode()
     assert "already exists" in html
     assert "again please" in html
+    # Shown once: the next visit has an empty form.
+    assert "again please" not in alice.get(_version_url(2)).content.decode()
 
 
 def test_comments_add_edit_delete_own_only(story):
@@ -197,7 +203,7 @@ def test_comments_add_edit_delete_own_only(story):
         reverse("ui:comment-edit", kwargs={"name": MODEL, "version": 2, "code": comment.code}),
         {"comment": "changed"},
     )
-    assert refused.status_code == 403
+    assert refused.status_code == 303
     comment.refresh_from_db()
     assert comment.text == "hi"
     alice.post(
@@ -214,10 +220,13 @@ def test_comments_add_edit_delete_own_only(story):
 
 def test_tokens_created_once_listed_and_revoked(story):
     client = _client(story.alice)
-    response = client.post(reverse("ui:tokens"), {"name": "ci"})
-    assert response.status_code == 200
-    secret = response.context["created"].secret
+    response = client.post(reverse("ui:tokens"), {"name": "ci"}, follow=True)
+    # Created, then shown on the page the browser is sent to: a reload creates nothing.
+    assert response.redirect_chain == [(reverse("ui:tokens"), 303)]
+    secret = response.context["created"]["secret"]
+    assert secret.startswith("mrt_")
     assert secret in response.content.decode()
+    assert story.alice.api_tokens.count() == 1
     assert response["Cache-Control"] == "no-store"
     listing = client.get(reverse("ui:tokens")).content.decode()
     assert secret not in listing
@@ -276,9 +285,10 @@ def test_webhook_log_and_redeliver_for_the_model_manager_only(story):
     assert carol.status_code == 403
     redeliver = reverse("ui:delivery-redeliver", args=[hook.code, delivery.code])
 
-    refused = _client(story.carol).post(redeliver)
+    refused = _client(story.carol).post(redeliver, follow=True)
 
-    assert refused.status_code == 403
+    assert refused.redirect_chain == [(reverse("ui:webhook-detail", args=[hook.code]), 303)]
+    assert refused.status_code == 403  # the page itself is not Carol's to read
     delivery.refresh_from_db()
     assert delivery.status == "FAILED"
 
@@ -306,8 +316,10 @@ def test_policy_form_sets_the_models_policy(story):
     refused = _client(story.alice).post(
         reverse("ui:model-policy", args=[MODEL]),
         {"stage": "Production", "required_approvals": "1"},
+        follow=True,
     )
-    assert refused.status_code == 403
+    assert refused.redirect_chain == [(reverse("ui:model-detail", args=[MODEL]), 303)]
+    assert "may not" in refused.content.decode()
     assert story.model.stage_policies.get(stage="Production").required_approvals == 2
 
 
@@ -338,9 +350,9 @@ def test_retry_registration_button_for_editors_of_a_failed_version(story):
         _client(story.alice).get(_version_url(1)).content.decode()
     )
 
-    refused = _client(story.carol).post(retry_url)
+    refused = _client(story.carol).post(retry_url, follow=True)
 
-    assert refused.status_code == 403
+    assert refused.redirect_chain == [(_version_url(2), 303)]
     assert "may not retry the registration of versions of" in refused.content.decode()
     assert ModelVersion.objects.get(registered_model=story.model, version=2).status == (
         "FAILED_REGISTRATION"
@@ -354,9 +366,9 @@ def test_retry_registration_button_for_editors_of_a_failed_version(story):
     version = ModelVersion.objects.get(registered_model=story.model, version=2)
     assert (version.status, version.status_message) == ("READY", "")
 
-    again = _client(story.alice).post(retry_url)
+    again = _client(story.alice).post(retry_url, follow=True)
 
-    assert again.status_code == 400
+    assert again.redirect_chain == [(_version_url(2), 303)]
     assert "only FAILED_REGISTRATION versions can retry their registration" in (
         again.content.decode()
     )

@@ -2,14 +2,14 @@
 ``actor=request.user``, so the UI can do exactly what the API would allow (docs/architecture.md,
 "Layers").
 
-A POST that a service refuses re-renders its page with the refusal as a message and the form
-as it was typed, with the status the API would answer; a POST that succeeds redirects (so a
-reload does not repeat it) and says what happened.
+Every POST redirects to the page that shows its form (post/redirect/get, ``base.refuse`` for
+a refusal: the message, and what was typed kept for that page), so a reload repeats nothing;
+docs/ui.md, "Forms".
 
 One module per family of pages, each routed in ``ui/urls.py``:
 
-- ``base``: the ``ui_view`` decorator (signed-in users; a refusal from a read becomes an error
-  page) that every page goes through.
+- ``base``: the ``ui_view`` (pages) and ``ui_form`` (form addresses) decorators every view goes
+  through, and ``refuse``.
 - ``models``: the model list and a model's page, its permissions and stage policies.
 - ``versions``: a version's page, moving it between stages, retrying its registration, and its
   comments.

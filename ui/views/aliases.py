@@ -1,7 +1,7 @@
 """The model page's governed aliases (docs/decisions/0015-governed-aliases.md): point an alias
 at a version (directly, or by request), roll it back, and decide alias requests. Each calls one
-service with ``actor=request.user``; a refusal re-renders the model page with the message and
-the status the API would answer, as the other pages do."""
+service with ``actor=request.user``; a refusal goes back to the model page with the message
+and what was typed, as the other pages do (``base.refuse``)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
 from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
 from registry import services
 from registry.models import TransitionRequestStatus
 from ui import forms
-from ui.views.base import ui_view
-from ui.views.models import model_refusal
+from ui.views.base import ui_form
+from ui.views.models import model_page, model_refusal
 
 ALIAS_DECISIONS = {"approve", "reject", "cancel"}
 
@@ -28,13 +27,12 @@ def _to_aliases(name: str) -> HttpResponse:
     return redirect(reverse("ui:model-detail", kwargs={"name": name}) + "#aliases")
 
 
-@require_POST
-@ui_view
+@ui_form(model_page)
 def alias_move(request: SignedInHttpRequest, name: str) -> HttpResponse:
     form = forms.AliasMoveForm(request.POST, prefix="a")
     if not form.is_valid():
         return model_refusal(
-            request, name, RegistryError.invalid("Name an alias and a version."), alias_form=form
+            request, name, RegistryError.invalid("Name an alias and a version."), "aliases"
         )
     data = form.cleaned_data
     try:
@@ -55,19 +53,18 @@ def alias_move(request: SignedInHttpRequest, name: str) -> HttpResponse:
                 request, f"Requested that @{data['alias']} name version {data['version']}."
             )
     except RegistryError as exc:
-        return model_refusal(request, name, exc, alias_form=form)
+        return model_refusal(request, name, exc, "aliases")
     return _to_aliases(name)
 
 
-@require_POST
-@ui_view
+@ui_form(model_page)
 def alias_rollback(request: SignedInHttpRequest, name: str, alias: str) -> HttpResponse:
     try:
         rollback = services.registered_model_alias_rollback(
             actor=request.user, name=name, alias=alias, comment=request.POST.get("comment", "")
         )
     except RegistryError as exc:
-        return model_refusal(request, name, exc)
+        return model_refusal(request, name, exc, "aliases")
     if rollback.request is None:
         messages.success(request, f"Rolled @{alias} back to version {rollback.to_version}.")
     else:
@@ -79,8 +76,7 @@ def alias_rollback(request: SignedInHttpRequest, name: str, alias: str) -> HttpR
     return _to_aliases(name)
 
 
-@require_POST
-@ui_view
+@ui_form(model_page)
 def alias_request_decide(
     request: SignedInHttpRequest, name: str, alias: str, version: int, code: str, decision: str
 ) -> HttpResponse:
@@ -91,7 +87,8 @@ def alias_request_decide(
         "name": name,
         "alias": alias,
         "version": version,
-        "comment": request.POST.get("comment", ""),
+        # The card's comment box is named for its request, so a refused one is kept for it.
+        "comment": request.POST.get(f"ar-{code}-comment", request.POST.get("comment", "")),
         # The request this form was shown for, and no other.
         "request_id": code,
     }
@@ -112,5 +109,5 @@ def alias_request_decide(
             services.alias_request_cancel(**common)
             messages.success(request, "Cancelled the request.")
     except RegistryError as exc:
-        return model_refusal(request, name, exc)
+        return model_refusal(request, name, exc, "aliases")
     return _to_aliases(name)

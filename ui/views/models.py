@@ -3,12 +3,13 @@ permissions and stage policies for those who manage it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
 
 from accounts import permissions
 from accounts import selectors as account_selectors
@@ -21,20 +22,18 @@ from registry.models import Stage
 from ui import forms
 from ui import selectors as ui_selectors
 from ui.markdown import render as render_markdown
-from ui.views.base import ui_view
+from ui.views.base import bound_if_typed, refuse, take_typed, ui_form, ui_view
 from webhooks import selectors as webhook_selectors
 from webhooks.models import WebhookFlavor
 
 MODELS_PER_PAGE = 20
 
 
-@require_GET
 @ui_view
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("ui:model-list")
 
 
-@require_GET
 @ui_view
 def model_list(request: HttpRequest) -> HttpResponse:
     form = forms.ModelSearchForm(request.GET or None)
@@ -90,7 +89,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, Any]:
+def _model_context(request: HttpRequest, name: str) -> dict[str, Any]:
+    typed = take_typed(request)
     registered_model = selectors.registered_model_detail(actor=request.user, name=name)
     level = permissions.effective_level(request.user, registered_model)
     versions = selectors.model_versions_newest(registered_model=registered_model, limit=200)
@@ -101,12 +101,17 @@ def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, A
         "level": level,
         "can_manage": level >= Level.CAN_MANAGE,
         "can_edit": level >= Level.CAN_EDIT,
-        "alias_form": forms.AliasMoveForm(prefix="a"),
+        "alias_form": bound_if_typed(forms.AliasMoveForm, typed, prefix="a"),
         "nav": "models",
         **ui_selectors.alias_panel(
             actor=request.user, registered_model=registered_model, level=level
         ),
     }
+    if typed is not None:
+        context["alias_request_rows"] = [
+            replace(row, typed_comment=typed.get(f"ar-{row.request.code}-comment", ""))
+            for row in context["alias_request_rows"]
+        ]
     if level >= Level.CAN_MANAGE:
         context["acl"] = account_selectors.registered_model_access_control_list(
             actor=request.user, registered_model=registered_model
@@ -121,40 +126,34 @@ def _model_context(request: HttpRequest, name: str, **extra: Any) -> dict[str, A
                 actor=request.user, flavor=flavor, model_name=name
             )[:50]
         ]
-        context.setdefault("grant_form", forms.GrantForm())
-        context.setdefault(
-            "policy_form", forms.StagePolicyForm(initial={"stage": Stage.PRODUCTION})
+        context["grant_form"] = bound_if_typed(forms.GrantForm, typed)
+        context["policy_form"] = bound_if_typed(
+            forms.StagePolicyForm, typed, initial={"stage": Stage.PRODUCTION}
         )
-    context.update(extra)
     return context
 
 
-@require_GET
 @ui_view
 def model_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "ui/model_detail.html", _model_context(request, name))
 
 
+def model_page(name: str, **_: Any) -> str:
+    """The model's page: where its forms are, and where their refusals are shown."""
+    return reverse("ui:model-detail", kwargs={"name": name})
+
+
 def model_refusal(
-    request: HttpRequest, name: str, exc: RegistryError, **forms_typed: Any
+    request: HttpRequest, name: str, exc: RegistryError, anchor: str = ""
 ) -> HttpResponse:
-    messages.error(request, exc.message)
-    return render(
-        request,
-        "ui/model_detail.html",
-        _model_context(request, name, **forms_typed),
-        status=exc.http_status,
-    )
+    return refuse(request, exc, page=model_page(name), anchor=anchor)
 
 
-@require_POST
-@ui_view
+@ui_form(model_page)
 def model_grant(request: HttpRequest, name: str) -> HttpResponse:
     form = forms.GrantForm(request.POST)
     if not form.is_valid():
-        return model_refusal(
-            request, name, RegistryError.invalid("Check the permission form."), grant_form=form
-        )
+        return model_refusal(request, name, RegistryError.invalid("Check the permission form."))
     principal = form.cleaned_data["principal"].strip()
     entry = (
         {"group_name": principal.removeprefix("group:")}
@@ -171,19 +170,16 @@ def model_grant(request: HttpRequest, name: str) -> HttpResponse:
             replace=False,
         )
     except RegistryError as exc:
-        return model_refusal(request, name, exc, grant_form=form)
+        return model_refusal(request, name, exc)
     messages.success(request, f"Granted {form.cleaned_data['level']} to {principal}.")
     return redirect("ui:model-detail", name=name)
 
 
-@require_POST
-@ui_view
+@ui_form(model_page)
 def model_policy(request: SignedInHttpRequest, name: str) -> HttpResponse:
     form = forms.StagePolicyForm(request.POST)
     if not form.is_valid():
-        return model_refusal(
-            request, name, RegistryError.invalid("Check the policy form."), policy_form=form
-        )
+        return model_refusal(request, name, RegistryError.invalid("Check the policy form."))
     data = form.cleaned_data
     try:
         services.stage_policy_set(
@@ -195,6 +191,6 @@ def model_policy(request: SignedInHttpRequest, name: str) -> HttpResponse:
             allow_direct_transition=data["allow_direct_transition"],
         )
     except RegistryError as exc:
-        return model_refusal(request, name, exc, policy_form=form)
+        return model_refusal(request, name, exc)
     messages.success(request, f"Saved the policy for moves to {data['stage']}.")
     return redirect("ui:model-detail", name=name)

@@ -3,24 +3,29 @@ requests waiting for the signed-in user."""
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
+from typing import Any
 
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from accounts import services as account_services
+from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
 from registry import selectors, services
 from registry.models import TransitionRequestStatus
+from registry.notifications import notification_settings
 from ui import forms
 from ui import selectors as ui_selectors
-from ui.views.base import ui_view
-from ui.views.versions import to_version, version_refusal
+from ui.views.base import ui_form, ui_view
+from ui.views.versions import to_version, version_page, version_refusal
 
 DECISIONS = {"approve", "reject", "cancel"}
 
 
-@require_POST
-@ui_view
+@ui_form(version_page)
 def request_decide(
     request: HttpRequest, name: str, version: int, code: str, decision: str
 ) -> HttpResponse:
@@ -35,7 +40,6 @@ def request_decide(
     form = forms.DecisionForm(request.POST, prefix=f"r-{code}")
     form.is_valid()  # every field is optional
     data = form.cleaned_data
-    typed = {"decision_forms": {str(transition_request.code): form}}
     if transition_request.status != TransitionRequestStatus.OPEN:
         return version_refusal(
             request,
@@ -44,7 +48,6 @@ def request_decide(
             RegistryError.invalid(
                 f"This request is already {transition_request.get_status_display().lower()}."
             ),
-            **typed,
         )
     common = {
         "actor": request.user,
@@ -79,12 +82,50 @@ def request_decide(
             )
             messages.success(request, "Cancelled the request.")
     except RegistryError as exc:
-        return version_refusal(request, name, version, exc, **typed)
+        return version_refusal(request, name, version, exc)
     return to_version(name, version)
 
 
-@require_GET
 @ui_view
 def waiting(request: HttpRequest) -> HttpResponse:
-    rows = ui_selectors.transition_requests_waiting_for(actor=request.user)
-    return render(request, "ui/waiting.html", {"rows": rows, "nav": "waiting"})
+    rows = ui_selectors.transition_requests_waiting_for(actor=request.user, standing=True)
+    return render(
+        request,
+        "ui/waiting.html",
+        {"rows": rows, "nav": "waiting", "waiting_count": len(rows)},
+    )
+
+
+MY_REQUESTS_PER_PAGE = 25
+
+
+@ui_view
+def my_requests(request: HttpRequest) -> HttpResponse:
+    """The requests the signed-in user made, newest first, paged: the open ones with where they
+    stand (approvals that count of those required, what the move still needs)."""
+    rows = ui_selectors.requests_of(actor=request.user)
+    page = Paginator(rows, MY_REQUESTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "ui/my_requests.html",
+        {
+            "page": page,
+            "nav": "mine",
+            "notifications_on": notification_settings().enabled,
+        },
+    )
+
+
+def my_requests_page(**_: Any) -> str:
+    return reverse("ui:my-requests")
+
+
+@ui_form(my_requests_page)
+def email_notifications(request: SignedInHttpRequest) -> HttpResponse:
+    """Turn the user's own email notifications on or off."""
+    enabled = request.POST.get("email_notifications") == "on"
+    account_services.user_email_notifications_set(actor=request.user, enabled=enabled)
+    messages.success(
+        request, "Emails about requests are on." if enabled else "Emails about requests are off."
+    )
+    return redirect(my_requests_page())

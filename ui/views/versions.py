@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
 
 from accounts import permissions
 from accounts.permissions import Level
@@ -24,11 +23,12 @@ from registry.selectors import provenance as provenance_selectors
 from ui import forms
 from ui import selectors as ui_selectors
 from ui.markdown import render as render_markdown
-from ui.views.base import ui_view
+from ui.views.base import bound_if_typed, refuse, take_typed, ui_form, ui_view
 
 
-def _version_context(request: HttpRequest, name: str, version: int, **typed: Any) -> dict[str, Any]:
+def _version_context(request: HttpRequest, name: str, version: int) -> dict[str, Any]:
     actor = request.user
+    typed = take_typed(request)
     model_version = selectors.model_version_get(actor=actor, name=name, version=version)
     registered_model = model_version.registered_model
     # Read once for the page: every request's and comment's actions depend on them.
@@ -36,16 +36,19 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
     policies = selectors.stage_policies_effective(registered_model=registered_model)
     manifest, files = artifact_selectors.model_version_files(model_version=model_version)
     requests = selectors.transition_requests_open(actor=actor, name=name, version=version)
-    decision_forms = typed.pop("decision_forms", {})
     request_rows = [
         {
             "request": row.request,
             "actions": row.actions,
-            "form": decision_forms.get(str(row.request.code))
-            or forms.DecisionForm(prefix=f"r-{row.request.code}"),
+            "readiness": row.readiness,
+            "form": bound_if_typed(forms.DecisionForm, typed, prefix=f"r-{row.request.code}"),
         }
         for row in ui_selectors.request_rows(
-            actor=actor, requests=requests, level=level, policies=policies
+            actor=actor,
+            requests=requests,
+            level=level,
+            policies=policies,
+            present_tags={tag.key: tag.value for tag in model_version.tag_list},
         )
     ]
     comments = selectors.model_version_comments(model_version=model_version, limit=500)
@@ -77,21 +80,24 @@ def _version_context(request: HttpRequest, name: str, version: int, **typed: Any
         "promotion_records": promotion_records,
         "request_rows": request_rows,
         "comment_rows": ui_selectors.comment_rows(actor=actor, comments=comments, level=level),
-        "activities": selectors.model_version_activities(actor=actor, name=name, version=version),
+        "activities": ui_selectors.timeline_rows(
+            selectors.model_version_activities(actor=actor, name=name, version=version)
+        ),
         "level": level,
         "is_ready": model_version.status == ModelVersionStatus.READY,
         # The service checks again; this only decides whether the button is shown.
         "can_retry_registration": model_version.status == ModelVersionStatus.FAILED_REGISTRATION
         and level >= Level.CAN_EDIT,
         "direct_stages": direct_stages,
-        "transition_form": typed.pop("transition_form", None)
-        or forms.TransitionForm(
-            prefix="t", initial={"stage": _suggested_stage(model_version.current_stage)}
+        "transition_form": bound_if_typed(
+            forms.TransitionForm,
+            typed,
+            prefix="t",
+            initial={"stage": _suggested_stage(model_version.current_stage)},
         ),
-        "comment_form": typed.pop("comment_form", None) or forms.CommentForm(prefix="c"),
+        "comment_form": bound_if_typed(forms.CommentForm, typed, prefix="c"),
         "nav": "models",
     }
-    context.update(typed)
     return context
 
 
@@ -101,31 +107,28 @@ def _suggested_stage(current: str) -> str:
     return following.get(current, Stage.ARCHIVED if current == Stage.PRODUCTION else Stage.STAGING)
 
 
-@require_GET
 @ui_view
 def version_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
     return render(request, "ui/version_detail.html", _version_context(request, name, version))
 
 
+def version_page(name: str, version: int, **_: Any) -> str:
+    """The version's page: where its forms are, and where their refusals are shown."""
+    return reverse("ui:version-detail", kwargs={"name": name, "version": version})
+
+
 def version_refusal(
-    request: HttpRequest, name: str, version: int, exc: RegistryError, **typed: Any
+    request: HttpRequest, name: str, version: int, exc: RegistryError, anchor: str = ""
 ) -> HttpResponse:
-    messages.error(request, exc.message)
-    return render(
-        request,
-        "ui/version_detail.html",
-        _version_context(request, name, version, **typed),
-        status=exc.http_status,
-    )
+    return refuse(request, exc, page=version_page(name, version), anchor=anchor)
 
 
 def to_version(name: str, version: int, anchor: str = "") -> HttpResponse:
-    url = reverse("ui:version-detail", kwargs={"name": name, "version": version})
+    url = version_page(name, version)
     return redirect(f"{url}#{anchor}" if anchor else url)
 
 
-@require_POST
-@ui_view
+@ui_form(version_page)
 def version_transition(request: SignedInHttpRequest, name: str, version: int) -> HttpResponse:
     form = forms.TransitionForm(request.POST, prefix="t")
     if not form.is_valid():
@@ -134,7 +137,6 @@ def version_transition(request: SignedInHttpRequest, name: str, version: int) ->
             name,
             version,
             RegistryError.invalid("Choose a target stage."),
-            transition_form=form,
         )
     data = form.cleaned_data
     try:
@@ -160,12 +162,11 @@ def version_transition(request: SignedInHttpRequest, name: str, version: int) ->
                 request, f"Requested the move of version {version} to {data['stage']}."
             )
     except RegistryError as exc:
-        return version_refusal(request, name, version, exc, transition_form=form)
+        return version_refusal(request, name, version, exc)
     return to_version(name, version)
 
 
-@require_POST
-@ui_view
+@ui_form(version_page)
 def version_registration_retry(
     request: SignedInHttpRequest, name: str, version: int
 ) -> HttpResponse:
@@ -179,27 +180,24 @@ def version_registration_retry(
     return to_version(name, version)
 
 
-@require_POST
-@ui_view
+@ui_form(version_page)
 def comment_create(request: SignedInHttpRequest, name: str, version: int) -> HttpResponse:
     form = forms.CommentForm(request.POST, prefix="c")
     if not form.is_valid():
         return version_refusal(
-            request, name, version, RegistryError.invalid("Write a comment first."),
-            comment_form=form,
-        )  # fmt: skip
+            request, name, version, RegistryError.invalid("Write a comment first."), "comments"
+        )
     try:
         services.comment_create(
             actor=request.user, name=name, version=version, comment=form.cleaned_data["comment"]
         )
     except RegistryError as exc:
-        return version_refusal(request, name, version, exc, comment_form=form)
+        return version_refusal(request, name, version, exc, "comments")
     messages.success(request, "Comment added.")
     return to_version(name, version, "comments")
 
 
-@require_POST
-@ui_view
+@ui_form(version_page)
 def comment_edit(request: SignedInHttpRequest, name: str, version: int, code: str) -> HttpResponse:
     form = forms.CommentForm(request.POST)
     try:
@@ -212,8 +210,7 @@ def comment_edit(request: SignedInHttpRequest, name: str, version: int, code: st
     return to_version(name, version, "comments")
 
 
-@require_POST
-@ui_view
+@ui_form(version_page)
 def comment_delete(
     request: SignedInHttpRequest, name: str, version: int, code: str
 ) -> HttpResponse:

@@ -8,11 +8,11 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
 
 from accounts.requests import SignedInHttpRequest
 from kernel.errors import RegistryError
-from ui.views.base import ui_view
+from ui.views.base import refuse, ui_form, ui_view
 from webhooks import selectors as webhook_selectors
 from webhooks.models import WebhookFlavor
 from webhooks.services import management as webhook_services
@@ -20,7 +20,6 @@ from webhooks.services import management as webhook_services
 DELIVERIES_PER_PAGE = 50
 
 
-@require_GET
 @ui_view
 def webhook_list(request: HttpRequest) -> HttpResponse:
     webhooks = [
@@ -39,26 +38,22 @@ def _webhook_context(request: HttpRequest, code: str) -> dict[str, Any]:
     return {"webhook": webhook, "deliveries": deliveries, "nav": "webhooks"}
 
 
-@require_GET
 @ui_view
 def webhook_detail(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "ui/webhook_detail.html", _webhook_context(request, code))
 
 
-@require_POST
-@ui_view
+def webhook_page(code: str, **_: Any) -> str:
+    return reverse("ui:webhook-detail", kwargs={"code": code})
+
+
+@ui_form(webhook_page)
 def delivery_redeliver(request: SignedInHttpRequest, code: str, delivery_code: str) -> HttpResponse:
     try:
         webhook = webhook_selectors.webhook_get_any(actor=request.user, webhook_id=code)
         delivery = webhook_selectors.delivery_get(webhook=webhook, delivery_id=delivery_code)
         webhook_services.webhook_delivery_redeliver(actor=request.user, delivery=delivery)
     except RegistryError as exc:
-        messages.error(request, exc.message)
-        return render(
-            request,
-            "ui/webhook_detail.html",
-            _webhook_context(request, code),
-            status=exc.http_status,
-        )
+        return refuse(request, exc, page=webhook_page(code))
     messages.success(request, f"Delivery {delivery.code} queued again.")
     return redirect("ui:webhook-detail", code=code)

@@ -176,9 +176,11 @@ def test_the_web_ui_decides_only_the_request_it_showed(people, monkeypatch):
         "ui:request-decide",
         kwargs={"name": "fraud", "version": 1, "code": str(reviewed.code), "decision": "approve"},
     )
-    response = client.post(url, {f"r-{reviewed.code}-comment": "ship it"})
+    response = client.post(url, {f"r-{reviewed.code}-comment": "ship it"}, follow=True)
 
-    assert response.status_code == 400
+    # Refused, and back on the version's page with the refusal (post/redirect/get).
+    page = reverse("ui:version-detail", kwargs={"name": "fraud", "version": 1})
+    assert response.redirect_chain == [(page, 303)]
     assert f"Request {reviewed.code} is not the open request" in response.content.decode()
     assert set(TransitionRequest.objects.values_list("status", flat=True)) == {"OPEN"}
     assert not TransitionApproval.objects.exists()

@@ -1,10 +1,13 @@
 // Progressive enhancement for the registry's pages; every page works without it.
 (function () {
   "use strict";
-  // Forms with data-confirm ask before they submit (deleting a comment, revoking a token).
+  // Forms (or the button pressed) with data-confirm ask before they submit (deleting a
+  // comment, revoking a token, rejecting a request).
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    var question = form.getAttribute && form.getAttribute("data-confirm");
+    var button = event.submitter;
+    var question = (button && button.getAttribute("data-confirm")) ||
+      (form.getAttribute && form.getAttribute("data-confirm"));
     if (question && !window.confirm(question)) {
       event.preventDefault();
     }
