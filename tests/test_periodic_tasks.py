@@ -127,7 +127,7 @@ def test_beat_starts_without_a_data_folder_and_the_sweeps_it_sends_are_recorded(
         return set(PeriodicTaskRun.objects.values_list("name", flat=True)) == SWEEPS
 
     try:
-        wait_for(all_recorded, 90, "every sweep to run once")
+        wait_for(all_recorded, 90, "every sweep to run once", explain=logs)
         assert list(data_dir.glob("celerybeat-schedule*")), logs()
         # Still up, still sending: each sweep runs again.
         first = dict(PeriodicTaskRun.objects.values_list("name", "last_succeeded_at"))
