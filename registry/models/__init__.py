@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from kernel import hashchain
@@ -315,7 +316,14 @@ class ActivityManager(models.Manager["Activity"]):
                 .first()
             )
             hashchain.link(rows, ACTIVITY_HASHED_FIELDS, head or hashchain.GENESIS)
-            return self.bulk_create(rows, batch_size=1000)
+            created = self.bulk_create(rows, batch_size=1000)
+            # bulk_create sends no signals; receivers of post_save (the email notifications,
+            # registry/notifications.py) see each entry as if it had been created alone.
+            for row in created:
+                post_save.send(
+                    sender=Activity, instance=row, created=True, raw=False, using=self.db
+                )
+            return created
 
 
 class Activity(models.Model):
