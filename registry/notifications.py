@@ -279,6 +279,32 @@ def alias_request_approved(move_id: int) -> int:
     return _send([Email(requester.email, subject, body)])
 
 
+def alias_request_rejected(request_id: int) -> int:
+    """Tell the requester that their alias request was rejected, unless they rejected it."""
+    request = _alias_request(request_id)
+    if request is None or request.status != TransitionRequestStatus.REJECTED:
+        return 0
+    requester = request.requested_by
+    if requester is None or not _wants_email(requester):
+        return 0
+    if request.closed_by_username == request.requested_by_username:
+        return 0
+    registered_model = request.registered_model
+    number = request.model_version.version
+    subject = (
+        f"[Model registry] Your request that {registered_model.name} @{request.alias} name "
+        f"version {number} was rejected"
+    )
+    body = (
+        f"{request.closed_by_username or 'The registry'} rejected it.\n"
+        + (f"\nTheir comment: {request.closing_comment}\n" if request.closing_comment else "")
+        + "\nThe model: "
+        + _link(reverse("ui:model-detail", kwargs={"name": registered_model.name}) + "#aliases")
+        + _footer()
+    )
+    return _send([Email(requester.email, subject, body)])
+
+
 # --- Wiring -----------------------------------------------------------------------------------
 
 
@@ -301,9 +327,23 @@ def _activity_saved(sender: Any, instance: Activity, created: bool, **kwargs: An
         _after_commit(transition_request_decided, instance.request_id, instance.pk)
 
 
-def _alias_request_saved(sender: Any, instance: AliasRequest, created: bool, **kwargs: Any) -> None:
-    if created and notification_settings().enabled:
+def _alias_request_saved(
+    sender: Any,
+    instance: AliasRequest,
+    created: bool,
+    update_fields: frozenset[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    if not notification_settings().enabled:
+        return
+    if created:
         _after_commit(alias_request_waiting, instance.pk)
+    elif (
+        update_fields is not None
+        and "status" in update_fields
+        and instance.status == TransitionRequestStatus.REJECTED
+    ):
+        _after_commit(alias_request_rejected, instance.pk)
 
 
 def _pointer_move_saved(sender: Any, instance: PointerMove, created: bool, **kwargs: Any) -> None:

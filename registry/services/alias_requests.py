@@ -299,16 +299,13 @@ def alias_request_approve(
 def _close(
     request: AliasRequest, status: str, *, actor: User | None, comment: str, at: datetime
 ) -> None:
-    AliasRequest.objects.filter(pk=request.pk).update(
-        status=status,
-        closed_at=at,
-        closed_by_username=permissions.acting_username(actor),
-        closing_comment=comment,
-    )
+    """Close the request (under the model's lock, held by the caller). Saved, not updated in
+    bulk, so receivers of post_save hear of the decision (the requester's email)."""
     request.status = status
     request.closed_at = at
     request.closed_by_username = permissions.acting_username(actor)
     request.closing_comment = comment
+    request.save(update_fields=["status", "closed_at", "closed_by_username", "closing_comment"])
 
 
 def alias_request_reject(

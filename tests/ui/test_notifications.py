@@ -127,6 +127,21 @@ def test_alias_requests_are_emailed_too(story, mail_to, django_capture_on_commit
         f"[Model registry] Your request that {MODEL} @champion name version 2 was approved"
     )
     assert "bob approved it: @champion now names version 2." in body
+    # A rejection reaches the requester too, with the reason; the rejecter hears nothing.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.alias_request_create(actor=story.alice, name=MODEL, alias="champion", version=1)
+    asked = len(mail_to.messages())
+    with django_capture_on_commit_callbacks(execute=True):
+        services.alias_request_reject(
+            actor=story.bob, name=MODEL, alias="champion", version=1, comment="not validated"
+        )
+    [(to, subject, body)] = _received(mail_to, since=asked)
+    assert to == "alice@example.com"
+    assert subject == (
+        f"[Model registry] Your request that {MODEL} @champion name version 1 was rejected"
+    )
+    assert "bob rejected it." in body
+    assert "Their comment: not validated" in body
 
 
 def test_nothing_is_sent_without_a_mail_server(story, smtp, django_capture_on_commit_callbacks):
