@@ -89,6 +89,7 @@ def import_run_task(run_id: int) -> None:
     import_run_execute(run_id=run_id)
 
 
+@shared_task
 def trail_head_export_task() -> dict[str, Any]:
     """Export the heads of the hash chains (a log line, and the optional webhook event)."""
     heads = trail_head_export()

@@ -86,12 +86,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='modelversion',
             name='created_by_name',
-            field=models.CharField(blank=True, default='', max_length=256),
+            field=models.CharField(blank=True, db_default='', default='', max_length=256),
         ),
         migrations.AddField(
             model_name='registeredmodel',
             name='created_by_name',
-            field=models.CharField(blank=True, default='', max_length=256),
+            field=models.CharField(blank=True, db_default='', default='', max_length=256),
         ),
         migrations.AlterField(
             model_name='auditentry',

@@ -71,8 +71,11 @@ class RegisteredModel(models.Model):
         related_name="+",
     )
     # The creator as another registry named them, when no user here has that name (an import,
-    # docs/migrating.md); empty otherwise.
-    created_by_name = models.CharField(max_length=CREATOR_NAME_MAX_LENGTH, blank=True, default="")
+    # docs/migrating.md); empty otherwise. A database default too, so inserts that do not name
+    # the column (the previous release's code during a rolling upgrade) still work.
+    created_by_name = models.CharField(
+        max_length=CREATOR_NAME_MAX_LENGTH, blank=True, default="", db_default=""
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
     # The highest version number ever given out; only ever increases, so numbers are never
@@ -157,7 +160,9 @@ class ModelVersion(models.Model):
         related_name="+",
     )
     # As on RegisteredModel: the creator an imported version's registry named, if no user here.
-    created_by_name = models.CharField(max_length=CREATOR_NAME_MAX_LENGTH, blank=True, default="")
+    created_by_name = models.CharField(
+        max_length=CREATOR_NAME_MAX_LENGTH, blank=True, default="", db_default=""
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
