@@ -441,3 +441,71 @@ def requests_of(*, actor: Any) -> list[MyRequestRow]:
         for request in alias_requests
     ]
     return sorted(rows, key=lambda row: (row.request.created_at, row.request.pk), reverse=True)
+
+
+@dataclass(frozen=True)
+class AttemptRun:
+    """Tries of one delivery in a row that ended alike (same outcome, HTTP status and error),
+    shown as one line of the delivery log: "Tries 2–6", the error once."""
+
+    attempts: list[Any]
+
+    @property
+    def first(self) -> Any:
+        return self.attempts[0]
+
+    @property
+    def last(self) -> Any:
+        return self.attempts[-1]
+
+    @property
+    def count(self) -> int:
+        return len(self.attempts)
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """A delivery of the log with its tries in runs; ``same_error_as_above`` when its last
+    error is the one of the delivery shown just before (the log then says so, not the error)."""
+
+    delivery: Any
+    runs: list[AttemptRun]
+    same_error_as_above: bool
+
+
+def _runs(attempts: list[Any]) -> list[AttemptRun]:
+    runs: list[list[Any]] = []
+    for attempt in attempts:
+        key = (attempt.outcome, attempt.response_status, attempt.error)
+        previous = runs[-1][-1] if runs else None
+        if (
+            previous is not None
+            and (
+                previous.outcome,
+                previous.response_status,
+                previous.error,
+            )
+            == key
+        ):
+            runs[-1].append(attempt)
+        else:
+            runs.append([attempt])
+    return [AttemptRun(attempts=run) for run in runs]
+
+
+def delivery_rows(deliveries: list[Any]) -> list[DeliveryRow]:
+    """The delivery log with repeated errors collapsed (docs/ui.md, "Webhooks"): the tries of
+    prefetched ``attempts``, no query of their own."""
+    rows = []
+    previous_error = None
+    for delivery in deliveries:
+        rows.append(
+            DeliveryRow(
+                delivery=delivery,
+                runs=_runs(list(delivery.attempts.all())),
+                same_error_as_above=bool(delivery.last_error)
+                and delivery.last_error == previous_error,
+            )
+        )
+        previous_error = delivery.last_error
+    return rows
