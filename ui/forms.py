@@ -82,9 +82,9 @@ class AliasMoveForm(forms.Form):
     comment = forms.CharField(label="Comment", required=False, widget=COMMENT_WIDGET)
 
 
-# Every event a Databricks-flavoured hook can subscribe to; the service refuses those a
-# model's hook may not have (registry-wide only), with its own message.
-WEBHOOK_EVENTS = [(event, event) for event in EventType.values]
+# Every event a Databricks-flavoured hook can subscribe to, in words (the API's names are the
+# values); the service refuses those a model's hook may not have, with its own message.
+WEBHOOK_EVENTS = [(event, event.replace("_", " ").capitalize()) for event in EventType.values]
 WEBHOOK_STATUSES = [
     (WebhookStatus.ACTIVE, "Active"),
     (WebhookStatus.TEST_MODE, "Test mode (fires only when tested)"),
