@@ -43,7 +43,7 @@ def test_create_test_and_disable_a_hook(browser, live_server, story):
         hook = Webhook.objects.get()
         assert hook.secret == "a-secret-for-ci"
         assert "a-secret-for-ci" not in page.content()
-        assert page.get_by_test_id("has-secret").inner_text() == "set"
+        assert "<dt>Signing secret</dt><dd>set</dd>" in page.content()
         assert page.get_by_test_id("health").first.inner_text() == "Active, nothing sent yet"
 
         page.get_by_test_id("test-webhook").click()
