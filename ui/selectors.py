@@ -171,15 +171,19 @@ def request_rows(
 class TimelineEntry:
     """One line of a version's timeline (docs/ui.md, "Timeline"). ``kind`` is "created",
     "ready", "failed", "activity" (an entry of the trail), "comment" (a comment that still
-    exists, with what the viewer may do with it) or "alias" (a move of an alias to or from the
-    version). An approval carries its place among the request's approvals (``approval_label``,
-    "Approval 1 of 2"), and ``partial`` when the request stayed open after it."""
+    exists, with what the viewer may do with it), "alias" (a move of an alias to or from the
+    version), "alias_request", "alias_approval" or "alias_closed" (a request to point an alias
+    at the version, an approval of it, its closing other than by the move). An approval
+    carries its place among the request's approvals (``approval_label``, "Approval 1 of 2"),
+    and ``partial`` when the request stayed open after it."""
 
     kind: str
     at: datetime | None
     activity: Activity | None = None
     comment: dict[str, Any] | None = None
     move: PointerMove | None = None
+    alias_request: AliasRequest | None = None
+    approval: Any = None
     partial: bool = False
     approval_label: str = ""
 
@@ -189,6 +193,12 @@ class TimelineEntry:
             return "event-partial_approval"
         if self.activity is not None and self.kind == "activity":
             return f"event-{self.activity.activity_type.lower()}"
+        if self.kind == "alias_approval":
+            return "event-approved_request"
+        if self.kind == "alias_request":
+            return "event-requested_transition"
+        if self.kind == "alias_closed" and self.alias_request is not None:
+            return f"event-{self.alias_request.status.lower()}_request"
         return f"event-{self.kind}"
 
 
@@ -219,6 +229,47 @@ def _approval_labels(
         partial = closed.get(request_id) != activity.created_at
         labels[activity.pk] = (label, partial)
     return labels
+
+
+def _alias_request_entries(model_version: Any) -> list[TimelineEntry]:
+    """The requests to point an alias at the version: asked, each approval with its place
+    under the alias policy in force, and a closing other than the move (the move itself is
+    an alias entry). Two queries, and one for the policies when there are requests."""
+    requests = alias_selectors.alias_requests_of_version(model_version=model_version)
+    registered_model = model_version.registered_model
+    policies = alias_selectors.alias_policies_effective_many(
+        pairs=[(registered_model, request.alias) for request in requests]
+    )
+    entries = []
+    for request in requests:
+        entries.append(
+            TimelineEntry(kind="alias_request", at=request.created_at, alias_request=request)
+        )
+        needed = policies[(registered_model.pk, request.alias)].required_approvals
+        approvals = list(request.approvals.all())
+        for place, approval in enumerate(approvals, start=1):
+            final = request.status == TransitionRequestStatus.APPROVED and place == len(approvals)
+            entries.append(
+                TimelineEntry(
+                    kind="alias_approval",
+                    at=approval.created_at,
+                    alias_request=request,
+                    approval=approval,
+                    partial=not final,
+                    approval_label=(
+                        f"Approval {place} of {needed}" if needed >= place else f"Approval {place}"
+                    ),
+                )
+            )
+        if request.status not in (TransitionRequestStatus.OPEN, TransitionRequestStatus.APPROVED):
+            entries.append(
+                TimelineEntry(
+                    kind="alias_closed",
+                    at=request.closed_at or request.created_at,
+                    alias_request=request,
+                )
+            )
+    return entries
 
 
 def version_timeline(
@@ -281,15 +332,16 @@ def version_timeline(
         for row in rows.values()
     ]
     entries += [TimelineEntry(kind="alias", at=move.created_at, move=move) for move in moves]
-    # Readiness without a time of its own (no manifest) stays just after the creation.
-    order = {"created": 0, "ready": 1, "failed": 1}
-    return sorted(
-        entries,
-        key=lambda entry: (
-            entry.at or model_version.created_at,
-            order.get(entry.kind, 2) if entry.at is None or entry.kind == "created" else 2,
-        ),
-    )
+    entries += _alias_request_entries(model_version)
+
+    # Readiness without a time of its own (no manifest) stays just after the creation; a move
+    # made by an approval is written at the approval's instant, and follows it.
+    def place(entry: TimelineEntry) -> tuple[Any, int]:
+        if entry.kind == "created" or entry.at is None:
+            return model_version.created_at, 0 if entry.kind == "created" else 1
+        return entry.at, 3 if entry.kind == "alias" else 2
+
+    return sorted(entries, key=place)
 
 
 def comment_rows(*, actor: Any, comments: list[Comment], level: Level) -> list[dict[str, Any]]:

@@ -342,3 +342,13 @@ def alias_moves_of_version(*, registered_model: RegisteredModel, version: int) -
         .filter(Q(to_version=version) | Q(from_version=version))
         .order_by("created_at", "id")
     )
+
+
+def alias_requests_of_version(*, model_version: ModelVersion) -> list[AliasRequest]:
+    """Every request to point an alias at ``model_version``, whatever its status, oldest
+    first, with its approvals (its page's timeline; the caller has read the version)."""
+    return list(
+        AliasRequest.objects.filter(model_version=model_version)
+        .prefetch_related("approvals")
+        .order_by("created_at", "id")
+    )

@@ -4,6 +4,7 @@ version, links in comments; and its fixed cost in queries."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -17,6 +18,8 @@ from tests.ui.test_query_counts import _client, _queries, _same_count
 from ui.markdown import render_comment
 
 pytestmark = pytest.mark.django_db
+
+_numbers = itertools.count(1)
 
 URL = reverse("ui:version-detail", kwargs={"name": MODEL, "version": 2})
 
@@ -149,3 +152,48 @@ def test_the_timeline_costs_the_same_queries_however_long(story):
 
     _same_count(client, URL, add_rows)
     assert _queries(client, URL) > 0
+
+
+def test_alias_requests_of_the_version_are_on_its_timeline(story):
+    services.alias_policy_set(
+        actor=story.owner, name=MODEL, alias="champion", protected=True, required_approvals=2
+    )
+    services.alias_request_create(
+        actor=story.alice, name=MODEL, alias="champion", version=2, comment="beats v1"
+    )
+    services.alias_request_approve(
+        actor=story.bob, name=MODEL, alias="champion", version=2, comment="numbers ok"
+    )
+    services.alias_request_approve(actor=story.owner, name=MODEL, alias="champion", version=2)
+    services.alias_request_create(actor=story.alice, name=MODEL, alias="shadow", version=2)
+    services.alias_request_reject(
+        actor=story.owner, name=MODEL, alias="shadow", version=2, comment="not needed"
+    )
+
+    text = _plain(_timeline(_client(story.carol)))
+    expected = [
+        "Requested alias @champion · to this version alice",
+        "beats v1",
+        "Approval 1 of 2 (the request stays open) · alias @champion bob",
+        "numbers ok",
+        "Approval 2 of 2 · Approved request · alias @champion olivia",
+        "Alias @champion · set to this version (approved request)",
+        "Requested alias @shadow",
+        "Alias request rejected · @shadow olivia",
+        "not needed",
+    ]
+    positions = [text.find(part) for part in expected]
+    assert -1 not in positions, ([part for part in expected if part not in text], text)
+    assert positions == sorted(positions), text
+
+
+def test_alias_requests_cost_no_query_each(story):
+    client = _client(story.carol)
+
+    def add_requests(count: int) -> None:
+        for _ in range(count):
+            alias = f"c{next(_numbers)}"
+            services.alias_request_create(actor=story.alice, name=MODEL, alias=alias, version=2)
+            services.alias_request_approve(actor=story.bob, name=MODEL, alias=alias, version=2)
+
+    _same_count(client, URL, add_requests)
