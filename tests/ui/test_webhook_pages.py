@@ -244,3 +244,27 @@ def test_the_pages_cost_the_same_queries_however_many_hooks_and_tries(story):
         _client(story.owner), reverse("ui:webhook-detail", args=[hook.code]), add_deliveries
     )
     _same_count(_client(story.owner), reverse("ui:webhook-new"), lambda count: None)
+
+
+def test_a_refused_edit_comes_back_open_with_the_typed_url_and_no_secret(story):
+    hook = _hook(story.owner, secret="old-secret")
+    owner = _client(story.owner)
+    response = owner.post(
+        reverse("ui:webhook-edit", args=[hook.code]),
+        {
+            "e-url": "ftp://files.example.com/drop",
+            "e-events": ["MODEL_VERSION_CREATED"],
+            "e-secret": "typed-secret",
+            "e-status": "ACTIVE",
+        },
+        follow=True,
+    )
+    page = reverse("ui:webhook-detail", args=[hook.code])
+    assert response.redirect_chain == [(f"{page}#edit", 303)]
+    html = response.content.decode()
+    assert "Invalid webhook URL scheme" in html
+    assert 'value="ftp://files.example.com/drop"' in html
+    assert '<details class="edit-hook" open>' in html
+    assert "typed-secret" not in html
+    hook.refresh_from_db()
+    assert (hook.url, hook.secret) == ("https://hooks.example.com/ci", "old-secret")
