@@ -8,6 +8,7 @@ from django import forms
 
 from accounts.models import PermissionLevel
 from registry.models import Stage
+from webhooks.models import EventType, WebhookStatus
 
 COMMENT_WIDGET = forms.Textarea(attrs={"rows": 3})
 TARGET_STAGES = [(Stage.STAGING, "Staging"), (Stage.PRODUCTION, "Production"),
@@ -79,3 +80,75 @@ class AliasMoveForm(forms.Form):
     alias = forms.CharField(label="Alias", max_length=255)
     version = forms.IntegerField(label="Version", min_value=1)
     comment = forms.CharField(label="Comment", required=False, widget=COMMENT_WIDGET)
+
+
+# Every event a Databricks-flavoured hook can subscribe to, in words (the API's names are the
+# values); the service refuses those a model's hook may not have, with its own message.
+WEBHOOK_EVENTS = [(event, event.replace("_", " ").capitalize()) for event in EventType.values]
+WEBHOOK_STATUSES = [
+    (WebhookStatus.ACTIVE, "Active"),
+    (WebhookStatus.TEST_MODE, "Test mode (fires only when tested)"),
+    (WebhookStatus.DISABLED, "Disabled"),
+]
+SECRET_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
+
+
+class WebhookForm(forms.Form):
+    """A Databricks-flavoured hook, as ``registry-webhooks/create`` takes it. The secret and the
+    authorization are write-only: never shown back, never kept in the session on a refusal."""
+
+    model_name = forms.CharField(
+        label="Model",
+        required=False,
+        max_length=256,
+        help_text="Empty: all models (registry admins only).",
+    )
+    url = forms.CharField(label="URL", max_length=2048)
+    events = forms.MultipleChoiceField(
+        label="Events", choices=WEBHOOK_EVENTS, widget=forms.CheckboxSelectMultiple
+    )
+    secret = forms.CharField(
+        label="Signing secret",
+        required=False,
+        widget=SECRET_WIDGET,
+        help_text="Signs each delivery (X-Databricks-Signature). Never shown again.",
+    )
+    authorization = forms.CharField(
+        label="Authorization header",
+        required=False,
+        widget=SECRET_WIDGET,
+        help_text="Sent as the Authorization header, e.g. Bearer <token>. Never shown again.",
+    )
+    enable_ssl_verification = forms.BooleanField(
+        label="Verify the receiver's TLS certificate", required=False, initial=True
+    )
+    status = forms.ChoiceField(label="Status", choices=WEBHOOK_STATUSES)
+    description = forms.CharField(
+        label="Description", required=False, max_length=1000, widget=COMMENT_WIDGET
+    )
+
+
+class WebhookEditForm(forms.Form):
+    """The fields of an existing hook. A blank secret or authorization keeps the one set; a
+    new URL (or turning TLS verification off) drops both unless they are typed again
+    (``webhook_update``)."""
+
+    url = forms.CharField(label="URL", max_length=2048)
+    events = forms.MultipleChoiceField(
+        label="Events", choices=WEBHOOK_EVENTS, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    secret = forms.CharField(label="New signing secret", required=False, widget=SECRET_WIDGET)
+    remove_secret = forms.BooleanField(label="Remove the signing secret", required=False)
+    authorization = forms.CharField(
+        label="New authorization header", required=False, widget=SECRET_WIDGET
+    )
+    remove_authorization = forms.BooleanField(
+        label="Remove the authorization header", required=False
+    )
+    enable_ssl_verification = forms.BooleanField(
+        label="Verify the receiver's TLS certificate", required=False
+    )
+    status = forms.ChoiceField(label="Status", choices=WEBHOOK_STATUSES)
+    description = forms.CharField(
+        label="Description", required=False, max_length=1000, widget=COMMENT_WIDGET
+    )

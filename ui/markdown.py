@@ -7,6 +7,8 @@ link can come through.
 
 from __future__ import annotations
 
+import re
+
 import markdown as markdown_lib
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -33,3 +35,21 @@ def render(text: str) -> SafeString:
         link_rel="noopener noreferrer nofollow",
     )
     return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
+
+
+# A bare web address in a comment, not already inside a Markdown link or an autolink: it is
+# wrapped as an autolink (``<https://...>``) before rendering, so it becomes clickable.
+BARE_URL = re.compile(r"(?<![(<\[\"'=])\bhttps?://[^\s<>()\[\]\"']+")
+TRAILING = ".,;:!?"
+
+
+def _autolink(match: re.Match[str]) -> str:
+    url = match.group(0)
+    stripped = url.rstrip(TRAILING)
+    return f"<{stripped}>{url[len(stripped) :]}"
+
+
+def render_comment(text: str) -> SafeString:
+    """A comment as safe HTML: Markdown, with bare ``http(s)`` addresses made links, through the
+    same sanitiser as descriptions."""
+    return render(BARE_URL.sub(_autolink, text))

@@ -5,6 +5,7 @@ queries however long it is."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from accounts import permissions
@@ -15,6 +16,8 @@ from registry.models import (
     ActivityType,
     AliasRequest,
     Comment,
+    ModelVersionStatus,
+    PointerMove,
     StagePolicy,
     TransitionRequest,
     TransitionRequestStatus,
@@ -22,6 +25,7 @@ from registry.models import (
 from registry.selectors import aliases as alias_selectors
 from registry.selectors import readiness as readiness_selectors
 from registry.selectors.readiness import Readiness
+from ui.markdown import render_comment
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
 # a bounded number of queries however many requests are open.
@@ -164,40 +168,189 @@ def request_rows(
 
 
 @dataclass(frozen=True)
-class TimelineRow:
-    """An entry of a version's trail; ``partial`` marks an approval that did not complete its
-    request (the request stayed open for more approvers), shown apart from the final one."""
+class TimelineEntry:
+    """One line of a version's timeline (docs/ui.md, "Timeline"). ``kind`` is "created",
+    "ready", "failed", "activity" (an entry of the trail), "comment" (a comment that still
+    exists, with what the viewer may do with it), "alias" (a move of an alias to or from the
+    version), "alias_request", "alias_approval" or "alias_closed" (a request to point an alias
+    at the version, an approval of it, its closing other than by the move). An approval
+    carries its place among the request's approvals (``approval_label``, "Approval 1 of 2"),
+    and ``partial`` when the request stayed open after it."""
 
-    activity: Activity
+    kind: str
+    at: datetime | None
+    activity: Activity | None = None
+    comment: dict[str, Any] | None = None
+    move: PointerMove | None = None
+    alias_request: AliasRequest | None = None
+    approval: Any = None
     partial: bool = False
+    approval_label: str = ""
+
+    @property
+    def css(self) -> str:
+        if self.partial:
+            return "event-partial_approval"
+        if self.activity is not None and self.kind == "activity":
+            return f"event-{self.activity.activity_type.lower()}"
+        if self.kind == "alias_approval":
+            return "event-approved_request"
+        if self.kind == "alias_request":
+            return "event-requested_transition"
+        if self.kind == "alias_closed" and self.alias_request is not None:
+            return f"event-{self.alias_request.status.lower()}_request"
+        return f"event-{self.kind}"
 
 
-def timeline_rows(activities: list[Activity]) -> list[TimelineRow]:
-    """The trail with each approval marked partial or final: the final approval of a request is
-    the one recorded when it closed as approved (the service closes it at the time of that
-    approval, in the same transaction). One query, for the requests approvals belong to."""
-    request_ids = {
-        activity.request_id
+def _approval_labels(
+    activities: list[Activity], policies: dict[str, StagePolicy]
+) -> dict[int, tuple[str, bool]]:
+    """Each approval's "Approval k of n" and whether it left its request open: the final one
+    is the one recorded when the request closed as approved (the service closes it at the
+    time of that approval, in the same transaction). One query, for those requests."""
+    approvals = [
+        (activity, activity.request_id)
         for activity in activities
-        if activity.activity_type == ActivityType.APPROVED_REQUEST and activity.request_id
-    }
-    closed = selectors.transition_requests_closed_as_approved(ids=request_ids)
-    return [
-        TimelineRow(
-            activity=activity,
-            partial=activity.activity_type == ActivityType.APPROVED_REQUEST
-            and activity.request_id is not None
-            and closed.get(activity.request_id) != activity.created_at,
-        )
-        for activity in activities
+        if activity.activity_type == ActivityType.APPROVED_REQUEST
+        and activity.request_id is not None
     ]
+    closed = selectors.transition_requests_closed_as_approved(
+        ids={request_id for _activity, request_id in approvals}
+    )
+    seen: dict[int, int] = {}
+    labels = {}
+    for activity, request_id in approvals:
+        seen[request_id] = seen.get(request_id, 0) + 1
+        place = seen[request_id]
+        policy = policies.get(activity.to_stage)
+        needed = policy.required_approvals if policy is not None else 0
+        # The policy in force now; it may have changed since, so a count past it says no "of".
+        label = f"Approval {place} of {needed}" if needed >= place else f"Approval {place}"
+        partial = closed.get(request_id) != activity.created_at
+        labels[activity.pk] = (label, partial)
+    return labels
+
+
+def _alias_request_entries(model_version: Any) -> list[TimelineEntry]:
+    """The requests to point an alias at the version: asked, each approval with its place
+    under the alias policy in force, and a closing other than the move (the move itself is
+    an alias entry). Two queries, and one for the policies when there are requests."""
+    requests = alias_selectors.alias_requests_of_version(model_version=model_version)
+    registered_model = model_version.registered_model
+    policies = alias_selectors.alias_policies_effective_many(
+        pairs=[(registered_model, request.alias) for request in requests]
+    )
+    entries = []
+    for request in requests:
+        entries.append(
+            TimelineEntry(kind="alias_request", at=request.created_at, alias_request=request)
+        )
+        needed = policies[(registered_model.pk, request.alias)].required_approvals
+        approvals = list(request.approvals.all())
+        for place, approval in enumerate(approvals, start=1):
+            final = request.status == TransitionRequestStatus.APPROVED and place == len(approvals)
+            entries.append(
+                TimelineEntry(
+                    kind="alias_approval",
+                    at=approval.created_at,
+                    alias_request=request,
+                    approval=approval,
+                    partial=not final,
+                    approval_label=(
+                        f"Approval {place} of {needed}" if needed >= place else f"Approval {place}"
+                    ),
+                )
+            )
+        if request.status not in (TransitionRequestStatus.OPEN, TransitionRequestStatus.APPROVED):
+            entries.append(
+                TimelineEntry(
+                    kind="alias_closed",
+                    at=request.closed_at or request.created_at,
+                    alias_request=request,
+                )
+            )
+    return entries
+
+
+def version_timeline(
+    *,
+    actor: Any,
+    model_version: Any,
+    manifest: Any,
+    level: Level,
+    policies: dict[str, StagePolicy],
+    comment_limit: int = 500,
+) -> list[TimelineEntry]:
+    """The version's one timeline, oldest first: its creation, its readiness or failure, the
+    trail (stage moves, requests, each approval with its place, decisions), its comments with
+    what the viewer may do with them (in place of the trail's NEW_COMMENT entries, which keep
+    only the first text), and the moves of aliases to or from it. A fixed number of queries,
+    however long the timeline (tests/ui/test_query_counts.py)."""
+    registered_model = model_version.registered_model
+    activities = selectors.model_version_activities(
+        actor=actor, name=registered_model.name, version=model_version.version
+    )
+    comments = selectors.model_version_comments(model_version=model_version, limit=comment_limit)
+    moves = alias_selectors.alias_moves_of_version(
+        registered_model=registered_model, version=model_version.version
+    )
+    labels = _approval_labels(activities, policies)
+    # A comment and its NEW_COMMENT entry are written together, with the same instant and
+    # author (registry/services/comments.py): that pairs them.
+    rows = {
+        (comment.created_at, comment.author_username): row
+        for comment, row in zip(
+            comments, comment_rows(actor=actor, comments=comments, level=level), strict=True
+        )
+    }
+    entries = [TimelineEntry(kind="created", at=model_version.created_at)]
+    if model_version.status == ModelVersionStatus.READY:
+        entries.append(
+            TimelineEntry(kind="ready", at=manifest.created_at if manifest is not None else None)
+        )
+    elif model_version.status == ModelVersionStatus.FAILED_REGISTRATION:
+        entries.append(TimelineEntry(kind="failed", at=None))
+    for activity in activities:
+        if activity.activity_type == ActivityType.NEW_COMMENT:
+            row = rows.pop((activity.created_at, activity.actor_username), None)
+            if row is not None:
+                entries.append(TimelineEntry(kind="comment", at=activity.created_at, comment=row))
+                continue
+        label, partial = labels.get(activity.pk, ("", False))
+        entries.append(
+            TimelineEntry(
+                kind="activity",
+                at=activity.created_at,
+                activity=activity,
+                partial=partial,
+                approval_label=label,
+            )
+        )
+    # Comments with no trail entry of their own (none are written so; kept rather than lost).
+    entries += [
+        TimelineEntry(kind="comment", at=row["comment"].created_at, comment=row)
+        for row in rows.values()
+    ]
+    entries += [TimelineEntry(kind="alias", at=move.created_at, move=move) for move in moves]
+    entries += _alias_request_entries(model_version)
+
+    # Readiness without a time of its own (no manifest) stays just after the creation; a move
+    # made by an approval is written at the approval's instant, and follows it.
+    def place(entry: TimelineEntry) -> tuple[Any, int]:
+        if entry.kind == "created" or entry.at is None:
+            return model_version.created_at, 0 if entry.kind == "created" else 1
+        return entry.at, 3 if entry.kind == "alias" else 2
+
+    return sorted(entries, key=place)
 
 
 def comment_rows(*, actor: Any, comments: list[Comment], level: Level) -> list[dict[str, Any]]:
-    """The comments of one version, with ``level`` the actor's on its model."""
+    """The comments of one version, with ``level`` the actor's on its model, each with its text
+    as safe HTML (links made clickable: ui/markdown.py)."""
     return [
         {
             "comment": comment,
+            "html": render_comment(comment.text),
             "actions": selectors.comment_available_actions(actor, comment, level=level),
         }
         for comment in comments
@@ -340,3 +493,71 @@ def requests_of(*, actor: Any) -> list[MyRequestRow]:
         for request in alias_requests
     ]
     return sorted(rows, key=lambda row: (row.request.created_at, row.request.pk), reverse=True)
+
+
+@dataclass(frozen=True)
+class AttemptRun:
+    """Tries of one delivery in a row that ended alike (same outcome, HTTP status and error),
+    shown as one line of the delivery log: "Tries 2–6", the error once."""
+
+    attempts: list[Any]
+
+    @property
+    def first(self) -> Any:
+        return self.attempts[0]
+
+    @property
+    def last(self) -> Any:
+        return self.attempts[-1]
+
+    @property
+    def count(self) -> int:
+        return len(self.attempts)
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """A delivery of the log with its tries in runs; ``same_error_as_above`` when its last
+    error is the one of the delivery shown just before (the log then says so, not the error)."""
+
+    delivery: Any
+    runs: list[AttemptRun]
+    same_error_as_above: bool
+
+
+def _runs(attempts: list[Any]) -> list[AttemptRun]:
+    runs: list[list[Any]] = []
+    for attempt in attempts:
+        key = (attempt.outcome, attempt.response_status, attempt.error)
+        previous = runs[-1][-1] if runs else None
+        if (
+            previous is not None
+            and (
+                previous.outcome,
+                previous.response_status,
+                previous.error,
+            )
+            == key
+        ):
+            runs[-1].append(attempt)
+        else:
+            runs.append([attempt])
+    return [AttemptRun(attempts=run) for run in runs]
+
+
+def delivery_rows(deliveries: list[Any]) -> list[DeliveryRow]:
+    """The delivery log with repeated errors collapsed (docs/ui.md, "Webhooks"): the tries of
+    prefetched ``attempts``, no query of their own."""
+    rows = []
+    previous_error = None
+    for delivery in deliveries:
+        rows.append(
+            DeliveryRow(
+                delivery=delivery,
+                runs=_runs(list(delivery.attempts.all())),
+                same_error_as_above=bool(delivery.last_error)
+                and delivery.last_error == previous_error,
+            )
+        )
+        previous_error = delivery.last_error
+    return rows

@@ -72,7 +72,12 @@ urlpatterns = [
         name="email-notifications",
     ),
     path("webhooks/", webhooks.webhook_list, name="webhook-list"),
+    path("webhooks/new/", webhooks.webhook_new, name="webhook-new"),
+    path("webhooks/create", webhooks.webhook_create, name="webhook-create"),
     path("webhooks/<str:code>/", webhooks.webhook_detail, name="webhook-detail"),
+    path("webhooks/<str:code>/edit", webhooks.webhook_edit, name="webhook-edit"),
+    path("webhooks/<str:code>/test", webhooks.webhook_test, name="webhook-test"),
+    path("webhooks/<str:code>/status", webhooks.webhook_status, name="webhook-status"),
     path(
         "webhooks/<str:code>/deliveries/<str:delivery_code>/redeliver",
         webhooks.delivery_redeliver,

@@ -332,3 +332,23 @@ def alias_requests_by(*, actor: Any, limit: int) -> list[AliasRequest]:
         .filter(permissions.readable_models_q(actor, model_field="registered_model_id"))
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def alias_moves_of_version(*, registered_model: RegisteredModel, version: int) -> list[PointerMove]:
+    """Every move of the model's aliases that reached or left ``version``, oldest first (its
+    page's timeline; the caller checked that the actor may read the model)."""
+    return list(
+        PointerMove.objects.filter(registered_model=registered_model, kind=PointerKind.ALIAS)
+        .filter(Q(to_version=version) | Q(from_version=version))
+        .order_by("created_at", "id")
+    )
+
+
+def alias_requests_of_version(*, model_version: ModelVersion) -> list[AliasRequest]:
+    """Every request to point an alias at ``model_version``, whatever its status, oldest
+    first, with its approvals (its page's timeline; the caller has read the version)."""
+    return list(
+        AliasRequest.objects.filter(model_version=model_version)
+        .prefetch_related("approvals")
+        .order_by("created_at", "id")
+    )

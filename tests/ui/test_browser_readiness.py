@@ -84,7 +84,7 @@ def test_the_policy_is_on_the_request_card_before_anyone_approves(
     assert card.get_by_role("button", name="Approve").count() == 0
     timeline = olivia.get_by_test_id("timeline")
     assert timeline.get_by_test_id("partial-approval").count() == 1
-    assert "Approval (the request stays open)" in timeline.inner_text()
+    assert "Approval 1 of 2 (the request stays open)" in timeline.inner_text()
     assert "Approved request" not in timeline.inner_text()
 
     # Dave's approval would complete the count, and the tag is missing: no button, the reason.

@@ -51,7 +51,6 @@ def _version_context(request: HttpRequest, name: str, version: int) -> dict[str,
             present_tags={tag.key: tag.value for tag in model_version.tag_list},
         )
     ]
-    comments = selectors.model_version_comments(model_version=model_version, limit=500)
     # The signed records of the version's moves, newest last (docs/security.md, "Provenance").
     promotion_records, _more = provenance_selectors.promotion_records_of(
         actor=actor, name=name, version=version, max_results=50
@@ -79,9 +78,13 @@ def _version_context(request: HttpRequest, name: str, version: int) -> dict[str,
         ),
         "promotion_records": promotion_records,
         "request_rows": request_rows,
-        "comment_rows": ui_selectors.comment_rows(actor=actor, comments=comments, level=level),
-        "activities": ui_selectors.timeline_rows(
-            selectors.model_version_activities(actor=actor, name=name, version=version)
+        # Creation, readiness, the trail, comments and alias moves in one list (docs/ui.md).
+        "timeline": ui_selectors.version_timeline(
+            actor=actor,
+            model_version=model_version,
+            manifest=manifest,
+            level=level,
+            policies=policies,
         ),
         "level": level,
         "is_ready": model_version.status == ModelVersionStatus.READY,
