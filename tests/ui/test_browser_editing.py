@@ -174,3 +174,73 @@ def test_a_manager_changes_and_removes_grants_and_sees_the_current_policy(
     olivia.goto(f"{live_server.url}{MODEL_PATH}")
     assert "version 1 (it is in Production)" in olivia.get_by_test_id("delete-guard").inner_text()
     screenshot_each_width(olivia, "model-manager")
+
+
+def test_crowded_tables_keep_their_words_whole(browser, live_server, story):
+    """Waiting for me, the webhooks list and a delivery log with what makes their columns
+    compete for room: the policy's terms in "Standing", long comments, several subscriptions
+    and a long error. No header or cell word may break ("Requeste d by", "Versio n 3")."""
+    from django.utils import timezone
+
+    from webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEvent
+    from webhooks.services.management import webhook_create
+
+    story.owner.is_superuser = True
+    story.owner.save(update_fields=["is_superuser"])
+    services.stage_policy_set(
+        actor=story.owner,
+        name=MODEL,
+        stage="Production",
+        required_approvals=2,
+        allow_self_approval=False,
+        required_version_tags={"validation_status": "passed", "bias_review": "approved"},
+    )
+    services.model_version_create(actor=story.owner, name=MODEL, source="s3://models/fraud/3")
+    long_comment = (
+        "Validation passed on the March and April holdout sets; the calibration drift is "
+        "within the agreed bounds and the shadow deployment ran for two weeks without alerts."
+    )
+    for number in (2, 3):
+        services.transition_request_create(
+            actor=story.alice, name=MODEL, version=number, stage="Production", comment=long_comment
+        )
+    services.alias_request_create(
+        actor=story.alice, name=MODEL, alias="champion", version=2, comment=long_comment
+    )
+    hook = webhook_create(
+        actor=story.owner,
+        flavor="DATABRICKS",
+        events=[
+            "MODEL_VERSION_TRANSITIONED_STAGE",
+            "TRANSITION_REQUEST_CREATED",
+            "MODEL_VERSION_CREATED",
+            "COMMENT_CREATED",
+        ],
+        url="https://deployment-orchestrator.internal.example.com/hooks/model-registry/events",
+        model_name=MODEL,
+        description="Starts the deployment pipeline",
+        status="TEST_MODE",
+    )
+    event = WebhookEvent.objects.create(
+        event_type="MODEL_VERSION_TRANSITIONED_STAGE", model_name=MODEL, version="1", data={}
+    )
+    delivery = WebhookDelivery.objects.create(
+        webhook=hook, event=event, body="{}", status="FAILED", attempt_count=1
+    )
+    WebhookDeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=1,
+        outcome="FAILED",
+        response_status=502,
+        duration_ms=30012,
+        error="HTTPSConnectionPool(host='deployment-orchestrator.internal.example.com', "
+        "port=443): Read timed out. (read timeout=30) while waiting for the upstream gateway",
+        started_at=timezone.now(),
+    )
+
+    bob = sign_in(browser, live_server.url, "bob", PASSWORD, at="/waiting/")
+    screenshot_each_width(bob, "waiting-crowded")
+    olivia = sign_in(browser, live_server.url, "olivia", PASSWORD, at="/webhooks/")
+    screenshot_each_width(olivia, "webhooks-crowded")
+    olivia.goto(f"{live_server.url}/webhooks/{hook.code}/")
+    screenshot_each_width(olivia, "delivery-log-crowded")

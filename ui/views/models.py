@@ -101,6 +101,7 @@ def _model_context(request: HttpRequest, name: str) -> dict[str, Any]:
         "description_html": render_markdown(registered_model.description),
         "versions": versions,
         "level": level,
+        "level_label": level_label(level.name),
         "can_manage": level >= Level.CAN_MANAGE,
         "can_edit": level >= Level.CAN_EDIT,
         "alias_form": bound_if_typed(forms.AliasMoveForm, typed, prefix="a"),
