@@ -90,6 +90,16 @@ class StagePolicyForm(forms.Form):
         max_value=24 * 365,
         help_text="Empty or 0: requests do not expire.",
     )
+    # The expiry in force, to the second: kept when the hours shown are left as they were.
+    shown_ttl_seconds = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def ttl_seconds(self) -> int:
+        """The expiry to save: the one in force if its hours were not changed, else the hours."""
+        hours = self.cleaned_data["request_ttl_hours"] or 0
+        shown = self.cleaned_data["shown_ttl_seconds"]
+        if shown is not None and shown // 3600 == hours:
+            return int(shown)
+        return int(hours) * 3600
 
     def clean_required_tags(self) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -113,6 +123,7 @@ def policy_initial(policy: Any) -> dict[str, Any]:
         "allow_direct_transition": policy.allow_direct_transition,
         "required_tags": "\n".join(f"{k}={v}" for k, v in policy.required_version_tags.items()),
         "request_ttl_hours": int(ttl.total_seconds() // 3600) if ttl else 0,
+        "shown_ttl_seconds": int(ttl.total_seconds()) if ttl else 0,
     }
 
 

@@ -198,6 +198,7 @@ def test_the_policy_form_holds_the_current_policy_and_saves_tags_and_expiry(stor
         "allow_direct_transition": False,
         "required_tags": "validation_status=passed",
         "request_ttl_hours": 48,
+        "shown_ttl_seconds": 48 * 3600,
     }
     assert rows["Staging"]["form"]["required_approvals"].value() == 1
     saved = client.post(
@@ -227,3 +228,25 @@ def test_the_policy_form_holds_the_current_policy_and_saves_tags_and_expiry(stor
     assert "key=value" in " ".join(_messages(bad))
     kept = {row["policy"].stage: row for row in bad.context["policy_rows"]}["Staging"]["form"]
     assert kept["required_tags"].value() == "no equals sign"
+
+
+def test_an_expiry_set_to_the_minute_survives_a_save_that_leaves_the_hours(story):
+    services.stage_policy_set(
+        actor=story.owner, name=MODEL, stage="Staging", request_ttl_seconds=90 * 60
+    )
+    client = _client(story.owner)
+    form = {row["policy"].stage: row for row in client.get(MODEL_URL).context["policy_rows"]}[
+        "Staging"
+    ]["form"]
+    data = {"stage": "Staging"}
+    for name in form.fields:
+        value = form[name].value()
+        if value is not False:
+            data[form.add_prefix(name)] = "on" if value is True else str(value)
+    data["p-Staging-required_approvals"] = "3"
+    assert client.post(reverse("ui:model-policy", args=[MODEL]), data).status_code == 302
+    policy = story.model.stage_policies.get(stage="Staging")
+    assert (policy.required_approvals, policy.request_ttl) == (3, timedelta(minutes=90))
+    data["p-Staging-request_ttl_hours"] = "5"
+    client.post(reverse("ui:model-policy", args=[MODEL]), data)
+    assert story.model.stage_policies.get(stage="Staging").request_ttl == timedelta(hours=5)

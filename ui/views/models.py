@@ -312,7 +312,7 @@ def model_policy(request: SignedInHttpRequest, name: str) -> HttpResponse:
             allow_self_approval=data["allow_self_approval"],
             allow_direct_transition=data["allow_direct_transition"],
             required_version_tags=data["required_tags"],
-            request_ttl_seconds=(data["request_ttl_hours"] or 0) * 3600,
+            request_ttl_seconds=form.ttl_seconds(),
         )
     except RegistryError as exc:
         return model_refusal(request, name, exc, "policies")
