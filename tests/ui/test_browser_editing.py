@@ -106,6 +106,7 @@ def test_an_editor_edits_description_tags_and_an_alias(browser, live_server, sto
     version = ModelVersion.objects.get(registered_model__name=MODEL, version=2)
     assert {t.key: t.value for t in version.tags.all()} == {"dataset": "2026-03"}
     assert alice.get_by_test_id("delete-version-form").count() == 0  # CAN_MANAGE only
+    alice.get_by_test_id("version-edit").get_by_text("Edit description and tags").click()
     screenshot_each_width(alice, "version-editor")
 
 
@@ -133,6 +134,7 @@ def test_a_manager_changes_and_removes_grants_and_sees_the_current_policy(
     assert not form.get_by_label("Direct transitions allowed").is_checked()
     assert form.get_by_label("Required version tags").input_value() == "validation_status=passed"
     assert form.get_by_label("Requests expire after (hours)").input_value() == "48"
+    screenshot_each_width(olivia, "policy-form-current")
 
     # Readable levels; lowering Bob's grant asks first.
     grants = olivia.get_by_test_id("grant-table")

@@ -42,6 +42,7 @@ def test_the_controls_follow_the_level(story):
     ]
     for url in edit_forms + manage_forms:
         assert url not in reader
+    assert "needs “Can edit” on this model; you have “Can read”" in reader
     for url in edit_forms:
         assert url in editor
         assert url in manager
@@ -125,6 +126,13 @@ def test_rename_and_delete_by_a_manager(story):
     ) == [1]
     model_page = client.get("/models/fraud-2/")
     assert "version 1 (it is in Production)" in model_page.content.decode()
+    services.model_version_stage_transition(
+        actor=story.owner, name="fraud-2", version=1, stage="Archived"
+    )
+    assert "delete-model-form" in client.get("/models/fraud-2/").content.decode()
+    gone = client.post(reverse("ui:model-delete", args=["fraud-2"]), {"del-confirm": "fraud-2"})
+    assert gone["Location"] == reverse("ui:model-list")
+    assert not RegisteredModel.objects.filter(name="fraud-2").exists()
 
 
 def test_a_protected_alias_is_deleted_only_by_those_its_policy_names(story):
