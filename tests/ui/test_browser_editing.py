@@ -209,6 +209,17 @@ def test_crowded_tables_keep_their_words_whole(browser, live_server, story):
     services.alias_request_create(
         actor=story.alice, name=MODEL, alias="champion", version=2, comment=long_comment
     )
+    long_name = "customer_lifetime_value_forecaster_with_seasonal_features.v2"
+    services.registered_model_create(actor=story.owner, name=long_name)
+    RegisteredModelGrant.objects.create(
+        registered_model=RegisteredModel.objects.get(name=long_name),
+        user=story.bob,
+        level="CAN_MANAGE_PRODUCTION_VERSIONS",
+    )
+    services.model_version_create(actor=story.owner, name=long_name, source="s3://models/clv/1")
+    services.transition_request_create(
+        actor=story.alice, name=long_name, version=1, stage="Staging", comment=long_comment
+    )
     hook = webhook_create(
         actor=story.owner,
         flavor="DATABRICKS",
