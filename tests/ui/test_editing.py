@@ -258,3 +258,11 @@ def test_an_expiry_set_to_the_minute_survives_a_save_that_leaves_the_hours(story
     data["p-Staging-request_ttl_hours"] = "5"
     client.post(reverse("ui:model-policy", args=[MODEL]), data)
     assert story.model.stage_policies.get(stage="Staging").request_ttl == timedelta(hours=5)
+
+
+def test_breakable_escapes_and_adds_break_points_only():
+    from ui.templatetags.ui_text import breakable
+
+    assert breakable("MODEL_VERSION_CREATED") == "MODEL_<wbr>VERSION_<wbr>CREATED"
+    assert breakable("<b>a.b</b>") == "&lt;b&gt;a.<wbr>b&lt;/<wbr>b&gt;"
+    assert breakable("plain words") == "plain words"
