@@ -304,3 +304,23 @@ def user_email_notifications_set(*, actor: Any, enabled: bool) -> None:
     _require_signed_in(actor)
     get_user_model().objects.filter(pk=actor.pk).update(email_notifications=bool(enabled))
     actor.email_notifications = bool(enabled)
+
+
+def registered_model_grant_delete(
+    *, actor: Any, registered_model: RegisteredModel, user_name: str = "", group_name: str = ""
+) -> bool:
+    """Remove the model's direct grant to one user or group (CAN_MANAGE on the model, as for
+    any change of its grants). Returns whether there was one; the registry-wide levels stay."""
+    permissions.require_level(
+        actor, registered_model, Level.CAN_MANAGE, action="change the permissions of"
+    )
+    if bool(user_name) == bool(group_name):
+        raise RegistryError.invalid("Name exactly one of user_name or group_name.")
+    grants = RegisteredModelGrant.objects.filter(registered_model=registered_model)
+    grants = (
+        grants.filter(**{f"user__{get_user_model().USERNAME_FIELD}": user_name})
+        if user_name
+        else grants.filter(group__name=group_name)
+    )
+    deleted, _ = grants.delete()
+    return bool(deleted)

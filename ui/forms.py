@@ -4,6 +4,8 @@ values for a redisplay."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from accounts.models import PermissionLevel
@@ -59,10 +61,14 @@ class GrantForm(forms.Form):
         label="User or group", max_length=150, help_text="A user name, or group:<name>"
     )
     level = forms.ChoiceField(label="Permission", choices=PermissionLevel.choices)
+    confirm_downgrade = forms.BooleanField(label="Yes, lower this grant", required=False)
 
 
 class StagePolicyForm(forms.Form):
-    stage = forms.ChoiceField(label="Stage", choices=TARGET_STAGES)
+    """A stage's policy, shown filled with the terms in force (``policy_initial``), so a Save
+    changes only what was changed."""
+
+    stage = forms.ChoiceField(label="Stage", choices=TARGET_STAGES, widget=forms.HiddenInput)
     required_approvals = forms.IntegerField(
         label="Required approvals", min_value=1, max_value=10, initial=1
     )
@@ -72,6 +78,79 @@ class StagePolicyForm(forms.Form):
     allow_direct_transition = forms.BooleanField(
         label="Direct transitions allowed", required=False, initial=True
     )
+    required_tags = forms.CharField(
+        label="Required version tags",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One key=value a line; the version must carry them before the move.",
+    )
+    request_ttl_hours = forms.IntegerField(
+        label="Requests expire after (hours)",
+        required=False,
+        min_value=0,
+        max_value=24 * 365,
+        help_text="Empty or 0: requests do not expire.",
+    )
+    # The expiry in force, to the second: kept when the hours shown are left as they were.
+    shown_ttl_seconds = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def ttl_seconds(self) -> int:
+        """The expiry to save: the one in force if its hours were not changed, else the hours."""
+        hours = self.cleaned_data["request_ttl_hours"] or 0
+        shown = self.cleaned_data["shown_ttl_seconds"]
+        if shown is not None and shown // 3600 == hours:
+            return int(shown)
+        return int(hours) * 3600
+
+    def clean_required_tags(self) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for line in self.cleaned_data["required_tags"].splitlines():
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise forms.ValidationError(f"Write each required tag as key=value, not {line!r}.")
+            tags[key.strip()] = value.strip()
+        return tags
+
+
+def policy_initial(policy: Any) -> dict[str, Any]:
+    """The form's values for a policy in force (a model's own under the registry floor)."""
+    ttl = policy.request_ttl
+    return {
+        "stage": policy.stage,
+        "required_approvals": policy.required_approvals,
+        "allow_self_approval": policy.allow_self_approval,
+        "allow_direct_transition": policy.allow_direct_transition,
+        "required_tags": "\n".join(f"{k}={v}" for k, v in policy.required_version_tags.items()),
+        "request_ttl_hours": int(ttl.total_seconds() // 3600) if ttl else 0,
+        "shown_ttl_seconds": int(ttl.total_seconds()) if ttl else 0,
+    }
+
+
+class DescriptionForm(forms.Form):
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=50_000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Markdown: **bold**, lists, links.",
+    )
+
+
+class TagForm(forms.Form):
+    key = forms.CharField(label="Key", max_length=250)
+    value = forms.CharField(label="Value", required=False, max_length=5000)
+
+
+class RenameForm(forms.Form):
+    new_name = forms.CharField(label="New name", max_length=256)
+
+
+class ConfirmNameForm(forms.Form):
+    """A deletion is confirmed by typing what is deleted."""
+
+    confirm = forms.CharField(label="Type the name to confirm", max_length=256)
 
 
 class AliasMoveForm(forms.Form):

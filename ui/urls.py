@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from ui.views import aliases, models, tokens, transition_requests, versions, webhooks
+from ui.views import aliases, editing, models, tokens, transition_requests, versions, webhooks
 from ui.views.base import SignOutView
 
 app_name = "ui"
@@ -20,7 +20,16 @@ urlpatterns = [
     path("models/<str:name>/", models.model_detail, name="model-detail"),
     path("models/<str:name>/permissions", models.model_grant, name="model-grant"),
     path("models/<str:name>/policies", models.model_policy, name="model-policy"),
+    path(
+        "models/<str:name>/permissions/remove", models.model_grant_remove, name="model-grant-remove"
+    ),
+    path("models/<str:name>/description", editing.model_description, name="model-description"),
+    path("models/<str:name>/tags", editing.model_tag_set, name="model-tag-set"),
+    path("models/<str:name>/tags/delete", editing.model_tag_delete, name="model-tag-delete"),
+    path("models/<str:name>/rename", editing.model_rename, name="model-rename"),
+    path("models/<str:name>/delete", editing.model_delete, name="model-delete"),
     path("models/<str:name>/aliases", aliases.alias_move, name="alias-move"),
+    path("models/<str:name>/aliases/<str:alias>/delete", editing.alias_delete, name="alias-delete"),
     path(
         "models/<str:name>/aliases/<str:alias>/rollback",
         aliases.alias_rollback,
@@ -38,6 +47,26 @@ urlpatterns = [
         "models/<str:name>/versions/<int:version>/transition",
         versions.version_transition,
         name="version-transition",
+    ),
+    path(
+        "models/<str:name>/versions/<int:version>/description",
+        editing.version_description,
+        name="version-description",
+    ),
+    path(
+        "models/<str:name>/versions/<int:version>/tags",
+        editing.version_tag_set,
+        name="version-tag-set",
+    ),
+    path(
+        "models/<str:name>/versions/<int:version>/tags/delete",
+        editing.version_tag_delete,
+        name="version-tag-delete",
+    ),
+    path(
+        "models/<str:name>/versions/<int:version>/delete",
+        editing.version_delete,
+        name="version-delete",
     ),
     path(
         "models/<str:name>/versions/<int:version>/retry-registration",

@@ -116,3 +116,39 @@ def test_a_refused_grant_does_not_depend_on_whether_a_user_or_group_exists(api, 
 
     after = list(RegisteredModelGrant.objects.values_list("user_id", "group_id", "level"))
     assert after == before
+
+
+def test_a_grant_is_removed_by_a_manager_only_and_the_default_remains(user, bob, settings):
+    from accounts import services as account_services
+
+    settings.REGISTRY = {**settings.REGISTRY, "DEFAULT_PERMISSION_LEVEL": "CAN_READ"}
+    registered_model = services.registered_model_create(actor=user, name="m")
+    ops = Group.objects.create(name="ops")
+    RegisteredModelGrant.objects.create(
+        registered_model=registered_model, user=bob, level="CAN_EDIT"
+    )
+    RegisteredModelGrant.objects.create(
+        registered_model=registered_model, group=ops, level="CAN_EDIT"
+    )
+    with pytest.raises(RegistryError) as excinfo:
+        account_services.registered_model_grant_delete(
+            actor=bob, registered_model=registered_model, user_name="bob"
+        )
+    assert excinfo.value.code == "PERMISSION_DENIED"
+    with pytest.raises(RegistryError):
+        account_services.registered_model_grant_delete(
+            actor=user, registered_model=registered_model, user_name="bob", group_name="ops"
+        )
+    assert account_services.registered_model_grant_delete(
+        actor=user, registered_model=registered_model, user_name="bob"
+    )
+    assert effective_level(bob, registered_model) == Level.CAN_READ
+    assert not account_services.registered_model_grant_delete(
+        actor=user, registered_model=registered_model, user_name="bob"
+    )
+    assert account_services.registered_model_grant_delete(
+        actor=user, registered_model=registered_model, group_name="ops"
+    )
+    assert list(RegisteredModelGrant.objects.filter(registered_model=registered_model)) == [
+        RegisteredModelGrant.objects.get(user=user)
+    ]

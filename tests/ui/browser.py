@@ -58,8 +58,45 @@ OVERFLOW_SCRIPT = """
 """
 
 
+# Words broken inside table headers and cells ("Requeste d by", "Versio n 3"): a word of
+# letters whose text spans two lines. Only words (letters, up to 30): a digest or an address may
+# wrap anywhere (they carry .wrap-any); a header hidden on narrow screens is not looked at.
+BROKEN_WORDS_SCRIPT = """
+() => {
+  const hidden = (el) => {
+    for (let node = el; node && node !== document.body; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (style.display === 'none' || style.visibility === 'hidden') return true;
+      if (style.overflow === 'hidden' && node.getBoundingClientRect().width <= 1) return true;
+    }
+    return false;
+  };
+  const found = [];
+  for (const cell of document.querySelectorAll('th, td')) {
+    if (hidden(cell)) continue;
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const words = /[A-Za-z\u00c0-\u024f]{2,30}/g;
+      for (let match = words.exec(node.data); match; match = words.exec(node.data)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const lines = new Set();
+        for (const rect of range.getClientRects()) {
+          if (rect.width > 0) lines.add(Math.round(rect.top));
+        }
+        if (lines.size > 1) found.push(`${cell.tagName.toLowerCase()}: "${match[0]}"`);
+      }
+    }
+  }
+  return found;
+}
+"""
+
+
 def screenshot_each_width(page: Any, name: str) -> None:
-    """Save ``<name>-<width>.png`` at each width and assert nothing overflows horizontally."""
+    """Save ``<name>-<width>.png`` at each width and assert nothing overflows horizontally and
+    no word in a table is broken across lines."""
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
@@ -67,6 +104,8 @@ def screenshot_each_width(page: Any, name: str) -> None:
         page.screenshot(path=str(SCREENSHOT_DIR / f"{name}-{width}.png"), full_page=True)
         overflowing = page.evaluate(OVERFLOW_SCRIPT)
         assert overflowing == [], f"{name} at {width}px overflows: {overflowing}"
+        broken = page.evaluate(BROKEN_WORDS_SCRIPT)
+        assert broken == [], f"{name} at {width}px breaks words in tables: {broken}"
     page.set_viewport_size({"width": WIDTHS[0], "height": 900})
 
 

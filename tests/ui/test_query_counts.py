@@ -204,3 +204,46 @@ def test_tokens(story):
             )
 
     _same_count(_client(story.alice), reverse("ui:tokens"), add_tokens)
+
+
+def test_model_detail_with_tags_and_aliases_for_a_manager(story):
+    """The editing forms: each tag has its delete button, each alias its delete and the
+    protection that decides it, each stage its prefilled policy form, and the deletion guard
+    (Production versions, protected aliases) is read for all versions at once."""
+
+    def add_tags_and_aliases(count: int) -> None:
+        for _ in range(count):
+            n = next(numbers)
+            services.registered_model_tag_set(actor=story.owner, name=MODEL, key=f"k{n}", value="v")
+            version = _version(story)
+            services.registered_model_alias_set(
+                actor=story.owner, name=MODEL, alias=f"a{n}", version=version
+            )
+            services.alias_policy_set(actor=story.owner, name=MODEL, alias=f"a{n}", protected=True)
+
+    url = reverse("ui:model-detail", kwargs={"name": MODEL})
+    _same_count(_client(story.owner), url, add_tags_and_aliases)
+
+
+def test_version_detail_with_tags_for_a_manager(story):
+    """The version's edit card: a delete button per tag, the gate-tag rule, the deletion guard."""
+    services.stage_policy_set(
+        actor=story.owner,
+        name=MODEL,
+        stage="Production",
+        required_version_tags={"validation_status": "passed"},
+    )
+
+    def add_tags_and_aliases(count: int) -> None:
+        for _ in range(count):
+            n = next(numbers)
+            services.model_version_tag_set(
+                actor=story.owner, name=MODEL, version=2, key=f"k{n}", value="v"
+            )
+            services.registered_model_alias_set(
+                actor=story.owner, name=MODEL, alias=f"a{n}", version=2
+            )
+            services.alias_policy_set(actor=story.owner, name=MODEL, alias=f"a{n}", protected=True)
+
+    url = reverse("ui:version-detail", kwargs={"name": MODEL, "version": 2})
+    _same_count(_client(story.owner), url, add_tags_and_aliases)

@@ -308,17 +308,26 @@ def test_models_search_by_tag_key_alone(story):
 def test_policy_form_sets_the_models_policy(story):
     response = _client(story.owner).post(
         reverse("ui:model-policy", args=[MODEL]),
-        {"stage": "Production", "required_approvals": "2", "allow_direct_transition": "on"},
+        {
+            "stage": "Production",
+            "p-Production-stage": "Production",
+            "p-Production-required_approvals": "2",
+            "p-Production-allow_direct_transition": "on",
+        },
     )
     assert response.status_code == 302
     policy = story.model.stage_policies.get(stage="Production")
     assert (policy.required_approvals, policy.allow_self_approval) == (2, False)
     refused = _client(story.alice).post(
         reverse("ui:model-policy", args=[MODEL]),
-        {"stage": "Production", "required_approvals": "1"},
+        {
+            "stage": "Production",
+            "p-Production-stage": "Production",
+            "p-Production-required_approvals": "1",
+        },
         follow=True,
     )
-    assert refused.redirect_chain == [(reverse("ui:model-detail", args=[MODEL]), 303)]
+    assert refused.redirect_chain == [(reverse("ui:model-detail", args=[MODEL]) + "#policies", 303)]
     assert "may not" in refused.content.decode()
     assert story.model.stage_policies.get(stage="Production").required_approvals == 2
 

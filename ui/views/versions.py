@@ -20,6 +20,7 @@ from registry.artifacts import selectors as artifact_selectors
 from registry.models import ModelVersionStatus, Stage
 from registry.provenance import SIGNATURE_NAME
 from registry.selectors import provenance as provenance_selectors
+from registry.services.aliases import deletion_guards
 from ui import forms
 from ui import selectors as ui_selectors
 from ui.markdown import render as render_markdown
@@ -100,7 +101,27 @@ def _version_context(request: HttpRequest, name: str, version: int) -> dict[str,
         ),
         "comment_form": bound_if_typed(forms.CommentForm, typed, prefix="c"),
         "nav": "models",
+        "can_edit": level >= Level.CAN_EDIT,
+        "can_manage": level >= Level.CAN_MANAGE,
     }
+    if level >= Level.CAN_EDIT:
+        context["description_form"] = bound_if_typed(
+            forms.DescriptionForm,
+            typed,
+            prefix="d",
+            initial={"description": model_version.description},
+        )
+        context["tag_form"] = bound_if_typed(forms.TagForm, typed, prefix="tag")
+        # Tags a stage policy requires before a move: who may set them is the policy's
+        # (``stages.check_gate_tags``); the page says so before the click.
+        context["gate_tags"] = sorted(
+            {key for policy in policies.values() for key in policy.required_version_tags}
+        )
+    if level >= Level.CAN_MANAGE:
+        # Why the version may not be deleted (the service's own guard), before the click.
+        context["delete_guards"] = deletion_guards(registered_model, [model_version]).get(
+            model_version.version, []
+        )
     return context
 
 
