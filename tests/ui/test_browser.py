@@ -9,9 +9,7 @@ main page is photographed at 1280 and 390 px and checked for horizontal overflow
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -19,7 +17,7 @@ from django.db import connections
 from registry import services
 from registry.models import Activity, ModelVersion, ModelVersionManifest, TransitionRequest
 from tests.conftest import PASSWORD
-from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_each_width
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium, screenshot_each_width
 from tests.ui.conftest import MODEL
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -27,10 +25,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     # CI must run them (make test installs Chromium); elsewhere a missing browser skips them.
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Chromium is not installed (make test installs it)",
-    ),
+    needs_chromium,
 ]
 
 

@@ -3,25 +3,19 @@ real browser (Debian's Chromium, headless), and follows the link to its page in 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from registry import services
 from registry.models import TransitionRequest
 from tests.conftest import PASSWORD
-from tests.ui.browser import CHROMIUM, screenshot_each_width, sign_in
+from tests.ui.browser import needs_chromium, screenshot_each_width, sign_in
 from tests.ui.conftest import MODEL
 
 pytest.importorskip("playwright.sync_api")
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Chromium is not installed (make test installs it)",
-    ),
+    needs_chromium,
 ]
 
 

@@ -8,9 +8,7 @@ stage and the move in the history; Bob rolls it back to version 1. Photographed 
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -18,17 +16,14 @@ from django.db import connections
 from registry import services
 from registry.models import AliasRequest, RegisteredModelAlias
 from tests.conftest import PASSWORD
-from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, screenshot_each_width
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium, screenshot_each_width
 from tests.ui.conftest import MODEL
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Chromium is not installed (make test installs it)",
-    ),
+    needs_chromium,
 ]
 
 

@@ -10,9 +10,7 @@ checked for overflow and for words broken inside table cells.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,17 +18,14 @@ from accounts.models import RegisteredModelGrant
 from registry import services
 from registry.models import ModelVersion, RegisteredModel, RegisteredModelAlias
 from tests.conftest import PASSWORD
-from tests.ui.browser import CHROMIUM, screenshot_each_width, sign_in
+from tests.ui.browser import needs_chromium, screenshot_each_width, sign_in
 from tests.ui.conftest import MODEL
 
 pytest.importorskip("playwright.sync_api")
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Chromium is not installed (make test installs it)",
-    ),
+    needs_chromium,
 ]
 
 MODEL_PATH = f"/models/{MODEL}/"

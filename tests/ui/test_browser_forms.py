@@ -5,9 +5,6 @@ directly and an unknown address are readable pages (docs/ui.md, "Forms")."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.contrib.sessions.models import Session
 
@@ -15,17 +12,14 @@ from accounts.models import ApiToken
 from registry import services
 from registry.models import Activity, Comment, TransitionRequest
 from tests.conftest import PASSWORD
-from tests.ui.browser import CHROMIUM, screenshot_each_width, sign_in
+from tests.ui.browser import needs_chromium, screenshot_each_width, sign_in
 from tests.ui.conftest import MODEL
 
 pytest.importorskip("playwright.sync_api")
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Chromium is not installed (make test installs it)",
-    ),
+    needs_chromium,
 ]
 
 VERSION_PATH = f"/models/{MODEL}/versions/2/"

@@ -5,13 +5,10 @@ confirmation."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.ui.browser import CHROMIUM, screenshot_each_width, sign_in
+from tests.ui.browser import needs_chromium, screenshot_each_width, sign_in
 from tests.ui.conftest import MODEL
 from tests.webhooks.conftest import run_receiver
 from webhooks.models import Webhook
@@ -20,10 +17,7 @@ pytest.importorskip("playwright.sync_api")
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Chromium is not installed (make test installs it)",
-    ),
+    needs_chromium,
 ]
 
 
