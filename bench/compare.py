@@ -253,12 +253,13 @@ def seed_registry(database: str, models: int, versions: int, user_id: int) -> No
             SELECT 'domain', 'domain-' || (i % 7), i FROM generate_series(1, {models}) i""",
         f"""INSERT INTO registry_modelversion (id, code, version, current_stage, description,
                 source, run_id, run_link, status, status_message, created_at, updated_at,
-                created_by_id, registered_model_id)
+                created_by_id, registered_model_id, artifact_digest, model_id,
+                storage_location)
             OVERRIDING SYSTEM VALUE
             SELECT (i - 1) * {versions} + j, gen_random_uuid(), j, {_stage("j", versions)}, '',
                 's3://bench-source/' || {_name("i")} || '/' || j, md5(i || '-' || j), '',
                 'READY', '', {t} + (i * 1000 + j) * interval '1 ms',
-                {t} + (i * 1000 + j) * interval '1 ms', {user_id}, i
+                {t} + (i * 1000 + j) * interval '1 ms', {user_id}, i, '', '', ''
             FROM generate_series(1, {models}) i, generate_series(1, {versions}) j""",
         f"""SELECT setval(pg_get_serial_sequence('registry_modelversion', 'id'),
                 {models * versions})""",
