@@ -113,8 +113,9 @@ def require_level(
     """
     if is_admin(actor) or (is_signed_in(actor) and default_level() >= level):
         return
-    require_held(actor, registered_model.name, effective_level(actor, registered_model), level,
-                 action=action)
+    require_held(
+        actor, registered_model.name, effective_level(actor, registered_model), level, action=action
+    )
 
 
 def require_held(actor: Any, name: str, held: Level | None, level: Level, *, action: str) -> None:

@@ -31,11 +31,31 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
 READS = [
-    ("get model version", "get", "/api/2.0/mlflow/model-versions/get", {"name": "m", "version": "7"}),
-    ("get by alias", "get", "/api/2.0/mlflow/registered-models/alias", {"name": "m", "alias": "a7"}),
+    (
+        "get model version",
+        "get",
+        "/api/2.0/mlflow/model-versions/get",
+        {"name": "m", "version": "7"},
+    ),
+    (
+        "get by alias",
+        "get",
+        "/api/2.0/mlflow/registered-models/alias",
+        {"name": "m", "alias": "a7"},
+    ),
     ("get registered model", "get", "/api/2.0/mlflow/registered-models/get", {"name": "m"}),
-    ("latest versions", "get", "/api/2.0/mlflow/registered-models/get-latest-versions", {"name": "m"}),
-    ("search versions", "get", "/api/2.0/mlflow/model-versions/search", {"filter": "name = 'm'", "max_results": "10"}),
+    (
+        "latest versions",
+        "get",
+        "/api/2.0/mlflow/registered-models/get-latest-versions",
+        {"name": "m"},
+    ),
+    (
+        "search versions",
+        "get",
+        "/api/2.0/mlflow/model-versions/search",
+        {"filter": "name = 'm'", "max_results": "10"},
+    ),
     ("search models", "get", "/api/2.0/mlflow/registered-models/search", {"max_results": "10"}),
 ]
 
@@ -53,15 +73,20 @@ def populate() -> str:
     user = User.objects.create_user(username="bench", password="x")
     for index in range(10):
         services.registered_model_create(
-            actor=user, name="m" if index == 0 else f"other{index}",
+            actor=user,
+            name="m" if index == 0 else f"other{index}",
             tags=[{"key": "team", "value": "a"}],
         )
     for number in range(1, 21):
         services.model_version_create(
-            actor=user, name="m", source=f"s3://b/m/{number}",
+            actor=user,
+            name="m",
+            source=f"s3://b/m/{number}",
             tags=[{"key": "n", "value": str(number)}, {"key": "k", "value": "v"}],
         )
-        services.registered_model_alias_set(actor=user, name="m", alias=f"a{number}", version=number)
+        services.registered_model_alias_set(
+            actor=user, name="m", alias=f"a{number}", version=number
+        )
     ModelVersion.objects.update(status=ModelVersionStatus.READY)
     services.model_version_stage_transition(actor=user, name="m", version="5", stage="Staging")
     services.model_version_stage_transition(actor=user, name="m", version="6", stage="Production")

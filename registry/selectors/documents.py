@@ -21,9 +21,9 @@ version's own 404. The JSON is what the output serializers of ``registry/apis.py
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
@@ -32,9 +32,9 @@ from django.utils import timezone
 
 from accounts import permissions
 from accounts import services as accounts_services
-from accounts.services import Caller
 from accounts.models import ApiToken, PermissionLevel, RegisteredModelGrant, User
 from accounts.permissions import Level
+from accounts.services import Caller
 from kernel.errors import RegistryError
 from registry import validation
 from registry.errors import model_version_not_found, registered_model_not_found
@@ -125,7 +125,7 @@ def _load(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-# --- The JSON of versions and models ---------------------------------------------------------------
+# --- The JSON of versions and models ---------------------------------------------------------
 
 
 def _version_tags(d: _Dialect, t: dict[str, str], version: str) -> str:
@@ -224,7 +224,9 @@ def _model_json(d: _Dialect, t: dict[str, str], m: str, *, databricks: bool = Fa
 
 # --- The caller -------------------------------------------------------------------------------
 
-_RANKS = " ".join(f"WHEN '{level.value}' THEN {Level.of(level.value).value}" for level in PermissionLevel)
+_RANKS = " ".join(
+    f"WHEN '{level.value}' THEN {Level.of(level.value).value}" for level in PermissionLevel
+)
 
 
 def _grant_level(t: dict[str, str], m: str, user: str) -> str:
@@ -271,7 +273,15 @@ def _auth_join(d: _Dialect, t: dict[str, str], caller: Caller) -> tuple[str, lis
     )
 
 
-_AUTH_COLUMNS = ["token_id", "username", "is_active", "is_superuser", "is_staff", "token_ok", "token_stale"]
+_AUTH_COLUMNS = [
+    "token_id",
+    "username",
+    "is_active",
+    "is_superuser",
+    "is_staff",
+    "token_ok",
+    "token_stale",
+]
 
 
 def _read(
@@ -340,7 +350,9 @@ def _model_read(
     columns = ["m.id AS model_pk", *columns]
     if grants or _needs_grants(caller):
         columns.append(f"{_grant_level(t, 'm', 'auth.user_id')} AS grant_level")
-    return _read(caller, columns, f"LEFT JOIN {t['model']} m ON m.name = %s {joins}", [name, *params])
+    return _read(
+        caller, columns, f"LEFT JOIN {t['model']} m ON m.name = %s {joins}", [name, *params]
+    )
 
 
 def _readable(actor: Any, name: str, row: dict[str, Any]) -> None:
@@ -352,7 +364,10 @@ def _readable(actor: Any, name: str, row: dict[str, Any]) -> None:
 
 def _version_columns() -> list[str]:
     d = _dialect(connection.vendor)
-    return ["v.id AS version_pk", f"{_version_json(d, _tables(), 'v', 'm.name', aliases=True)} AS doc"]
+    return [
+        "v.id AS version_pk",
+        f"{_version_json(d, _tables(), 'v', 'm.name', aliases=True)} AS doc",
+    ]
 
 
 def model_version_document(*, caller: Caller, name: Any, version: Any) -> Answer:

@@ -37,13 +37,11 @@ def model(user):
             name="fraud",
             source=f"s3://bucket/fraud/{number}",
             run_id=f"run-{number}",
-            description=f"v{number} ünïcode \"quoted\" \\ back",
+            description=f'v{number} ünïcode "quoted" \\ back',
             tags=[{"key": "dataset", "value": f"ds-{number}"}, {"key": "k", "value": "v"}],
         )
     services.model_version_stage_transition(actor=user, name="fraud", version=2, stage="Staging")
-    services.model_version_stage_transition(
-        actor=user, name="fraud", version=3, stage="Production"
-    )
+    services.model_version_stage_transition(actor=user, name="fraud", version=3, stage="Production")
     services.registered_model_alias_set(actor=user, name="fraud", alias="champion", version=2)
     services.registered_model_alias_set(actor=user, name="fraud", alias="beta", version=3)
     services.registered_model_alias_set(actor=user, name="fraud", alias="alpha", version=3)
@@ -91,7 +89,9 @@ def test_same_json_as_the_serializers(user, model, secret):
     for label, client in _clients(user, secret).items():
         reads = {
             "version": client.get(f"{base}/model-versions/get", {"name": "fraud", "version": 3}),
-            "alias": client.get(f"{base}/registered-models/alias", {"name": "fraud", "alias": "beta"}),
+            "alias": client.get(
+                f"{base}/registered-models/alias", {"name": "fraud", "alias": "beta"}
+            ),
             "latest-alias": client.get(
                 f"{base}/registered-models/alias", {"name": "fraud", "alias": "LATEST"}
             ),
@@ -100,9 +100,7 @@ def test_same_json_as_the_serializers(user, model, secret):
             ),
             "model": client.get(f"{base}/registered-models/get", {"name": "fraud"}),
             "empty": client.get(f"{base}/registered-models/get", {"name": "empty"}),
-            "databricks": client.get(
-                f"{base}/databricks/registered-models/get", {"name": "fraud"}
-            ),
+            "databricks": client.get(f"{base}/databricks/registered-models/get", {"name": "fraud"}),
         }
         for read, response in reads.items():
             assert response.status_code == 200, (label, read, response.content)
@@ -220,10 +218,10 @@ def test_private_models_need_a_grant(user, model, django_user_model, settings):
         assert client.get(path, {"name": "nope", "version": 1}).status_code == 404
         for other in (
             client.get("/api/2.0/mlflow/registered-models/get", {"name": "fraud"}),
+            client.get("/api/2.0/mlflow/registered-models/get-latest-versions", {"name": "fraud"}),
             client.get(
-                "/api/2.0/mlflow/registered-models/get-latest-versions", {"name": "fraud"}
+                "/api/2.0/mlflow/registered-models/alias", {"name": "fraud", "alias": "beta"}
             ),
-            client.get("/api/2.0/mlflow/registered-models/alias", {"name": "fraud", "alias": "beta"}),
         ):
             assert other.status_code == 403, other.content
     group = Group.objects.create(name="readers")
@@ -231,7 +229,9 @@ def test_private_models_need_a_grant(user, model, django_user_model, settings):
     accounts_services.registered_model_permissions_update(
         actor=user,
         registered_model=fraud,
-        access_control_list=[{"group_name": "readers", "permission_level": PermissionLevel.CAN_READ}],
+        access_control_list=[
+            {"group_name": "readers", "permission_level": PermissionLevel.CAN_READ}
+        ],
         replace=False,
     )
     for header in (f"Bearer {secret}", basic_auth("reader")):
