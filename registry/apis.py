@@ -1,7 +1,9 @@
 """The MLflow Model Registry REST protocol (``/api/2.0/mlflow/...``).
 
 One view per operation. Each parses its input with a nested ``InputSerializer`` (shapes and
-types only), calls one service or selector, and renders with the output serializers below.
+types only), calls one service or selector, and renders with the output serializers below; the
+hot reads get their JSON from one statement instead (``OneStatementRead``,
+docs/decisions/0019-hot-reads-in-one-statement.md), and the serializers still declare it.
 Domain rules live in the services; errors become ``{"error_code", "message"}`` in
 ``config.exception_handlers``. Every success is exactly HTTP 200, as the client requires.
 """

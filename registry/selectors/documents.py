@@ -6,7 +6,8 @@ the caller's grants on it, the version(s), their tags and aliases with one state
 result is the protocol's object, built by the database (``json_build_object``/``json_agg`` on
 PostgreSQL, ``json_object``/``json_group_array`` on SQLite, the embedded default): the
 vendor is chosen in :class:`_Dialect` alone. A call signed with an API token
-(``accounts.authentication.folded_token``) has the token checked in the same statement.
+(``accounts.authentication.folded_token``) has the token checked in the same statement, by
+the rules of ``accounts.services.api_token_folded_accept``.
 
 The searches keep their ORM queryset (filters, ordering, page tokens: ``registry/search``,
 ``kernel/paging``) and add the same JSON as one annotation of each row, so a page is one
@@ -75,10 +76,6 @@ class _Dialect:
             f"(SELECT {element} AS x {source} ORDER BY {order})))"
         )
 
-    def nested(self, subquery: str) -> str:
-        """A JSON value from a scalar subquery, usable as a value of :meth:`obj`."""
-        return f"({subquery})" if self.postgresql else f"json(({subquery}))"
-
     def millis(self, column: str) -> str:
         """A timestamp as whole milliseconds since the epoch (what ``kernel.api.milliseconds``
         gives: truncated, exactly)."""
@@ -97,8 +94,6 @@ class _Dialect:
     def hex(self, column: str) -> str:
         """A UUID column as 32 hex digits (SQLite stores it so)."""
         return f"replace({column}::text, '-', '')" if self.postgresql else column
-
-    true = "TRUE"
 
 
 @cache
@@ -259,16 +254,16 @@ def _auth_join(d: _Dialect, t: dict[str, str], caller: Caller) -> tuple[str, lis
     """The ``auth`` row the rest of the statement reads ``auth.user_id`` from: the token's
     (with its checks) for a token, else the signed-in user's id."""
     if caller.token_digest is None:
-        return f"LEFT JOIN (SELECT %s AS user_id) AS auth ON {d.true}", [caller.user.pk]
+        return "LEFT JOIN (SELECT %s AS user_id) AS auth ON TRUE", [caller.user.pk]
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     return (
         f"LEFT JOIN (SELECT tk.id AS token_id, tu.id AS user_id, tu.username, tu.is_active, "
         f"tu.is_superuser, tu.is_staff, "
         f"(tk.revoked_at IS NULL AND (tk.expires_at IS NULL OR tk.expires_at > %s)) AS token_ok, "
-        f"(tk.last_used_at IS NULL OR tk.last_used_at <= %s) AS token_stale "
+        f"(tk.last_used_at IS NULL OR tk.last_used_at < %s) AS token_stale "
         f"FROM {t['token']} tk JOIN {t['user']} tu ON tu.id = tk.user_id "
-        f"WHERE tk.digest = %s) AS auth ON {d.true}",
+        f"WHERE tk.digest = %s) AS auth ON TRUE",
         [adapt(now), adapt(now - accounts_services.LAST_USED_RESOLUTION), caller.token_digest],
     )
 
@@ -292,8 +287,8 @@ def _read(
 ) -> tuple[Any, ApiToken | None, dict[str, Any]]:
     """One statement: ``SELECT columns FROM auth joins``; ``columns`` may read ``auth.user_id``
     (the caller's user), ``joins`` are ``LEFT JOIN``s, ``params`` theirs. Returns the actor
-    (for a token, the user the statement found, once ``accounts.authentication`` accepted it)
-    and the row as a dict."""
+    (for a token, the user the statement found, once ``accounts.services`` accepted the token)
+    and the token, and the row as a dict."""
     d = _dialect(connection.vendor)
     t = _tables()
     auth_sql, auth_params = _auth_join(d, t, caller)
