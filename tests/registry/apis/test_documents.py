@@ -243,3 +243,16 @@ def test_private_models_need_a_grant(user, model, django_user_model, settings):
             "/api/2.0/mlflow/databricks/registered-models/get", {"name": "fraud"}
         )
         assert databricks.json()["registered_model_databricks"]["permission_level"] == "CAN_READ"
+
+
+def test_a_password_that_looks_like_a_token_still_signs_in(user, model):
+    """The statement finds no such token; the call then goes through HTTP Basic as before,
+    which tries it as the password."""
+    password = "mrt_" + "p" * 43
+    user.set_password(password)
+    user.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=basic_auth(user.username, password))
+    response = client.get("/api/2.0/mlflow/model-versions/get", {"name": "fraud", "version": 1})
+    assert response.status_code == 200, response.content
+    assert response.json()["model_version"]["version"] == "1"
