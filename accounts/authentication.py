@@ -10,6 +10,8 @@ tokens that expire no later than itself, ``accounts.services.api_token_create``)
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
@@ -18,6 +20,7 @@ from rest_framework.request import Request
 
 from accounts import services, throttle, tokens
 from accounts.models import ApiToken
+from accounts.services import Caller
 
 
 class RegistryBasicAuthentication(authentication.BasicAuthentication):
@@ -79,3 +82,32 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="model-registry"'
+
+
+def folded_token(request: Request) -> Caller | None:
+    """The API token of a call signed ``Bearer <token>`` or HTTP Basic with a token as the
+    password, for a read that checks it in its own statement
+    (docs/decisions/0019-hot-reads-in-one-statement.md), or None: no token, or a header these
+    classes would refuse, which then go through them as usual."""
+    header = authentication.get_authorization_header(request).split()
+    if len(header) != 2:
+        return None
+    keyword = header[0].lower()
+    if keyword == BearerTokenAuthentication.keyword.encode():
+        try:
+            secret = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if not tokens.looks_like_token(secret):
+            return None
+        return Caller(token_digest=tokens.digest(secret))
+    if keyword == b"basic":
+        try:
+            decoded = base64.b64decode(header[1]).decode("utf-8")
+        except (TypeError, ValueError, UnicodeDecodeError, binascii.Error):
+            return None
+        userid, colon, password = decoded.partition(":")
+        if not colon or not tokens.looks_like_token(password):
+            return None
+        return Caller(token_digest=tokens.digest(password), username=userid)
+    return None

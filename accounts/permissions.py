@@ -113,14 +113,24 @@ def require_level(
     """
     if is_admin(actor) or (is_signed_in(actor) and default_level() >= level):
         return
-    held = effective_level(actor, registered_model)
-    if held < level:
-        raise _refuse(
-            actor,
-            f"User '{actor.get_username()}' may not {action} registered model "
-            f"'{registered_model.name}': that needs {level.name}"
-            + (f" and they have {held.name}." if held else " and they have no permission on it."),
-        )
+    require_held(
+        actor, registered_model.name, effective_level(actor, registered_model), level, action=action
+    )
+
+
+def require_held(actor: Any, name: str, held: Level | None, level: Level, *, action: str) -> None:
+    """Refuse, as :func:`require_level` does, unless ``held`` (the actor's level on model
+    ``name``, read by the caller; None for a registry admin) reaches ``level``."""
+    if is_admin(actor) or (held is not None and held >= level):
+        return
+    if held is None:
+        held = Level.NONE
+    raise _refuse(
+        actor,
+        f"User '{actor.get_username()}' may not {action} registered model "
+        f"'{name}': that needs {level.name}"
+        + (f" and they have {held.name}." if held else " and they have no permission on it."),
+    )
 
 
 def can_create_registered_model(actor: Any) -> bool:

@@ -207,6 +207,52 @@ def api_token_authenticate(*, token: str) -> ApiToken | None:
     return found
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who asks a one-statement read (docs/decisions/0019-hot-reads-in-one-statement.md): a
+    signed-in ``user``, or the digest of an API token not checked yet (``token_digest``, with
+    the ``username`` HTTP Basic sent beside it), which the read's own statement checks."""
+
+    user: Any = None
+    token_digest: str | None = None
+    username: str | None = None
+
+
+def _loaded(model: Any, values: dict[str, Any]) -> Any:
+    """An instance as the ORM loads it with ``.only(*values)``: the other fields are deferred
+    (read from the database if ever used)."""
+    fields = [field.attname for field in model._meta.concrete_fields if field.attname in values]
+    return model.from_db("default", fields, [values[name] for name in fields])
+
+
+def api_token_folded_accept(caller: Caller, row: dict[str, Any]) -> tuple[Any, ApiToken] | None:
+    """The user and token of a read whose statement checked the token itself (its columns
+    ``token_id``, ``user_id``, ``username``, ``is_active``, ``is_superuser``, ``is_staff``,
+    ``token_ok`` and ``token_stale``), or None when the token does not sign the call in: then
+    the caller authenticates the usual way, which gives the usual refusal (or, for HTTP Basic,
+    tries the secret as a password). What :func:`api_token_authenticate` and the
+    authentication classes check, from the same row, and the last use recorded the same way.
+    Nothing is cached: each call reads the token's row."""
+    if row.get("token_id") is None or not row["token_ok"] or not row["is_active"]:
+        return None
+    if caller.username is not None and row["username"] != caller.username:
+        return None
+    user = _loaded(
+        get_user_model(),
+        {
+            "id": row["user_id"],
+            "username": row["username"],
+            "is_active": bool(row["is_active"]),
+            "is_superuser": bool(row["is_superuser"]),
+            "is_staff": bool(row["is_staff"]),
+        },
+    )
+    token = _loaded(ApiToken, {"id": row["token_id"], "user_id": row["user_id"]})
+    if row["token_stale"]:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return user, token
+
+
 # --- Permission grants ------------------------------------------------------------------------
 
 

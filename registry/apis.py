@@ -1,7 +1,9 @@
 """The MLflow Model Registry REST protocol (``/api/2.0/mlflow/...``).
 
 One view per operation. Each parses its input with a nested ``InputSerializer`` (shapes and
-types only), calls one service or selector, and renders with the output serializers below.
+types only), calls one service or selector, and renders with the output serializers below; the
+hot reads get their JSON from one statement instead (``OneStatementRead``,
+docs/decisions/0019-hot-reads-in-one-statement.md), and the serializers still declare it.
 Domain rules live in the services; errors become ``{"error_code", "message"}`` in
 ``config.exception_handlers``. Every success is exactly HTTP 200, as the client requires.
 """
@@ -17,7 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import permissions
+from accounts.authentication import folded_token
 from accounts.requests import SignedInRequest
+from accounts.services import Caller
 from kernel.api import (
     EMPTY,
     DirectRepresentation,
@@ -25,13 +29,13 @@ from kernel.api import (
     PageInputSerializer,
     RegistryApi,
     milliseconds,
-    page_body,
     page_schema,
 )
 from registry import selectors, services
 from registry.artifacts import selectors as artifact_selectors
 from registry.artifacts.conf import artifact_settings
 from registry.models import ModelVersion
+from registry.selectors import documents
 
 # --- Output -----------------------------------------------------------------------------------
 
@@ -165,6 +169,60 @@ def written_model_version(actor: Any, model_version: ModelVersion) -> dict[str, 
     )
 
 
+# --- Reads in one statement -------------------------------------------------------------------
+
+
+class OneStatementRead(RegistryApi):
+    """A hot read answered by one statement of ``registry.selectors.documents``, which builds
+    the response's JSON and, for a call signed with an API token, checks the token too
+    (docs/decisions/0019-hot-reads-in-one-statement.md).
+
+    A token call skips DRF's authentication and permission steps: the statement does both. Any
+    other call (password, session, no credentials), a token the statement refuses, and bad
+    input go through them first as usual, so the answers and their order (401 before 400,
+    ``WWW-Authenticate``, the password throttle) stay the same.
+    """
+
+    _caller: Caller | None = None
+    #: The methods that read in one statement (a view may also write, as the alias view does).
+    one_statement_methods: tuple[str, ...] = ("GET",)
+
+    def perform_authentication(self, request: Request) -> None:
+        if request.method in self.one_statement_methods:
+            self._caller = folded_token(request)
+        if self._caller is None:
+            super().perform_authentication(request)
+
+    def check_permissions(self, request: Request) -> None:
+        if self._caller is None:
+            super().check_permissions(request)
+
+    def _authenticate_as_usual(self, request: Request) -> Caller:
+        self._caller = None
+        super().perform_authentication(request)
+        super().check_permissions(request)
+        return Caller(user=request.user)
+
+    def answer(self, request: Request, read: Any) -> Response:
+        """``read(caller, data)`` (a ``documents`` read) with the validated input ``data``."""
+        try:
+            data = self.input(request)
+            answer = read(self._caller or Caller(user=request.user), data)
+        except documents.TokenRefused:
+            answer = read(self._authenticate_as_usual(request), data)
+        except Exception:
+            # Refused before the statement ran (bad input): a bad token answers 401 first.
+            if self._caller is not None:
+                self._authenticate_as_usual(request)
+            raise
+        if self._caller is not None:
+            request.user = answer.user
+            request.auth = answer.token
+        if answer.error is not None:
+            raise answer.error
+        return Response(answer.body)
+
+
 class TagInputSerializer(serializers.Serializer):
     key = serializers.CharField(trim_whitespace=False)
     value = serializers.CharField(trim_whitespace=False, allow_blank=True, required=False)
@@ -204,13 +262,16 @@ class RegisteredModelCreateApi(RegistryApi):
         return Response(_registered_model(request.user, registered_model.name))
 
 
-class RegisteredModelGetApi(RegistryApi):
+class RegisteredModelGetApi(OneStatementRead):
     class InputSerializer(serializers.Serializer):
         name = name_field()
 
     @extend_schema(parameters=[InputSerializer], responses=_RM_RESPONSE)
     def get(self, request: Request) -> Response:
-        return Response(_registered_model(request.user, self.input(request)["name"]))
+        return self.answer(
+            request,
+            lambda caller, data: documents.registered_model_document(caller=caller, **data),
+        )
 
 
 class RegisteredModelRenameApi(RegistryApi):
@@ -260,11 +321,12 @@ class SearchInputSerializer(PageInputSerializer):
 
 
 class SearchApi(RegistryApi):
-    """A search: one selector call, the page under ``result_key``, the next token if any."""
+    """A search: one selector call giving the page as the protocol's JSON (one statement,
+    docs/decisions/0019-hot-reads-in-one-statement.md) under ``result_key``, and the next
+    token if any."""
 
     InputSerializer = SearchInputSerializer
     result_key: str
-    result_serializer: type[serializers.Serializer]
 
     def search(self, **kwargs: Any) -> tuple[list[Any], str]:
         raise NotImplementedError
@@ -278,7 +340,10 @@ class SearchApi(RegistryApi):
             order_by=data.get("order_by"),
             page_token=data.get("page_token"),
         )
-        return Response(page_body(self.result_key, page, self.result_serializer, next_token))
+        body: dict[str, Any] = {self.result_key: page}
+        if next_token:
+            body["next_page_token"] = next_token  # absent on the last page: the client loops
+        return Response(body)
 
 
 def _search_schema(name: str, result_key: str, serializer: serializers.Serializer) -> Any:
@@ -294,13 +359,12 @@ def _search_schema(name: str, result_key: str, serializer: serializers.Serialize
 )
 class RegisteredModelSearchApi(SearchApi):
     result_key = "registered_models"
-    result_serializer = RegisteredModelSerializer
 
     def search(self, **kwargs: Any) -> tuple[list[Any], str]:
-        return selectors.registered_model_search(**kwargs)
+        return selectors.registered_model_search_documents(**kwargs)
 
 
-class RegisteredModelLatestVersionsApi(RegistryApi):
+class RegisteredModelLatestVersionsApi(OneStatementRead):
     class InputSerializer(serializers.Serializer):
         name = name_field()
         stages = serializers.ListField(child=serializers.CharField(), required=False)
@@ -310,9 +374,13 @@ class RegisteredModelLatestVersionsApi(RegistryApi):
         fields={"model_versions": ModelVersionSerializer(many=True)},
     )
 
+    one_statement_methods = ("GET", "POST")
+
     def _latest(self, request: Request) -> Response:
-        versions = selectors.model_version_latest(actor=request.user, **self.input(request))
-        return Response({"model_versions": ModelVersionSerializer(versions, many=True).data})
+        return self.answer(
+            request,
+            lambda caller, data: documents.latest_versions_document(caller=caller, **data),
+        )
 
     @extend_schema(request=InputSerializer, responses=_response)
     def post(self, request: Request) -> Response:
@@ -346,7 +414,7 @@ class RegisteredModelTagDeleteApi(RegistryApi):
         return Response({})
 
 
-class RegisteredModelAliasApi(RegistryApi):
+class RegisteredModelAliasApi(OneStatementRead):
     """Set (POST), get the version of (GET) and delete (DELETE) an alias."""
 
     class SetInputSerializer(serializers.Serializer):
@@ -366,10 +434,9 @@ class RegisteredModelAliasApi(RegistryApi):
 
     @extend_schema(parameters=[InputSerializer], responses=MODEL_VERSION_RESPONSE)
     def get(self, request: Request) -> Response:
-        return Response(
-            _model_version(
-                selectors.model_version_get_by_alias(actor=request.user, **self.input(request))
-            )
+        return self.answer(
+            request,
+            lambda caller, data: documents.model_version_by_alias_document(caller=caller, **data),
         )
 
     @extend_schema(request=InputSerializer, responses=EMPTY)
@@ -402,15 +469,16 @@ class ModelVersionCreateApi(RegistryApi):
         return Response(written_model_version(request.user, model_version))
 
 
-class ModelVersionGetApi(RegistryApi):
+class ModelVersionGetApi(OneStatementRead):
     class InputSerializer(serializers.Serializer):
         name = name_field()
         version = serializers.CharField()
 
     @extend_schema(parameters=[InputSerializer], responses=MODEL_VERSION_RESPONSE)
     def get(self, request: Request) -> Response:
-        return Response(
-            _model_version(selectors.model_version_get(actor=request.user, **self.input(request)))
+        return self.answer(
+            request,
+            lambda caller, data: documents.model_version_document(caller=caller, **data),
         )
 
 
@@ -460,10 +528,9 @@ class ModelVersionTransitionStageApi(RegistryApi):
 )
 class ModelVersionSearchApi(SearchApi):
     result_key = "model_versions"
-    result_serializer = ModelVersionSerializer
 
     def search(self, **kwargs: Any) -> tuple[list[Any], str]:
-        return selectors.model_version_search(**kwargs)
+        return selectors.model_version_search_documents(**kwargs)
 
 
 class ModelVersionDownloadUriApi(RegistryApi):
@@ -533,7 +600,7 @@ class DatabricksRegisteredModelSerializer(RegisteredModelSerializer):
         return permissions.effective_level(self.context["actor"], obj).name
 
 
-class DatabricksRegisteredModelGetApi(RegistryApi):
+class DatabricksRegisteredModelGetApi(OneStatementRead):
     class InputSerializer(serializers.Serializer):
         name = name_field()
 
@@ -545,10 +612,9 @@ class DatabricksRegisteredModelGetApi(RegistryApi):
         ),
     )
     def get(self, request: Request) -> Response:
-        registered_model = selectors.registered_model_detail(
-            actor=request.user, **self.input(request)
+        return self.answer(
+            request,
+            lambda caller, data: documents.registered_model_document(
+                caller=caller, databricks=True, **data
+            ),
         )
-        serializer = DatabricksRegisteredModelSerializer(
-            registered_model, context={"actor": request.user}
-        )
-        return Response({"registered_model_databricks": serializer.data})

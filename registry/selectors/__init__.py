@@ -16,6 +16,7 @@ space, so callers write ``selectors.model_version_get(...)``:
 - ``policies``: the stage policies in force (a model's own under the registry-wide floor).
 - ``transition_requests``: open requests and what the caller may do with one.
 - ``comments``: a version's comments and what the caller may do with one.
+- ``documents``: the hot reads of the protocol as their JSON, each in one statement.
 - ``common``: what the others share (the plain lists for output, the read check, a search
   page).
 """
@@ -33,6 +34,7 @@ from registry.selectors.registered_models import (
     registered_model_detail,
     registered_model_get,
     registered_model_search,
+    registered_model_search_documents,
 )
 from registry.selectors.transition_requests import (
     request_available_actions,
@@ -50,6 +52,7 @@ from registry.selectors.versions import (
     model_version_get_by_alias,
     model_version_latest,
     model_version_search,
+    model_version_search_documents,
     model_versions_newest,
 )
 
@@ -64,11 +67,13 @@ __all__ = [
     "model_version_get_by_alias",
     "model_version_latest",
     "model_version_search",
+    "model_version_search_documents",
     "model_versions_newest",
     "registered_model_by_name",
     "registered_model_detail",
     "registered_model_get",
     "registered_model_search",
+    "registered_model_search_documents",
     "request_available_actions",
     "stage_policies_effective",
     "stage_policies_effective_many",

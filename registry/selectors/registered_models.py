@@ -10,6 +10,7 @@ from registry import search, validation
 from registry.conf import registry_settings
 from registry.errors import registered_model_not_found
 from registry.models import RegisteredModel
+from registry.selectors import documents
 from registry.selectors.common import (
     attach_latest_versions,
     registered_model_queryset,
@@ -68,6 +69,28 @@ def _structured_clauses(
     return clauses
 
 
+def _registered_model_page(
+    actor: Any,
+    queryset: Any,
+    filter_string: str | None,
+    max_results: Any,
+    order_by: list[str] | None,
+    page_token: str | None,
+    extra_clauses: list[search.Clause],
+) -> tuple[list[RegisteredModel], str]:
+    return search_page(
+        queryset.filter(permissions.readable_models_q(actor)),
+        entity="registered_model",
+        filter_string=filter_string,
+        max_results=max_results,
+        order_by=order_by,
+        page_token=page_token,
+        default_max_results=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
+        max_max_results=registry_settings().max_results_registered_models,
+        extra_clauses=extra_clauses,
+    )
+
+
 def registered_model_search(
     *,
     actor: Any,
@@ -84,17 +107,37 @@ def registered_model_search(
     Besides ``filter_string``, the models can be narrowed by parts (the web UI's search form):
     ``name_contains`` (matched literally, ignoring case) and ``tag_key`` (the models with that
     tag; with ``tag_value``, with that value)."""
-    page, next_token = search_page(
-        registered_model_queryset().filter(permissions.readable_models_q(actor)),
-        entity="registered_model",
-        filter_string=filter_string,
-        max_results=max_results,
-        order_by=order_by,
-        page_token=page_token,
-        default_max_results=MAX_RESULTS_REGISTERED_MODELS_DEFAULT,
-        max_max_results=registry_settings().max_results_registered_models,
-        extra_clauses=_structured_clauses(name_contains, tag_key, tag_value),
+    page, next_token = _registered_model_page(
+        actor,
+        registered_model_queryset(),
+        filter_string,
+        max_results,
+        order_by,
+        page_token,
+        _structured_clauses(name_contains, tag_key, tag_value),
     )
     with_model_tags_and_aliases(page)
     attach_latest_versions(page)
     return page, next_token
+
+
+def registered_model_search_documents(
+    *,
+    actor: Any,
+    filter_string: str | None = None,
+    max_results: Any = None,
+    order_by: list[str] | None = None,
+    page_token: str | None = None,
+) -> tuple[list[dict[str, Any]], str]:
+    """:func:`registered_model_search` (without the web UI's parts) as the protocol's JSON, in
+    one statement (docs/decisions/0019-hot-reads-in-one-statement.md)."""
+    page, next_token = _registered_model_page(
+        actor,
+        RegisteredModel.objects.annotate(document=documents.registered_model_json_annotation()),
+        filter_string,
+        max_results,
+        order_by,
+        page_token,
+        [],
+    )
+    return documents.documents(page), next_token

@@ -22,6 +22,7 @@ from registry.models import (
     RegisteredModelAlias,
     Stage,
 )
+from registry.selectors import documents
 from registry.selectors.common import (
     model_version_queryset,
     require_readable,
@@ -107,6 +108,26 @@ def model_version_latest(*, actor: Any, name: Any, stages: Any = None) -> list[M
     )
 
 
+def _model_version_page(
+    actor: Any,
+    queryset: Any,
+    filter_string: str | None,
+    max_results: Any,
+    order_by: list[str] | None,
+    page_token: str | None,
+) -> tuple[list[ModelVersion], str]:
+    return search_page(
+        queryset.filter(permissions.readable_models_q(actor, model_field="registered_model_id")),
+        entity="model_version",
+        filter_string=filter_string,
+        max_results=max_results,
+        order_by=order_by,
+        page_token=page_token,
+        default_max_results=MAX_RESULTS_MODEL_VERSIONS_DEFAULT,
+        max_max_results=registry_settings().max_results_model_versions,
+    )
+
+
 def model_version_search(
     *,
     actor: Any,
@@ -116,19 +137,31 @@ def model_version_search(
     page_token: str | None = None,
 ) -> tuple[list[ModelVersion], str]:
     """One page of model versions and the token of the next page ("" on the last)."""
-    page, next_token = search_page(
-        model_version_queryset().filter(
-            permissions.readable_models_q(actor, model_field="registered_model_id")
-        ),
-        entity="model_version",
-        filter_string=filter_string,
-        max_results=max_results,
-        order_by=order_by,
-        page_token=page_token,
-        default_max_results=MAX_RESULTS_MODEL_VERSIONS_DEFAULT,
-        max_max_results=registry_settings().max_results_model_versions,
+    page, next_token = _model_version_page(
+        actor, model_version_queryset(), filter_string, max_results, order_by, page_token
     )
     return with_tags_and_aliases(page), next_token
+
+
+def model_version_search_documents(
+    *,
+    actor: Any,
+    filter_string: str | None = None,
+    max_results: Any = None,
+    order_by: list[str] | None = None,
+    page_token: str | None = None,
+) -> tuple[list[dict[str, Any]], str]:
+    """:func:`model_version_search` as the protocol's JSON, in one statement
+    (docs/decisions/0019-hot-reads-in-one-statement.md)."""
+    page, next_token = _model_version_page(
+        actor,
+        model_version_queryset().annotate(document=documents.model_version_json_annotation()),
+        filter_string,
+        max_results,
+        order_by,
+        page_token,
+    )
+    return documents.documents(page), next_token
 
 
 def model_version_download_uri(
