@@ -49,6 +49,8 @@ from registry.selectors.versions import (
     model_version_get,
     model_version_get_by_alias,
     model_version_latest,
+    model_version_neighbours,
+    model_version_pair,
     model_version_search,
     model_versions_newest,
 )
@@ -63,6 +65,8 @@ __all__ = [
     "model_version_get",
     "model_version_get_by_alias",
     "model_version_latest",
+    "model_version_neighbours",
+    "model_version_pair",
     "model_version_search",
     "model_versions_newest",
     "registered_model_by_name",
