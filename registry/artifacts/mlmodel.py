@@ -157,7 +157,7 @@ def _schema(raw: Any, *, params: bool = False) -> list[SchemaField]:
         name = spec.get("name")
         rows.append(
             SchemaField(
-                name=str(name) if name is not None else f"#{position}",
+                name=str(name) if name is not None else f"(unnamed {position + 1})",
                 type=_type_of(spec)
                 + (f" {spec['shape']}" if params and spec.get("shape") is not None else ""),
                 required=bool(spec.get("required", True)) if not params else False,
