@@ -443,6 +443,8 @@ class ComparedRow:
     label: str
     a: str
     b: str
+    # Shown as code (an address, an id, a digest).
+    code: bool = False
 
     @property
     def differs(self) -> bool:
@@ -488,8 +490,8 @@ def version_comparison(a: Any, b: Any) -> dict[str, Any]:
             b.created_at.strftime("%Y-%m-%d %H:%M"),
         ),
         ComparedRow("Created by", creator(a), creator(b)),
-        ComparedRow("Source", a.source, b.source),
-        ComparedRow("Run", a.run_id or "—", b.run_id or "—"),
+        ComparedRow("Source", a.source, b.source, code=True),
+        ComparedRow("Run", a.run_id or "—", b.run_id or "—", code=True),
         ComparedRow("Status", a.get_status_display(), b.get_status_display()),
         ComparedRow("Stage", a.current_stage, b.current_stage),
         ComparedRow("Aliases", aliases(a), aliases(b)),
@@ -521,7 +523,9 @@ def version_comparison(a: Any, b: Any) -> dict[str, Any]:
     return {
         "metadata": metadata,
         "tags": tags,
-        "digest": ComparedRow("Files digest", a.artifact_digest or "—", b.artifact_digest or "—"),
+        "digest": ComparedRow(
+            "Files digest", a.artifact_digest or "—", b.artifact_digest or "—", code=True
+        ),
         "schema": schema,
         "previews": previews,
         "absences": [

@@ -15,6 +15,40 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema, TensorS
 from registry import services
 from registry.artifacts.services import model_version_artifacts_copy
 from registry.models import ModelVersion, ModelVersionStatus
+from tests.processes import CREDENTIALS, SOURCE_BUCKET
+
+
+@pytest.fixture
+def s3_sources(moto_server, monkeypatch):
+    """This process reads sources from the test S3 server (emptied first), as a worker with
+    its credentials would: ``s3://source/...`` (tests/processes.py). Yields a boto3 client."""
+    from registry.artifacts.storage import _S3Clients
+
+    moto_server.reset()
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server.url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    _S3Clients.reset()
+    yield moto_server.client()
+    _S3Clients.reset()
+
+
+def upload(client: Any, folder: Path, prefix: str) -> str:
+    """The files of ``folder`` put under ``prefix`` in the source bucket; their ``s3://``
+    address."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            client.put_object(
+                Bucket=SOURCE_BUCKET,
+                Key=f"{prefix}/{path.relative_to(folder).as_posix()}",
+                Body=path.read_bytes(),
+            )
+    return f"s3://{SOURCE_BUCKET}/{prefix}"
 
 
 @pytest.fixture
@@ -58,11 +92,15 @@ def mlflow_model(
     return folder
 
 
-def copied_version(actor: Any, name: str, source: Path, **fields: Any) -> ModelVersion:
-    """A version of ``name`` from ``source``, copied by the registry's own copy (the suite's
-    stand-in made it READY at creation; it is made pending again and copied for real)."""
+def copied_version(actor: Any, name: str, source: Path | str, **fields: Any) -> ModelVersion:
+    """A version of ``name`` from ``source`` (a folder, or an address), copied by the
+    registry's own copy (the suite's stand-in made it READY at creation; it is made pending
+    again and copied for real)."""
     created = services.model_version_create(
-        actor=actor, name=name, source=source.as_uri(), **fields
+        actor=actor,
+        name=name,
+        source=source.as_uri() if isinstance(source, Path) else source,
+        **fields,
     )
     ModelVersion.objects.filter(pk=created.pk).update(
         status=ModelVersionStatus.PENDING_REGISTRATION
