@@ -69,7 +69,7 @@ def _version_context(request: HttpRequest, name: str, version: int) -> dict[str,
     ]
     previous, production = selectors.model_version_neighbours(model_version=model_version)
     preview = ui_selectors.mlmodel_preview(manifest)
-    context = {
+    context: dict[str, Any] = {
         "model": registered_model,
         "version": model_version,
         "description_html": render_markdown(model_version.description),
