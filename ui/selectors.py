@@ -480,6 +480,14 @@ def version_comparison(a: Any, b: Any) -> dict[str, Any]:
         user = model_version.created_by
         return (user.get_username() if user else "") or model_version.created_by_name or "—"
 
+    def files(model_version: Any) -> str:
+        if model_version.is_reference:
+            return "not copied (reference)"
+        return {
+            ModelVersionStatus.READY: "copied",
+            ModelVersionStatus.PENDING_REGISTRATION: "being copied",
+        }.get(model_version.status, "copy failed")
+
     def aliases(model_version: Any) -> str:
         return ", ".join(f"@{alias.alias}" for alias in model_version.alias_list) or "—"
 
@@ -495,11 +503,7 @@ def version_comparison(a: Any, b: Any) -> dict[str, Any]:
         ComparedRow("Status", a.get_status_display(), b.get_status_display()),
         ComparedRow("Stage", a.current_stage, b.current_stage),
         ComparedRow("Aliases", aliases(a), aliases(b)),
-        ComparedRow(
-            "Files",
-            "not copied" if a.is_reference else "copied",
-            "not copied" if b.is_reference else "copied",
-        ),
+        ComparedRow("Files", files(a), files(b)),
     ]
     tags_a = {tag.key: tag.value for tag in a.tag_list}
     tags_b = {tag.key: tag.value for tag in b.tag_list}
