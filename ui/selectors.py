@@ -401,7 +401,7 @@ def gate_tag_needs(
 def tracking_run_url(run_id: str) -> str:
     """The run's page on the MLflow tracking server's UI (``REGISTRY_TRACKING_UI_URL``), or ""
     when none is configured. MLflow's UI resolves ``#/runs/<run id>`` to the run's page in its
-    experiment (tests/ui/test_run_link.py opens it on a real server)."""
+    experiment (tests/ui/test_browser_version_page.py opens it on a real server)."""
     base = registry_settings().tracking_ui_url
     if not base or not run_id:
         return ""
