@@ -382,6 +382,17 @@ ARTIFACTS: dict[str, Any] = {
 
 
 # --- Registry ---------------------------------------------------------------------------------
+def _tracking_ui_url() -> str:
+    url = env_str("REGISTRY_TRACKING_UI_URL", "").rstrip("/")
+    parsed = urlparse(url)
+    if url and (parsed.scheme not in ("http", "https") or not parsed.netloc):
+        raise ImproperlyConfigured(
+            f"REGISTRY_TRACKING_UI_URL={url!r} is not an http(s) address, e.g. "
+            "https://mlflow.example.com."
+        )
+    return url
+
+
 def _default_permission_level() -> str:
     value = env_str("REGISTRY_DEFAULT_PERMISSION_LEVEL", "CAN_READ")
     allowed = [
@@ -423,6 +434,9 @@ REGISTRY: dict[str, Any] = {
     # API tokens one user may be given through the API or the UI within the window.
     "TOKEN_CREATE_LIMIT": env_int("REGISTRY_TOKEN_CREATE_LIMIT", 20, minimum=1),
     "TOKEN_CREATE_WINDOW_SECONDS": env_int("REGISTRY_TOKEN_CREATE_WINDOW_SECONDS", 3600, minimum=1),
+    # The address of the MLflow tracking server's web UI (e.g. https://mlflow.example.com): the
+    # version page links a version's run there. Empty: the run id is shown without a link.
+    "TRACKING_UI_URL": _tracking_ui_url(),
 }
 
 # --- Provenance -------------------------------------------------------------------------------

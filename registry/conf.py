@@ -16,6 +16,8 @@ class RegistrySettings:
     # Largest page a search may ask for (the MLflow protocol's limits).
     max_results_registered_models: int
     max_results_model_versions: int
+    # The MLflow tracking server's web UI, where the version page links runs ("": no link).
+    tracking_ui_url: str
 
 
 _REGISTRY = SettingsGroup("REGISTRY", RegistrySettings)

@@ -517,6 +517,8 @@ def test_an_unreadable_boolean_is_refused(tmp_path):
         ("ARTIFACT_MODE", "mirror"),
         ("ARTIFACT_S3_ADDRESSING_STYLE", "host"),
         ("REGISTRY_DEFAULT_PERMISSION_LEVEL", "CAN_EVERYTHING"),
+        # The version page links runs there: an http(s) address only.
+        ("REGISTRY_TRACKING_UI_URL", "javascript:alert(1)"),
     ],
 )
 def test_a_value_outside_a_settings_choices_is_refused(tmp_path, variable, value):

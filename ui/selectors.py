@@ -7,24 +7,30 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from accounts import permissions
 from accounts.permissions import Level
 from registry import selectors
+from registry.artifacts import mlmodel
+from registry.artifacts.mlmodel import MLmodelPreview
+from registry.conf import registry_settings
 from registry.models import (
     Activity,
     ActivityType,
     AliasRequest,
     Comment,
+    ModelVersionManifest,
     ModelVersionStatus,
     PointerMove,
+    Stage,
     StagePolicy,
     TransitionRequest,
     TransitionRequestStatus,
 )
 from registry.selectors import aliases as alias_selectors
 from registry.selectors import readiness as readiness_selectors
-from registry.selectors.readiness import Readiness
+from registry.selectors.readiness import Readiness, TagNeed
 from ui.markdown import render_comment
 
 # "Waiting for me" looks at this many open requests at most (oldest first), so the page costs
@@ -355,6 +361,182 @@ def comment_rows(*, actor: Any, comments: list[Comment], level: Level) -> list[d
         }
         for comment in comments
     ]
+
+
+# --- The version page's summary, its MLmodel preview and the comparison of two versions --------
+# (docs/ui.md, "Version page" and "Comparing versions"; docs/decisions/0019-mlmodel-preview.md)
+
+
+@dataclass(frozen=True)
+class GateTags:
+    """The tags the policy of ``stage`` requires on a version before it moves there, each with
+    the value the version has now (``TagNeed.now``, None: no such tag)."""
+
+    stage: str
+    tags: list[TagNeed]
+
+    @property
+    def met(self) -> bool:
+        return all(need.met for need in self.tags)
+
+
+def gate_tag_needs(
+    *, policies: dict[str, StagePolicy], present_tags: dict[str, str]
+) -> list[GateTags]:
+    """For each stage whose policy in force requires tags, those tags against the version's
+    (the terms ``readiness.transition_request_readiness`` reads; no query)."""
+    return [
+        GateTags(
+            stage=stage,
+            tags=[
+                TagNeed(key=key, value=value, now=present_tags.get(key))
+                for key, value in sorted(policies[stage].required_version_tags.items())
+            ],
+        )
+        for stage in Stage.values
+        if stage in policies and policies[stage].required_version_tags
+    ]
+
+
+def tracking_run_url(run_id: str) -> str:
+    """The run's page on the MLflow tracking server's UI (``REGISTRY_TRACKING_UI_URL``), or ""
+    when none is configured. MLflow's UI resolves ``#/runs/<run id>`` to the run's page in its
+    experiment (tests/ui/test_browser_version_page.py opens it on a real server)."""
+    base = registry_settings().tracking_ui_url
+    if not base or not run_id:
+        return ""
+    return f"{base}/#/runs/{quote(run_id, safe='')}"
+
+
+def mlmodel_preview(manifest: ModelVersionManifest | None) -> MLmodelPreview | None:
+    """The preview of the ``MLmodel`` captured with the version's copy (None when none was)."""
+    if manifest is None or not manifest.mlmodel_captured or not manifest.mlmodel_text:
+        return None
+    return mlmodel.parse(manifest.mlmodel_text, manifest.mlmodel_truncated)
+
+
+def mlmodel_absence(model_version: Any, manifest: ModelVersionManifest | None) -> str:
+    """Why the version has no ``MLmodel`` preview, in a sentence ("" when it has one)."""
+    if model_version.is_reference:
+        return (
+            "The registry keeps no copy of this version's files, so it has not read its "
+            "MLmodel file: open it at the source."
+        )
+    if model_version.status == ModelVersionStatus.PENDING_REGISTRATION:
+        return "The preview appears once the registry has copied and verified the files."
+    if model_version.status == ModelVersionStatus.FAILED_REGISTRATION or manifest is None:
+        return "The files were not copied, so there is no MLmodel file to show."
+    if not manifest.mlmodel_captured:
+        return (
+            "This version was copied before the registry kept a preview of the MLmodel file; "
+            "download the file below to read it."
+        )
+    if not manifest.mlmodel_text:
+        return "The version's files have no MLmodel file at their top level (or an empty one)."
+    return ""
+
+
+@dataclass(frozen=True)
+class ComparedRow:
+    """One line of a comparison: a label and each version's value, and whether they differ."""
+
+    label: str
+    a: str
+    b: str
+    # Shown as code (an address, an id, a digest).
+    code: bool = False
+
+    @property
+    def differs(self) -> bool:
+        return self.a != self.b
+
+
+def _schema_rows(a: list[mlmodel.SchemaField], b: list[mlmodel.SchemaField]) -> list[ComparedRow]:
+    """The fields of one part of two signatures side by side, by name (``a``'s order, then
+    those only ``b`` has)."""
+
+    def shown(row: mlmodel.SchemaField | None) -> str:
+        if row is None:
+            return "—"
+        extra = [] if row.required else ["optional"]
+        if row.default:
+            extra.append(f"default {row.default}")
+        return row.type + (f" ({', '.join(extra)})" if extra else "")
+
+    by_name_a = {row.name: row for row in a}
+    by_name_b = {row.name: row for row in b}
+    names = list(by_name_a) + [name for name in by_name_b if name not in by_name_a]
+    return [
+        ComparedRow(label=name, a=shown(by_name_a.get(name)), b=shown(by_name_b.get(name)))
+        for name in names
+    ]
+
+
+def version_comparison(a: Any, b: Any) -> dict[str, Any]:
+    """Two versions (from ``selectors.model_version_pair``) side by side: their metadata, tags,
+    files digest and signature schema, each line marked where they differ. No query."""
+
+    def creator(model_version: Any) -> str:
+        user = model_version.created_by
+        return (user.get_username() if user else "") or model_version.created_by_name or "—"
+
+    def files(model_version: Any) -> str:
+        if model_version.is_reference:
+            return "not copied (reference)"
+        return {
+            ModelVersionStatus.READY: "copied",
+            ModelVersionStatus.PENDING_REGISTRATION: "being copied",
+        }.get(model_version.status, "copy failed")
+
+    def aliases(model_version: Any) -> str:
+        return ", ".join(f"@{alias.alias}" for alias in model_version.alias_list) or "—"
+
+    metadata = [
+        ComparedRow(
+            "Created",
+            a.created_at.strftime("%Y-%m-%d %H:%M"),
+            b.created_at.strftime("%Y-%m-%d %H:%M"),
+        ),
+        ComparedRow("Created by", creator(a), creator(b)),
+        ComparedRow("Source", a.source, b.source, code=True),
+        ComparedRow("Run", a.run_id or "—", b.run_id or "—", code=True),
+        ComparedRow("Status", a.get_status_display(), b.get_status_display()),
+        ComparedRow("Stage", a.current_stage, b.current_stage),
+        ComparedRow("Aliases", aliases(a), aliases(b)),
+        ComparedRow("Files", files(a), files(b)),
+    ]
+    tags_a = {tag.key: tag.value for tag in a.tag_list}
+    tags_b = {tag.key: tag.value for tag in b.tag_list}
+    tags = [
+        ComparedRow(
+            key,
+            tags_a[key] if key in tags_a else "—",
+            tags_b[key] if key in tags_b else "—",
+        )
+        for key in sorted(tags_a.keys() | tags_b.keys())
+    ]
+    previews = [mlmodel_preview(version.manifest_or_none) for version in (a, b)]
+    schema = []
+    parts = (("Inputs", "inputs"), ("Outputs", "outputs"), ("Parameters", "params"))
+    for label, attribute in parts:
+        rows = _schema_rows(
+            *(getattr(preview, attribute) if preview is not None else [] for preview in previews)
+        )
+        if rows:
+            schema.append({"label": label, "rows": rows})
+    return {
+        "metadata": metadata,
+        "tags": tags,
+        "digest": ComparedRow(
+            "Files digest", a.artifact_digest or "—", b.artifact_digest or "—", code=True
+        ),
+        "schema": schema,
+        "previews": previews,
+        "absences": [
+            mlmodel_absence(version, version.manifest_or_none) if preview is None else ""
+            for version, preview in zip((a, b), previews, strict=True)
+        ],
+    }
 
 
 # How many of a model's latest alias moves its page shows.

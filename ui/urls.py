@@ -28,6 +28,7 @@ urlpatterns = [
     path("models/<str:name>/tags/delete", editing.model_tag_delete, name="model-tag-delete"),
     path("models/<str:name>/rename", editing.model_rename, name="model-rename"),
     path("models/<str:name>/delete", editing.model_delete, name="model-delete"),
+    path("models/<str:name>/compare", versions.version_compare, name="version-compare"),
     path("models/<str:name>/aliases", aliases.alias_move, name="alias-move"),
     path("models/<str:name>/aliases/<str:alias>/delete", editing.alias_delete, name="alias-delete"),
     path(

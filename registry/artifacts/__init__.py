@@ -7,5 +7,7 @@ the registry's store.
 - ``sources``: what a new version may name as ``source``, and how each kind is read (a
   package, one module per kind).
 - ``copy``: the streaming, verifying copy of a source into the store.
+- ``mlmodel``: the copy's MLflow ``MLmodel`` file, kept bounded with the manifest and parsed
+  safely for the version page (docs/decisions/0019-mlmodel-preview.md).
 - ``services`` / ``selectors``: the writes and reads the APIs and the Celery tasks call.
 """

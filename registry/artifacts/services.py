@@ -25,7 +25,7 @@ from kernel.backoff import backoff
 from kernel.errors import RegistryError
 from kernel.metrics import ARTIFACT_COPY_SECONDS
 from kernel.queueing import enqueue_on_commit
-from registry.artifacts import paths
+from registry.artifacts import mlmodel, paths
 from registry.artifacts.conf import artifact_settings
 from registry.artifacts.copy import Manifest, copy_tree
 from registry.artifacts.errors import PathConflictError, SourceError, TransientError
@@ -133,6 +133,11 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
                 f"({manifest.digest}, recorded {expected_digest}): its copy in the store changed."
             )
         signed_by = _sign(model_version, store, folder, manifest)
+        # The MLmodel file, kept bounded for the version page (docs/decisions/0019): read back
+        # from the verified copy, so the page never reads the store.
+        mlmodel_text, mlmodel_truncated = mlmodel.capture(
+            store, folder, [entry.path for entry in manifest.files]
+        )
     except SourceError as exc:
         _fail(model_version_id, f"Copy failed: {exc.message}")
         _delete_quietly(store, folder)
@@ -187,6 +192,9 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
                 file_count=len(manifest.files),
                 files=manifest.as_json(),
                 signature_key_id=signed_by,
+                mlmodel_text=mlmodel_text or "",
+                mlmodel_truncated=mlmodel_truncated,
+                mlmodel_captured=True,
             )
             webhook_event_emit(
                 event=EventType.MODEL_VERSION_READY,

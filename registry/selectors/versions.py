@@ -231,3 +231,57 @@ def model_versions_newest(*, registered_model: RegisteredModel, limit: int) -> l
     """The model's newest versions, with who created them (for the web UI: the actor's
     permission was checked by the selector that gave the model)."""
     return list(registered_model.versions.select_related("created_by").order_by("-version")[:limit])
+
+
+def model_version_pair(
+    *, actor: Any, name: Any, a: Any, b: Any
+) -> tuple[ModelVersion, ModelVersion]:
+    """Two versions of one model, for their comparison (docs/ui.md, "Comparing versions"):
+    prepared for output (tags, aliases), with who created them and ``manifest_or_none``, if the
+    actor may read the model. A fixed number of queries."""
+    name = validation.require_string(name, "name")
+    numbers = []
+    for parameter, value in (("a", a), ("b", b)):
+        if value is None or value == "":
+            raise RegistryError.invalid(f"Missing value for required parameter '{parameter}'.")
+        try:
+            numbers.append(validation.version_number(value))
+        except RegistryError:
+            raise RegistryError.invalid(
+                f"Parameter '{parameter}' must be a version number, got '{value}'."
+            ) from None
+    registered_model = registered_model_get(actor=actor, name=name)
+    found = {
+        model_version.version: model_version
+        for model_version in model_version_queryset()
+        .select_related("created_by", "manifest")
+        .filter(registered_model=registered_model, version__in=numbers)
+    }
+    for number in numbers:
+        if number not in found:
+            raise model_version_not_found(name, number)
+    for model_version in found.values():
+        model_version.registered_model = registered_model
+        model_version.manifest_or_none = getattr(model_version, "manifest", None)
+    with_tags_and_aliases(list(found.values()))
+    return found[numbers[0]], found[numbers[1]]
+
+
+def model_version_neighbours(*, model_version: ModelVersion) -> tuple[int | None, int | None]:
+    """The number of the version before ``model_version`` that still exists, and of the
+    newest version in Production (None where there is none): what its page offers to
+    compare it with. Two queries; the caller checked that the actor may read the model."""
+    versions = model_version.registered_model.versions
+    previous = (
+        versions.filter(version__lt=model_version.version)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    production = (
+        versions.filter(current_stage=Stage.PRODUCTION)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return previous, production

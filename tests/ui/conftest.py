@@ -13,6 +13,9 @@ from registry import services
 from registry.models import RegisteredModel
 from tests.conftest import PASSWORD
 
+# The local store of the copied versions, and sources on the test S3 server.
+from tests.ui.model_files import s3_sources, store  # noqa: F401
+
 MODEL = "fraud-detector"
 
 

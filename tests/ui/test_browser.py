@@ -94,6 +94,7 @@ def test_request_approve_story_in_the_browser(browser, live_server, story):
     screenshot_each_width(alice, "models")
     alice.get_by_role("link", name=MODEL).click()
     alice.get_by_role("link", name="Version 2").click()
+    alice.get_by_text("Request a move", exact=True).click()  # the form is behind a button
     form = alice.get_by_test_id("transition-form")
     form.get_by_label("Target stage").select_option("Production")
     form.get_by_label("Comment").fill("Validation passed on the March data.")
@@ -119,7 +120,8 @@ def test_request_approve_story_in_the_browser(browser, live_server, story):
     assert "Validation passed on the March data." in timeline
     assert "Approved request" in timeline
     assert "Approved after the risk review." in timeline
-    assert bob.locator("text=MLmodel").count() == 1
+    # The file's download link (the preview section names the file too).
+    assert bob.get_by_role("link", name="MLmodel", exact=True).count() == 1
     screenshot_each_width(bob, "version")
     bob.goto(_version_url(live_server, 1))
     assert bob.get_by_test_id("current-stage").inner_text().strip() == "Archived"

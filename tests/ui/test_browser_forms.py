@@ -39,6 +39,7 @@ def test_a_reload_after_a_refused_form_posts_nothing_and_keeps_the_text(
 ):
     services.transition_request_create(actor=story.alice, name=MODEL, version=2, stage="Production")
     page = sign_in(browser, live_server.url, "alice", PASSWORD, at=VERSION_PATH)
+    page.get_by_text("Request a move", exact=True).click()  # the form is behind a button
     form = page.get_by_test_id("transition-form")
     form.get_by_label("Target stage").select_option("Production")
     form.get_by_label("Comment").fill("Second try, with the new metrics.")
@@ -53,7 +54,7 @@ def test_a_reload_after_a_refused_form_posts_nothing_and_keeps_the_text(
     screenshot_each_width(page, "refused-form-kept")
 
     page.reload()
-    page.get_by_test_id("transition-form").wait_for()
+    page.get_by_test_id("transition-form").wait_for(state="attached")  # closed again
     assert len(sent) == 1  # the reload sent no POST
     assert TransitionRequest.objects.count() == 1
     # The message and the typed text were shown once.

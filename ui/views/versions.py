@@ -25,6 +25,7 @@ from ui import forms
 from ui import selectors as ui_selectors
 from ui.markdown import render as render_markdown
 from ui.views.base import bound_if_typed, refuse, take_typed, ui_form, ui_view
+from ui.views.models import level_label
 
 
 def _version_context(request: HttpRequest, name: str, version: int) -> dict[str, Any]:
@@ -37,6 +38,7 @@ def _version_context(request: HttpRequest, name: str, version: int) -> dict[str,
     policies = selectors.stage_policies_effective(registered_model=registered_model)
     manifest, files = artifact_selectors.model_version_files(model_version=model_version)
     requests = selectors.transition_requests_open(actor=actor, name=name, version=version)
+    present_tags = {tag.key: tag.value for tag in model_version.tag_list}
     request_rows = [
         {
             "request": row.request,
@@ -49,7 +51,7 @@ def _version_context(request: HttpRequest, name: str, version: int) -> dict[str,
             requests=requests,
             level=level,
             policies=policies,
-            present_tags={tag.key: tag.value for tag in model_version.tag_list},
+            present_tags=present_tags,
         )
     ]
     # The signed records of the version's moves, newest last (docs/security.md, "Provenance").
@@ -65,10 +67,27 @@ def _version_context(request: HttpRequest, name: str, version: int) -> dict[str,
         and level >= permissions.transition_level(model_version.current_stage, stage)
         and policies[stage].allow_direct_transition
     ]
-    context = {
+    previous, production = selectors.model_version_neighbours(model_version=model_version)
+    preview = ui_selectors.mlmodel_preview(manifest)
+    context: dict[str, Any] = {
         "model": registered_model,
         "version": model_version,
         "description_html": render_markdown(model_version.description),
+        # The summary first (docs/ui.md, "Version page"): what each stage's policy requires of
+        # the version's tags, and its values now.
+        "gate_needs": ui_selectors.gate_tag_needs(policies=policies, present_tags=present_tags),
+        "run_url": ui_selectors.tracking_run_url(model_version.run_id),
+        "preview": preview,
+        "preview_absence": ""
+        if preview is not None
+        else ui_selectors.mlmodel_absence(model_version, manifest),
+        "compare_previous": previous,
+        "compare_production": production if production != model_version.version else None,
+        "level_label": level_label(level.name),
+        "edit_level_label": level_label(Level.CAN_EDIT.name),
+        "manage_level_label": level_label(Level.CAN_MANAGE.name),
+        "staging_level_label": level_label(Level.CAN_MANAGE_STAGING_VERSIONS.name),
+        "production_level_label": level_label(Level.CAN_MANAGE_PRODUCTION_VERSIONS.name),
         "manifest": manifest,
         "files": files,
         "signature_url": (
@@ -104,6 +123,8 @@ def _version_context(request: HttpRequest, name: str, version: int) -> dict[str,
         "can_edit": level >= Level.CAN_EDIT,
         "can_manage": level >= Level.CAN_MANAGE,
     }
+    # The summary links the model's alias history when an alias ever moved to or from it.
+    context["has_alias_history"] = any(entry.kind == "alias" for entry in context["timeline"])
     if level >= Level.CAN_EDIT:
         context["description_form"] = bound_if_typed(
             forms.DescriptionForm,
@@ -134,6 +155,27 @@ def _suggested_stage(current: str) -> str:
 @ui_view
 def version_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
     return render(request, "ui/version_detail.html", _version_context(request, name, version))
+
+
+@ui_view
+def version_compare(request: HttpRequest, name: str) -> HttpResponse:
+    """Two versions side by side (``?a=3&b=5``): metadata, tags, files digest and signature
+    schema, differences marked (docs/ui.md, "Comparing versions"). CAN_READ on the model, as
+    the version page; a missing or wrong number is a readable 400, an unknown version 404."""
+    a, b = selectors.model_version_pair(
+        actor=request.user, name=name, a=request.GET.get("a"), b=request.GET.get("b")
+    )
+    return render(
+        request,
+        "ui/version_compare.html",
+        {
+            "model": a.registered_model,
+            "a": a,
+            "b": b,
+            "comparison": ui_selectors.version_comparison(a, b),
+            "nav": "models",
+        },
+    )
 
 
 def version_page(name: str, version: int, **_: Any) -> str:
