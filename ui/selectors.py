@@ -364,7 +364,7 @@ def comment_rows(*, actor: Any, comments: list[Comment], level: Level) -> list[d
 
 
 # --- The version page's summary, its MLmodel preview and the comparison of two versions --------
-# (docs/ui.md, "Version page" and "Comparing versions"; docs/decisions/0019-mlmodel-preview.md)
+# (docs/ui.md, "Version page" and "Comparing versions"; docs/decisions/0020-mlmodel-preview.md)
 
 
 @dataclass(frozen=True)

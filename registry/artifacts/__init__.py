@@ -8,6 +8,6 @@ the registry's store.
   package, one module per kind).
 - ``copy``: the streaming, verifying copy of a source into the store.
 - ``mlmodel``: the copy's MLflow ``MLmodel`` file, kept bounded with the manifest and parsed
-  safely for the version page (docs/decisions/0019-mlmodel-preview.md).
+  safely for the version page (docs/decisions/0020-mlmodel-preview.md).
 - ``services`` / ``selectors``: the writes and reads the APIs and the Celery tasks call.
 """

@@ -1,5 +1,5 @@
 """The MLflow ``MLmodel`` file of a managed copy: captured once, bounded, when the copy is
-verified, and read back for the version page's preview (docs/decisions/0019-mlmodel-preview.md).
+verified, and read back for the version page's preview (docs/decisions/0020-mlmodel-preview.md).
 
 The page never reads the store: the copy task keeps the file's text (at most
 ``MLMODEL_MAX_BYTES``) on the version's manifest, and :func:`parse` turns it into the flavors

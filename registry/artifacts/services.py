@@ -133,7 +133,7 @@ def model_version_artifacts_copy(*, model_version_id: int, attempt: int = 0) -> 
                 f"({manifest.digest}, recorded {expected_digest}): its copy in the store changed."
             )
         signed_by = _sign(model_version, store, folder, manifest)
-        # The MLmodel file, kept bounded for the version page (docs/decisions/0019): read back
+        # The MLmodel file, kept bounded for the version page (docs/decisions/0020): read back
         # from the verified copy, so the page never reads the store.
         mlmodel_text, mlmodel_truncated = mlmodel.capture(
             store, folder, [entry.path for entry in manifest.files]

@@ -433,7 +433,7 @@ class ModelVersionManifest(models.Model):
     # registry.provenance.model_signature.SIGNATURE_NAME); "" when the copy is not signed.
     signature_key_id = models.CharField(max_length=64, blank=True, default="", db_default="")
     # The copy's MLflow ``MLmodel`` file, captured when the copy was verified so that pages
-    # never read the store (registry/artifacts/mlmodel.py, docs/decisions/0019): "" when the
+    # never read the store (registry/artifacts/mlmodel.py, docs/decisions/0020): "" when the
     # copy has none; cut at 64 KiB when ``mlmodel_truncated``. ``mlmodel_captured`` is False
     # for copies made before the registry kept it.
     mlmodel_text = models.TextField(blank=True, default="", db_default="")

@@ -1,4 +1,4 @@
-"""The MLmodel file kept with a copy (docs/decisions/0019-mlmodel-preview.md): read back from
+"""The MLmodel file kept with a copy (docs/decisions/0020-mlmodel-preview.md): read back from
 the S3 store (the moto server) at most one byte past the limit, cut at the limit, and parsed
 safely whatever it holds."""
 
