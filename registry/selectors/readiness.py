@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from accounts import permissions
+from accounts.models import PermissionLevel
 from registry.models import (
     AliasPolicy,
     AliasRequest,
@@ -193,13 +194,14 @@ def for_viewer(
 def stage_decide_rule(request: TransitionRequest) -> str:
     """What deciding a transition request needs, in words (``permissions.can_decide_request``)."""
     level = permissions.transition_level(request.model_version.current_stage, request.to_stage)
-    return f"{level.name} on the model"
+    return f"the level “{PermissionLevel(level.name).label}” on the model"
 
 
 def alias_decide_rule() -> str:
     """What deciding an alias request needs, in words (``permissions.can_decide_alias_request``)."""
     return (
-        f"{permissions.ALIAS_DECIDE_LEVEL.name} on the model, or being named by the alias "
+        f"the level “{PermissionLevel(permissions.ALIAS_DECIDE_LEVEL.name).label}” on the "
+        "model, or being named by the alias "
         "policy as one who may move the alias"
     )
 
