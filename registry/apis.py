@@ -399,7 +399,9 @@ class ModelVersionCreateApi(RegistryApi):
         artifact_selectors.model_version_registration_wait(
             model_version=model_version, timeout=artifact_settings().registration_wait
         )
-        return Response(written_model_version(request.user, model_version))
+        # Rendered from what the service wrote, its tags and aliases included: no second read
+        # (docs/decisions/0019-writes-in-fewer-statements.md).
+        return Response(_model_version(model_version))
 
 
 class ModelVersionGetApi(RegistryApi):
@@ -450,7 +452,8 @@ class ModelVersionTransitionStageApi(RegistryApi):
         model_version = services.model_version_stage_transition(
             actor=request.user, **self.input(request)
         )
-        return Response(written_model_version(request.user, model_version))
+        # The service sets the version's tags and aliases (docs/decisions/0019).
+        return Response(_model_version(model_version))
 
 
 @extend_schema_view(

@@ -20,6 +20,7 @@ space, so callers write ``selectors.model_version_get(...)``:
   page).
 """
 
+from registry.selectors.common import with_tags_and_aliases_of
 from registry.selectors.comments import comment_available_actions, model_version_comments
 from registry.selectors.policies import (
     gate_tag_keepers,
@@ -79,4 +80,5 @@ __all__ = [
     "transition_requests_closed_as_approved",
     "transition_requests_open",
     "transition_requests_open_readable",
+    "with_tags_and_aliases_of",
 ]

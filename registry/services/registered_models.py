@@ -27,6 +27,7 @@ from registry.selectors import registered_model_by_name
 from registry.services.aliases import aliases_deleted_with, deletion_guards
 from registry.services.common import actor_or_none, lock_registered_model
 from webhooks.models import EventType
+from webhooks.services.matching import hooks_may_match_new_model
 from webhooks.services.outbox import webhook_event_emit
 
 
@@ -50,6 +51,8 @@ def registered_model_create(
                 created_by=actor_or_none(actor),
                 created_at=now,
                 updated_at=now,
+                # Returned by the insert; under_lock below (docs/decisions/0019).
+                hooks_may_match=hooks_may_match_new_model(),
             )
             RegisteredModelTag.objects.bulk_create(
                 RegisteredModelTag(registered_model=registered_model, key=key, value=value)
@@ -63,6 +66,8 @@ def registered_model_create(
                 registered_model=registered_model,
                 payload_data={"tags": dict(cleaned_tags), "description": description},
                 actor=actor,
+                # The row is this transaction's until it commits: nobody else sees it yet.
+                under_lock=True,
             )
     except IntegrityError:
         # The unique constraint on the name decides races between two creators.

@@ -155,10 +155,15 @@ def model_version_create(
             created_at=now,
             updated_at=now,
         )
-        ModelVersionTag.objects.bulk_create(
-            ModelVersionTag(model_version=model_version, key=key, value=value)
-            for key, value in cleaned_tags
+        # The answer is rendered from what was written (docs/decisions/0019): the tags in the
+        # order they were inserted (their ids), and no aliases, which a new version has none of.
+        model_version.tag_list = ModelVersionTag.objects.bulk_create(
+            [
+                ModelVersionTag(model_version=model_version, key=key, value=value)
+                for key, value in cleaned_tags
+            ]
         )
+        model_version.alias_list = []
         webhook_event_emit(
             event=EventType.MODEL_VERSION_CREATED,
             registered_model=registered_model,
@@ -170,6 +175,7 @@ def model_version_create(
                 "description": description,
             },
             actor=actor,
+            under_lock=True,
         )
         if not model_version.is_reference:
             artifact_services.model_version_copy_schedule(model_version=model_version)
