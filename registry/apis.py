@@ -201,7 +201,8 @@ class RegisteredModelCreateApi(RegistryApi):
         registered_model = services.registered_model_create(
             actor=request.user, **self.input(request)
         )
-        return Response(_registered_model(request.user, registered_model.name))
+        # Rendered from what the service wrote: no second read (docs/decisions/0019).
+        return Response({"registered_model": RegisteredModelSerializer(registered_model).data})
 
 
 class RegisteredModelGetApi(RegistryApi):
@@ -425,7 +426,8 @@ class ModelVersionUpdateApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=MODEL_VERSION_RESPONSE)
     def patch(self, request: SignedInRequest) -> Response:
         model_version = services.model_version_update(actor=request.user, **self.input(request))
-        return Response(written_model_version(request.user, model_version))
+        # The service sets the version's tags and aliases (docs/decisions/0019).
+        return Response(_model_version(model_version))
 
 
 class ModelVersionDeleteApi(RegistryApi):

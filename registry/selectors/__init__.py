@@ -20,8 +20,8 @@ space, so callers write ``selectors.model_version_get(...)``:
   page).
 """
 
-from registry.selectors.common import with_tags_and_aliases_of
 from registry.selectors.comments import comment_available_actions, model_version_comments
+from registry.selectors.common import with_tags_and_aliases_of
 from registry.selectors.policies import (
     gate_tag_keepers,
     stage_policies_effective,

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.db.models.sql import UpdateQuery
 
 from accounts import permissions
@@ -122,6 +122,7 @@ def update_returning(
     filters on the table's own columns, as ``update`` itself without joins."""
     model: type[Model] = queryset.model
     query = queryset.query.chain(UpdateQuery)
+    assert isinstance(query, UpdateQuery)
     query.add_update_values(values)
     try:
         statement, params = query.get_compiler(queryset.db).as_sql()
@@ -131,11 +132,18 @@ def update_returning(
         return []
     connection = connections[queryset.db]
     fields = [model._meta.get_field(name) for name in returning]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)  # type: ignore[union-attr]
+    assert all(isinstance(field, Field) and field.column for field in fields)
+    columns = ", ".join(
+        connection.ops.quote_name(str(field.column))  # type: ignore[union-attr]
+        for field in fields
+    )
     with transaction.mark_for_rollback_on_error(using=queryset.db), connection.cursor() as cursor:
         cursor.execute(f"{statement} RETURNING {columns}", params)
         rows = cursor.fetchall()
     return [
-        tuple(field.to_python(value) for field, value in zip(fields, row, strict=True))
+        tuple(
+            field.to_python(value)  # type: ignore[union-attr]
+            for field, value in zip(fields, row, strict=True)
+        )
         for row in rows
     ]

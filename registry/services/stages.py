@@ -206,9 +206,7 @@ def apply_stage_change(
         actor=actor,
         under_lock=True,
     )
-    trail += _close_moot_requests(
-        moved=[model_version, *archived], at=at, except_request=request
-    )
+    trail += _close_moot_requests(moved=[model_version, *archived], at=at, except_request=request)
     Activity.objects.append(trail, model_locked=True)
     return activity
 

@@ -32,6 +32,7 @@ from registry.selectors import (
     model_version_get,
     model_version_get_by_alias,
     model_version_latest,
+    with_tags_and_aliases_of,
 )
 from registry.services.aliases import aliases_deleted_with, deletion_guards
 from registry.services.common import (
@@ -195,7 +196,9 @@ def model_version_update(
     model_version.description = description
     model_version.updated_at = timezone.now()
     model_version.save(update_fields=["description", "updated_at"])
-    return model_version
+    # The answer's tags and aliases in one statement; the rest is what was read and written
+    # (docs/decisions/0019-writes-in-fewer-statements.md).
+    return with_tags_and_aliases_of(model_version)
 
 
 def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None:
@@ -234,6 +237,7 @@ def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None
             activity_type=ActivityType.DELETED_MODEL_VERSION,
             from_stage=model_version.current_stage,
             at=now,
+            model_locked=True,
         )
         webhook_event_emit(
             event=EventType.MODEL_VERSION_DELETED,
@@ -241,6 +245,7 @@ def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None
             model_version=model_version,
             payload_data={"from_stage": model_version.current_stage},
             actor=actor,
+            under_lock=True,
         )
         if not model_version.is_reference:
             artifact_services.artifacts_delete_schedule(
@@ -338,8 +343,13 @@ def model_version_tag_set(
     value = validation.tag_value(value)
     model_version = _version_for_tag_write(actor, name, number, key)
     with transaction.atomic():
-        ModelVersionTag.objects.update_or_create(
-            model_version=model_version, key=key, defaults={"value": value}
+        # One INSERT ... ON CONFLICT DO UPDATE on the (version, key) constraint, where
+        # update_or_create took a savepoint, a read and a write (docs/decisions/0019).
+        ModelVersionTag.objects.bulk_create(
+            [ModelVersionTag(model_version=model_version, key=key, value=value)],
+            update_conflicts=True,
+            unique_fields=["model_version", "key"],
+            update_fields=["value"],
         )
         webhook_event_emit(
             event=EventType.MODEL_VERSION_TAG_SET,

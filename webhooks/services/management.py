@@ -31,8 +31,8 @@ from webhooks.models import (
     WebhookSubscription,
 )
 from webhooks.services import outbox
-from webhooks.services.matching import hooks_changing
 from webhooks.services.delivery import record_try
+from webhooks.services.matching import hooks_changing
 from webhooks.services.sending import Try, build_and_send
 from webhooks.services.validation import (
     DESCRIPTION_MAX_LENGTH,
