@@ -86,11 +86,15 @@ def with_tags_and_aliases_of(model_version: ModelVersion) -> ModelVersion:
     """Set one version's ``tag_list`` (by id) and ``alias_list`` (by name) in one statement (a
     ``UNION ALL`` of the two tables), for the answer of a write that holds the version
     (docs/decisions/0019-writes-in-fewer-statements.md)."""
-    tags = ModelVersionTag.objects.filter(model_version_id=model_version.pk).values_list(
-        "id", "key", "value"
+    # No ORDER BY in the parts (SQLite refuses one there): sorted below.
+    tags = (
+        ModelVersionTag.objects.filter(model_version_id=model_version.pk)
+        .order_by()
+        .values_list("id", "key", "value")
     )
     aliases = (
         RegisteredModelAlias.objects.filter(model_version_id=model_version.pk)
+        .order_by()
         .annotate(none=Value(None, output_field=TextField()))
         .values_list("id", "alias", "none")
     )
