@@ -106,10 +106,13 @@ class RegisteredModel(models.Model):
         webhooks/services/matching.py writes: the value read with the row may be stale, and
         writing it back could hide a hook created since."""
         if not self._state.adding and kwargs.get("update_fields") is None and not args:
+            deferred = self.get_deferred_fields()  # as Django's own save: the loaded fields
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
-                if not field.primary_key and field.name != "hooks_may_match"
+                if not field.primary_key
+                and field.attname not in deferred
+                and field.name != "hooks_may_match"
             ]
         super().save(*args, **kwargs)
 

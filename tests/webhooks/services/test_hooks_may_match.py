@@ -92,6 +92,11 @@ def test_a_save_without_fields_leaves_the_flag_as_the_hooks_set_it(admin, models
     stale.save()
     assert flags()["a"] is True
     assert RegisteredModel.objects.get(name="a").description == "saved with every field"
+    partial = RegisteredModel.objects.only("pk", "description").get(name="a")
+    partial.description = "saved with the loaded fields"
+    partial.save()
+    assert flags()["a"] is True
+    assert RegisteredModel.objects.get(name="a").description == "saved with the loaded fields"
 
 
 def _waiting_for_a_lock(pid: int) -> bool:
