@@ -259,7 +259,8 @@ class RegisteredModelCreateApi(RegistryApi):
         registered_model = services.registered_model_create(
             actor=request.user, **self.input(request)
         )
-        return Response(_registered_model(request.user, registered_model.name))
+        # Rendered from what the service wrote: no second read (docs/decisions/0021).
+        return Response({"registered_model": RegisteredModelSerializer(registered_model).data})
 
 
 class RegisteredModelGetApi(OneStatementRead):
@@ -466,7 +467,9 @@ class ModelVersionCreateApi(RegistryApi):
         artifact_selectors.model_version_registration_wait(
             model_version=model_version, timeout=artifact_settings().registration_wait
         )
-        return Response(written_model_version(request.user, model_version))
+        # Rendered from what the service wrote, its tags and aliases included: no second read
+        # (docs/decisions/0021-writes-in-fewer-statements.md).
+        return Response(_model_version(model_version))
 
 
 class ModelVersionGetApi(OneStatementRead):
@@ -491,7 +494,8 @@ class ModelVersionUpdateApi(RegistryApi):
     @extend_schema(request=InputSerializer, responses=MODEL_VERSION_RESPONSE)
     def patch(self, request: SignedInRequest) -> Response:
         model_version = services.model_version_update(actor=request.user, **self.input(request))
-        return Response(written_model_version(request.user, model_version))
+        # The service sets the version's tags and aliases (docs/decisions/0021).
+        return Response(_model_version(model_version))
 
 
 class ModelVersionDeleteApi(RegistryApi):
@@ -518,7 +522,8 @@ class ModelVersionTransitionStageApi(RegistryApi):
         model_version = services.model_version_stage_transition(
             actor=request.user, **self.input(request)
         )
-        return Response(written_model_version(request.user, model_version))
+        # The service sets the version's tags and aliases (docs/decisions/0021).
+        return Response(_model_version(model_version))
 
 
 @extend_schema_view(

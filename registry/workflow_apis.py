@@ -271,11 +271,10 @@ class DatabricksTransitionStageApi(RegistryApi):
         ),
     )
     def post(self, request: SignedInRequest) -> Response:
+        # The service answers with the version as moved, its tags and aliases set: no second
+        # read (docs/decisions/0021-writes-in-fewer-statements.md).
         moved = services.model_version_stage_transition(actor=request.user, **self.input(request))
-        model_version = selectors.model_version_get(
-            actor=request.user, name=moved.registered_model.name, version=moved.version
-        )
-        body = ModelVersionDatabricksSerializer(model_version, context={"actor": request.user}).data
+        body = ModelVersionDatabricksSerializer(moved, context={"actor": request.user}).data
         # SDK 0.58 and later read the first key, older ones the second.
         return Response({"model_version_databricks": body, "model_version": body})
 

@@ -158,16 +158,35 @@ def model_version_registration_wait(*, model_version: ModelVersion, timeout: flo
     looking at its row at growing intervals (10 ms up to 100 ms).
 
     ``model-versions/create`` calls this after its commit, so that a quick copy answers READY:
-    the ``mlflow`` client sleeps 3 s before it looks at a PENDING_REGISTRATION version again."""
+    the ``mlflow`` client sleeps 3 s before it looks at a PENDING_REGISTRATION version again.
+    Once the copy ended, the fields it changed are set on ``model_version``, so the answer is
+    rendered without reading the version again (docs/decisions/0021)."""
     if model_version.status != ModelVersionStatus.PENDING_REGISTRATION or timeout <= 0:
         return
     deadline = time.monotonic() + timeout
     pause = 0.01
-    pending = ModelVersion.objects.filter(
-        pk=model_version.pk, status=ModelVersionStatus.PENDING_REGISTRATION
+    ended = (
+        ModelVersion.objects.filter(pk=model_version.pk)
+        .exclude(status=ModelVersionStatus.PENDING_REGISTRATION)
+        .values(*COPY_RESULT_FIELDS)
     )
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(pause, left))
         pause = min(pause * 2, 0.1)
-        if not pending.exists():
+        result = ended.first()
+        if result is not None:
+            for field, value in result.items():
+                setattr(model_version, field, value)
             return
+
+
+#: The fields of a version that the end of its copy may change (``services._fail``, the end of
+#: ``services.model_version_copy``), set on the version the create call answers with.
+COPY_RESULT_FIELDS = (
+    "status",
+    "status_message",
+    "artifact_digest",
+    "run_id",
+    "model_id",
+    "updated_at",
+)

@@ -9,6 +9,7 @@ to change.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
@@ -81,6 +82,12 @@ class RegisteredModel(models.Model):
     # The highest version number ever given out; only ever increases, so numbers are never
     # reused after a delete.
     last_version_number = models.PositiveIntegerField(default=0)
+    # False only while no ACTIVE webhook with a subscription can match the model's events (none
+    # of its own, none registry-wide): read under the model's row lock, it lets a write skip
+    # the subscription lookup. Kept by the writes that change hooks, under that lock
+    # (webhooks/services/matching.py); True is always safe, hence the database default
+    # (docs/decisions/0021-writes-in-fewer-statements.md).
+    hooks_may_match = models.BooleanField(default=True, db_default=True, editable=False)
 
     # Set by registry.selectors on the models they return for output, and read by the
     # serializers and the web UI: plain lists (docs/decisions/0011-reads-attach-plain-lists.md).
@@ -93,6 +100,21 @@ class RegisteredModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A save that names no fields writes every field but ``hooks_may_match``, which only
+        webhooks/services/matching.py writes: the value read with the row may be stale, and
+        writing it back could hide a hook created since."""
+        if not self._state.adding and kwargs.get("update_fields") is None and not args:
+            deferred = self.get_deferred_fields()  # as Django's own save: the loaded fields
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and field.attname not in deferred
+                and field.name != "hooks_may_match"
+            ]
+        super().save(*args, **kwargs)
 
 
 class RegisteredModelTag(models.Model):
@@ -296,24 +318,29 @@ ACTIVITY_HASHED_FIELDS = (
 
 
 class ActivityManager(models.Manager["Activity"]):
-    def append(self, rows: list[Activity]) -> list[Activity]:
+    def append(self, rows: list[Activity], *, model_locked: bool = False) -> list[Activity]:
         """Write ``rows`` (unsaved, all of one registered model) at the end of that model's
         hash chain. Takes the model's row lock first (the writers of a model's trail hold it
         already, so this costs nothing more there): the chain of one model is written by one
         transaction at a time, and chains of different models never wait for each other
-        (docs/decisions/0017-tamper-evident-trail.md)."""
+        (docs/decisions/0017-tamper-evident-trail.md). ``model_locked``: the caller took that
+        lock in this transaction (``SELECT ... FOR UPDATE``), so the statement that would take
+        it again is not sent (docs/decisions/0021-writes-in-fewer-statements.md)."""
         if not rows:
             return rows
         model_ids = {row.registered_model_id for row in rows}
         if len(model_ids) != 1:
             raise ValueError("one chain at a time: the rows must be of one registered model")
         (model_id,) = model_ids
-        with transaction.atomic():
-            list(
-                RegisteredModel.objects.select_for_update()
-                .filter(pk=model_id)
-                .values_list("pk", flat=True)
-            )
+        # Inside the caller's transaction when it holds the lock: no savepoint of its own (two
+        # more round trips), as a failure here fails the change that writes the entries.
+        with transaction.atomic(savepoint=not model_locked):
+            if not model_locked:
+                list(
+                    RegisteredModel.objects.select_for_update()
+                    .filter(pk=model_id)
+                    .values_list("pk", flat=True)
+                )
             head = (
                 self.filter(registered_model_id=model_id)
                 .order_by("-id")

@@ -22,6 +22,7 @@ space, so callers write ``selectors.model_version_get(...)``:
 """
 
 from registry.selectors.comments import comment_available_actions, model_version_comments
+from registry.selectors.common import with_tags_and_aliases_of
 from registry.selectors.policies import (
     gate_tag_keepers,
     stage_policies_effective,
@@ -88,4 +89,5 @@ __all__ = [
     "transition_requests_closed_as_approved",
     "transition_requests_open",
     "transition_requests_open_readable",
+    "with_tags_and_aliases_of",
 ]

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db.models import Model, OuterRef, QuerySet, Subquery
+from django.db.models import Model, OuterRef, QuerySet, Subquery, TextField, Value
 
 from accounts import permissions
 from accounts.permissions import Level
@@ -80,6 +80,43 @@ def with_tags_and_aliases(model_versions: list[ModelVersion]) -> list[ModelVersi
         for model_version in model_versions:
             model_version.alias_list = aliases.get(model_version.pk, [])
     return model_versions
+
+
+def with_tags_and_aliases_of(model_version: ModelVersion) -> ModelVersion:
+    """Set one version's ``tag_list`` (by id) and ``alias_list`` (by name) in one statement (a
+    ``UNION ALL`` of the two tables), for the answer of a write that holds the version
+    (docs/decisions/0021-writes-in-fewer-statements.md)."""
+    # No ORDER BY in the parts (SQLite refuses one there): sorted below.
+    tags = (
+        ModelVersionTag.objects.filter(model_version_id=model_version.pk)
+        .order_by()
+        .values_list("id", "key", "value")
+    )
+    aliases = (
+        RegisteredModelAlias.objects.filter(model_version_id=model_version.pk)
+        .order_by()
+        .annotate(none=Value(None, output_field=TextField()))
+        .values_list("id", "alias", "none")
+    )
+    model_version.tag_list = []
+    model_version.alias_list = []
+    for pk, name, value in tags.union(aliases, all=True):
+        if value is None:  # tag values are never NULL: an alias
+            model_version.alias_list.append(
+                RegisteredModelAlias(
+                    pk=pk,
+                    alias=name,
+                    model_version=model_version,
+                    registered_model_id=model_version.registered_model_id,
+                )
+            )
+        else:
+            model_version.tag_list.append(
+                ModelVersionTag(pk=pk, key=name, value=value, model_version=model_version)
+            )
+    model_version.tag_list.sort(key=lambda tag: tag.pk)
+    model_version.alias_list.sort(key=lambda alias: alias.alias)
+    return model_version
 
 
 def with_model_tags_and_aliases(

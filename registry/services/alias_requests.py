@@ -82,6 +82,7 @@ def _emit(
             "request_id": str(request.code),
         },
         actor=actor,
+        under_lock=True,  # every caller holds the model's row lock (docs/decisions/0021)
     )
 
 

@@ -148,6 +148,7 @@ def apply_alias_move(
             model_version=model_version,
             payload_data={"alias": alias},
             actor=actor,
+            under_lock=True,
         )
     if from_version == to_version:
         return None
@@ -159,6 +160,7 @@ def apply_alias_move(
             registered_model=registered_model,
             payload_data={"alias": alias},
             actor=actor,
+            under_lock=True,
         )
     else:
         if current is None:
@@ -194,6 +196,7 @@ def apply_alias_move(
             model_version=model_version,
             payload_data=payload,
             actor=actor,
+            under_lock=True,
         )
         _close_moot_requests(registered_model, alias, model_version, request, at)
         return move

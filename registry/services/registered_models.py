@@ -27,6 +27,7 @@ from registry.selectors import registered_model_by_name
 from registry.services.aliases import aliases_deleted_with, deletion_guards
 from registry.services.common import actor_or_none, lock_registered_model
 from webhooks.models import EventType
+from webhooks.services.matching import hooks_may_match_new_model
 from webhooks.services.outbox import webhook_event_emit
 
 
@@ -50,11 +51,19 @@ def registered_model_create(
                 created_by=actor_or_none(actor),
                 created_at=now,
                 updated_at=now,
+                # Returned by the insert; under_lock below (docs/decisions/0021).
+                hooks_may_match=hooks_may_match_new_model(),
             )
-            RegisteredModelTag.objects.bulk_create(
-                RegisteredModelTag(registered_model=registered_model, key=key, value=value)
-                for key, value in cleaned_tags
+            # The answer is rendered from what was written (docs/decisions/0021): the tags
+            # in the order they were inserted, no aliases and no versions yet.
+            registered_model.tag_list = RegisteredModelTag.objects.bulk_create(
+                [
+                    RegisteredModelTag(registered_model=registered_model, key=key, value=value)
+                    for key, value in cleaned_tags
+                ]
             )
+            registered_model.alias_list = []
+            registered_model.latest_versions = []
             accounts_services.registered_model_grant_creator(
                 registered_model=registered_model, actor=actor
             )
@@ -63,6 +72,8 @@ def registered_model_create(
                 registered_model=registered_model,
                 payload_data={"tags": dict(cleaned_tags), "description": description},
                 actor=actor,
+                # The row is this transaction's until it commits: nobody else sees it yet.
+                under_lock=True,
             )
     except IntegrityError:
         # The unique constraint on the name decides races between two creators.
@@ -188,8 +199,12 @@ def registered_model_tag_set(*, actor: User | None, name: Any, key: Any, value: 
     value = validation.tag_value(value)
     registered_model = registered_model_by_name(name)
     permissions.require_level(actor, registered_model, Level.CAN_EDIT, action="edit the tags of")
-    RegisteredModelTag.objects.update_or_create(
-        registered_model=registered_model, key=key, defaults={"value": value}
+    # One INSERT ... ON CONFLICT DO UPDATE on the (model, key) constraint (docs/decisions/0021).
+    RegisteredModelTag.objects.bulk_create(
+        [RegisteredModelTag(registered_model=registered_model, key=key, value=value)],
+        update_conflicts=True,
+        unique_fields=["registered_model", "key"],
+        update_fields=["value"],
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import permissions
@@ -27,8 +28,18 @@ from registry.models import (
     TransitionRequest,
     TransitionRequestStatus,
 )
-from registry.selectors import gate_tag_keepers, stage_policies_effective, stage_policy_effective
-from registry.services.common import COMMENT_MAX_LENGTH, lock_model_version, record_activity
+from registry.selectors import (
+    gate_tag_keepers,
+    stage_policies_effective,
+    stage_policy_effective,
+    with_tags_and_aliases_of,
+)
+from registry.services.common import (
+    COMMENT_MAX_LENGTH,
+    activity_row,
+    lock_model_version,
+    update_returning,
+)
 from registry.services.history import record_stage_move
 from registry.services.provenance import promotion_record_link
 from webhooks.models import EventType
@@ -129,8 +140,12 @@ def apply_stage_change(
 
     Archives the others in the stage when asked (if the actor could move each of them to
     Archived directly: :func:`_check_archiving`), writes the activities, emits the events, and
-    closes the open requests the move made moot. The caller holds the model's row lock and has
-    checked permissions and policy.
+    closes the open requests the move made moot. The caller holds the model's row lock, taken
+    in this transaction, and has checked permissions and policy.
+
+    The trail entries of the move (the archived versions', the version's own, the closed
+    requests') are appended together at the end, in that order, one chain extension for all
+    of them (docs/decisions/0021-writes-in-fewer-statements.md).
     """
     if model_version.status != ModelVersionStatus.READY:
         # Only READY versions move: a verified copy, or a reference (docs/architecture.md).
@@ -147,8 +162,9 @@ def apply_stage_change(
             actor=actor, registered_model=registered_model, others=others, moved=model_version
         )
     # Nothing is written before this point, so a refusal above leaves everything as it was.
+    trail: list[Activity] = []
     archived = _archive_others(
-        actor=actor, model_version=model_version, others=others, stage=target, at=at
+        actor=actor, model_version=model_version, others=others, stage=target, at=at, trail=trail
     )
     from_stage = model_version.current_stage
     model_version.current_stage = target
@@ -156,7 +172,7 @@ def apply_stage_change(
     model_version.save(update_fields=["current_stage", "updated_at"])
     registered_model.updated_at = at
     registered_model.save(update_fields=["updated_at"])
-    activity = record_activity(
+    activity = activity_row(
         actor=actor,
         model_version=model_version,
         activity_type=activity_type,
@@ -166,6 +182,7 @@ def apply_stage_change(
         request=request,
         at=at,
     )
+    trail.append(activity)
     record = record_stage_move(
         actor=actor,
         registered_model=registered_model,
@@ -187,9 +204,10 @@ def apply_stage_change(
         model_version=model_version,
         payload_data=payload,
         actor=actor,
+        under_lock=True,
     )
-    for moved in [model_version, *archived]:
-        _close_moot_requests(model_version=moved, at=at, except_request=request)
+    trail += _close_moot_requests(moved=[model_version, *archived], at=at, except_request=request)
+    Activity.objects.append(trail, model_locked=True)
     return activity
 
 
@@ -232,17 +250,21 @@ def _archive_others(
     others: list[ModelVersion],
     stage: Stage,
     at: Any,
+    trail: list[Activity],
 ) -> list[ModelVersion]:
+    """Archive ``others``; their trail entries go to ``trail``, which the caller appends."""
     for other in others:
         other.registered_model = model_version.registered_model
-        record_activity(
-            actor=actor,
-            model_version=other,
-            activity_type=ActivityType.SYSTEM_TRANSITION,
-            from_stage=other.current_stage,
-            to_stage=Stage.ARCHIVED,
-            system_comment=f"Archived when version {model_version.version} moved to {stage}.",
-            at=at,
+        trail.append(
+            activity_row(
+                actor=actor,
+                model_version=other,
+                activity_type=ActivityType.SYSTEM_TRANSITION,
+                from_stage=other.current_stage,
+                to_stage=Stage.ARCHIVED,
+                system_comment=f"Archived when version {model_version.version} moved to {stage}.",
+                at=at,
+            )
         )
         record_stage_move(
             actor=actor,
@@ -259,38 +281,66 @@ def _archive_others(
             model_version=other,
             payload_data={"from_stage": other.current_stage, "to_stage": Stage.ARCHIVED},
             actor=actor,
+            under_lock=True,
         )
         other.current_stage = Stage.ARCHIVED
-    ModelVersion.objects.filter(pk__in=[other.pk for other in others]).update(
-        current_stage=Stage.ARCHIVED, updated_at=at
-    )
+    if others:
+        ModelVersion.objects.filter(pk__in=[other.pk for other in others]).update(
+            current_stage=Stage.ARCHIVED, updated_at=at
+        )
     return others
 
 
 def _close_moot_requests(
-    *, model_version: ModelVersion, at: Any, except_request: TransitionRequest | None
-) -> None:
-    """Open requests to move a version into the stage it is now in have nothing left to do."""
-    moot = model_version.transition_requests.filter(
-        status=TransitionRequestStatus.OPEN, to_stage=model_version.current_stage
-    )
+    *, moved: list[ModelVersion], at: Any, except_request: TransitionRequest | None
+) -> list[Activity]:
+    """Open requests to move a version into the stage it is now in have nothing left to do:
+    closed in one ``UPDATE ... RETURNING`` for all the versions a move moved
+    (docs/decisions/0021-writes-in-fewer-statements.md). Returns their trail entries, unsaved,
+    in the order of ``moved`` and then of the requests' ids."""
+    reached = Q()
+    for model_version in moved:
+        reached |= Q(model_version_id=model_version.pk, to_stage=model_version.current_stage)
+    moot = TransitionRequest.objects.filter(reached, status=TransitionRequestStatus.OPEN)
     if except_request is not None:
         moot = moot.exclude(pk=except_request.pk)
-    for request in moot:
-        record_activity(
-            actor=None,
+    closed = update_returning(
+        moot,
+        {"status": TransitionRequestStatus.SUPERSEDED, "closed_at": at},
+        returning=("id", "code", "model_version_id", "from_stage", "to_stage"),
+    )
+    rank = {model_version.pk: place for place, model_version in enumerate(moved)}
+    by_pk = {model_version.pk: model_version for model_version in moved}
+    entries = []
+    for pk, code, model_version_id, from_stage, to_stage in sorted(
+        closed, key=lambda row: (rank[row[2]], row[0])
+    ):
+        model_version = by_pk[model_version_id]
+        request = TransitionRequest(
+            pk=pk,
+            code=code,
             model_version=model_version,
-            activity_type=ActivityType.CANCELLED_REQUEST,
-            from_stage=request.from_stage,
-            to_stage=request.to_stage,
-            system_comment=(
-                f"Closed: version {model_version.version} reached {request.to_stage} "
-                "another way, so the request has nothing left to do."
-            ),
-            request=request,
-            at=at,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            status=TransitionRequestStatus.SUPERSEDED,
+            closed_at=at,
         )
-    moot.update(status=TransitionRequestStatus.SUPERSEDED, closed_at=at)
+        entries.append(
+            activity_row(
+                actor=None,
+                model_version=model_version,
+                activity_type=ActivityType.CANCELLED_REQUEST,
+                from_stage=from_stage,
+                to_stage=to_stage,
+                system_comment=(
+                    f"Closed: version {model_version.version} reached {to_stage} "
+                    "another way, so the request has nothing left to do."
+                ),
+                request=request,
+                at=at,
+            )
+        )
+    return entries
 
 
 def model_version_stage_transition(
@@ -339,6 +389,9 @@ def model_version_stage_transition(
             comment=comment,
             at=timezone.now(),
         )
+        # The answer's tags and aliases, read under the lock in one statement; the rest of the
+        # version is what was locked and written (docs/decisions/0021).
+        with_tags_and_aliases_of(model_version)
     return model_version
 
 

@@ -111,7 +111,8 @@ def _request_step(
     comment: str,
     at: Any,
 ) -> Activity:
-    """A step in a request's life: its entry on the trail and, if any, its webhook event."""
+    """A step in a request's life: its entry on the trail and, if any, its webhook event. The
+    caller holds the model's row lock, taken in this transaction (docs/decisions/0021)."""
     activity = record_activity(
         actor=actor,
         model_version=model_version,
@@ -121,6 +122,7 @@ def _request_step(
         comment=comment,
         request=request,
         at=at,
+        model_locked=True,
     )
     if event is not None:
         webhook_event_emit(
@@ -133,6 +135,7 @@ def _request_step(
                 "comment": comment,
             },
             actor=actor,
+            under_lock=True,
         )
     return activity
 
@@ -268,6 +271,7 @@ def transition_request_approve(
                 ),
                 request=request,
                 at=now,
+                model_locked=True,
             )
         check_required_tags(policy, registered_model, model_version)
         activity = apply_stage_change(
@@ -294,6 +298,7 @@ def transition_request_approve(
                 "comment": comment,
             },
             actor=actor,
+            under_lock=True,
         )
     return activity
 

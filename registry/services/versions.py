@@ -32,6 +32,7 @@ from registry.selectors import (
     model_version_get,
     model_version_get_by_alias,
     model_version_latest,
+    with_tags_and_aliases_of,
 )
 from registry.services.aliases import aliases_deleted_with, deletion_guards
 from registry.services.common import (
@@ -155,10 +156,15 @@ def model_version_create(
             created_at=now,
             updated_at=now,
         )
-        ModelVersionTag.objects.bulk_create(
-            ModelVersionTag(model_version=model_version, key=key, value=value)
-            for key, value in cleaned_tags
+        # The answer is rendered from what was written (docs/decisions/0021): the tags in the
+        # order they were inserted (their ids), and no aliases, which a new version has none of.
+        model_version.tag_list = ModelVersionTag.objects.bulk_create(
+            [
+                ModelVersionTag(model_version=model_version, key=key, value=value)
+                for key, value in cleaned_tags
+            ]
         )
+        model_version.alias_list = []
         webhook_event_emit(
             event=EventType.MODEL_VERSION_CREATED,
             registered_model=registered_model,
@@ -170,6 +176,7 @@ def model_version_create(
                 "description": description,
             },
             actor=actor,
+            under_lock=True,
         )
         if not model_version.is_reference:
             artifact_services.model_version_copy_schedule(model_version=model_version)
@@ -189,7 +196,9 @@ def model_version_update(
     model_version.description = description
     model_version.updated_at = timezone.now()
     model_version.save(update_fields=["description", "updated_at"])
-    return model_version
+    # The answer's tags and aliases in one statement; the rest is what was read and written
+    # (docs/decisions/0021-writes-in-fewer-statements.md).
+    return with_tags_and_aliases_of(model_version)
 
 
 def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None:
@@ -228,6 +237,7 @@ def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None
             activity_type=ActivityType.DELETED_MODEL_VERSION,
             from_stage=model_version.current_stage,
             at=now,
+            model_locked=True,
         )
         webhook_event_emit(
             event=EventType.MODEL_VERSION_DELETED,
@@ -235,6 +245,7 @@ def model_version_delete(*, actor: User | None, name: Any, version: Any) -> None
             model_version=model_version,
             payload_data={"from_stage": model_version.current_stage},
             actor=actor,
+            under_lock=True,
         )
         if not model_version.is_reference:
             artifact_services.artifacts_delete_schedule(
@@ -332,8 +343,13 @@ def model_version_tag_set(
     value = validation.tag_value(value)
     model_version = _version_for_tag_write(actor, name, number, key)
     with transaction.atomic():
-        ModelVersionTag.objects.update_or_create(
-            model_version=model_version, key=key, defaults={"value": value}
+        # One INSERT ... ON CONFLICT DO UPDATE on the (version, key) constraint, where
+        # update_or_create took a savepoint, a read and a write (docs/decisions/0021).
+        ModelVersionTag.objects.bulk_create(
+            [ModelVersionTag(model_version=model_version, key=key, value=value)],
+            update_conflicts=True,
+            unique_fields=["model_version", "key"],
+            update_fields=["value"],
         )
         webhook_event_emit(
             event=EventType.MODEL_VERSION_TAG_SET,

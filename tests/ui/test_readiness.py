@@ -108,7 +108,9 @@ def test_an_alias_request_card_says_its_policy_and_stage(story):
     assert "the policy does not let the requester approve" in bob_html
     assert 'data-action="approve"' not in bob_html
     carol_html = _text(_client(story.carol).get(url))
-    assert "Deciding this request needs the level “Can manage production versions” on the model" in carol_html
+    assert (
+        "Deciding this request needs the level “Can manage production versions” on the model"
+    ) in carol_html
 
 
 def test_the_model_page_reads_alias_requests_in_a_fixed_number_of_queries(story):

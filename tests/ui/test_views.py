@@ -108,7 +108,9 @@ def test_read_only_user_sees_no_decision_buttons(story):
     carol_html = _client(story.carol).get(_version_url(2)).content.decode()
     assert 'data-action="approve"' not in carol_html
     assert 'data-action="reject"' not in carol_html
-    assert "Deciding this request needs the level “Can manage production versions” on the model." in carol_html
+    assert (
+        "Deciding this request needs the level “Can manage production versions” on the model."
+    ) in carol_html
     bob_html = _client(story.bob).get(_version_url(2)).content.decode()
     assert 'data-action="approve"' in bob_html
     assert 'data-action="reject"' in bob_html

@@ -45,6 +45,7 @@ from webhooks.models import (
     WebhookStatus,
 )
 from webhooks.services import outbox
+from webhooks.services.matching import hooks_may_match_refresh
 from webhooks.services.sending import Source, Try, build_and_send, not_sent
 
 logger = logging.getLogger(__name__)
@@ -419,6 +420,8 @@ def _count_failure(webhook_id: int, error: str) -> None:
     )
     if disabled:
         webhook = Webhook.objects.select_related("registered_model").get(pk=webhook_id)
+        # A hook that stopped matching: its models' flags may turn False (docs/decisions/0021).
+        hooks_may_match_refresh(registered_model_ids=[webhook.registered_model_id])
         logger.warning("Webhook %s disabled: %s", webhook.code, reason)
         outbox.webhook_event_emit(
             event=EventType.WEBHOOK_DISABLED,

@@ -32,6 +32,7 @@ from webhooks.models import (
 )
 from webhooks.services import outbox
 from webhooks.services.delivery import record_try
+from webhooks.services.matching import hooks_changing
 from webhooks.services.sending import Try, build_and_send
 from webhooks.services.validation import (
     DESCRIPTION_MAX_LENGTH,
@@ -103,7 +104,7 @@ def webhook_create(
         created_at=now,
         updated_at=now,
     )
-    with transaction.atomic():
+    with hooks_changing([webhook.registered_model_id]):
         webhook.save()
         _set_subscriptions(webhook, cleaned_events)
     logger.info("Webhook %s created (%s, %s)", webhook.code, flavor, http.sanitize_url(webhook.url))
@@ -178,7 +179,13 @@ def webhook_update(
         for field in ("secret", "authorization")
         if retargeted and getattr(webhook, field) and not changes.get(field)
     ]
-    with transaction.atomic():
+    # A new status or new events can make the hook match or stop matching (docs/decisions/0021).
+    matching_changes = (
+        hooks_changing([webhook.registered_model_id])
+        if "status" in changes or cleaned_events is not None
+        else transaction.atomic()
+    )
+    with matching_changes:
         for field, value in changes.items():
             setattr(webhook, field, value)
         webhook.save(update_fields=list(changes))
@@ -196,7 +203,8 @@ def webhook_update(
 
 def webhook_delete(*, actor: User | None, webhook: Webhook) -> None:
     require_can_manage_webhook(actor, webhook.registered_model)
-    webhook.delete()
+    with hooks_changing([webhook.registered_model_id]):
+        webhook.delete()
 
 
 def webhook_test(

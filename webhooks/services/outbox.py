@@ -49,6 +49,7 @@ def webhook_event_emit(
     model_version: ModelVersion | None = None,
     payload_data: dict[str, Any] | None = None,
     actor: Any,
+    under_lock: bool = False,
 ) -> list[int]:
     """Record an event and a delivery per subscribed ACTIVE hook; send them after commit.
 
@@ -58,8 +59,15 @@ def webhook_event_emit(
     ``payload_data`` holds the event's own fields (``to_stage``, ``key``, ...); the model name
     and version come from the objects. A stage event also fires its per-stage variant. Returns
     the ids of the deliveries written.
+
+    ``under_lock``: ``registered_model`` was read under its row lock (``SELECT ... FOR
+    UPDATE``) in this transaction, which still holds it. Its ``hooks_may_match`` is then
+    current until the commit, and when it is False no hook can match: the lookup is not made
+    (webhooks/services/matching.py; docs/decisions/0021-writes-in-fewer-statements.md).
     """
     if not webhook_settings().enabled:
+        return []
+    if under_lock and registered_model is not None and not registered_model.hooks_may_match:
         return []
     data: dict[str, Any] = {}
     if registered_model is not None:

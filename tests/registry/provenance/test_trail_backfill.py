@@ -17,11 +17,11 @@ AFTER = [("registry", "0018_provenance_and_hash_chains")]
 
 
 @pytest.fixture(autouse=True)
-def _latest_schema_afterwards():
-    """The tests after this one run on the same database: give it back every migration, not
-    the schema of 0018 (later migrations add columns the models read)."""
+def _schema_back_to_the_latest():
+    """The tests after this one run on the latest schema, whatever this one left."""
     yield
     executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
