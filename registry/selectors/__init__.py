@@ -45,6 +45,7 @@ from registry.selectors.transition_requests import (
 from registry.selectors.versions import (
     model_version_activities,
     model_version_by_number,
+    model_version_tag_changes,
     model_version_download_uri,
     model_version_get,
     model_version_get_by_alias,
@@ -57,6 +58,7 @@ __all__ = [
     "comment_available_actions",
     "gate_tag_keepers",
     "model_version_activities",
+    "model_version_tag_changes",
     "model_version_by_number",
     "model_version_comments",
     "model_version_download_uri",
