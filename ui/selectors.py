@@ -341,8 +341,7 @@ def version_timeline(
     entries += [TimelineEntry(kind="alias", at=move.created_at, move=move) for move in moves]
     entries += _alias_request_entries(model_version)
     entries += [
-        TimelineEntry(kind="tag", at=change.created_at, tag_change=change)
-        for change in tag_changes
+        TimelineEntry(kind="tag", at=change.created_at, tag_change=change) for change in tag_changes
     ]
 
     # Readiness without a time of its own (no manifest) stays just after the creation; a move

@@ -45,12 +45,12 @@ from registry.selectors.transition_requests import (
 from registry.selectors.versions import (
     model_version_activities,
     model_version_by_number,
-    model_version_tag_changes,
     model_version_download_uri,
     model_version_get,
     model_version_get_by_alias,
     model_version_latest,
     model_version_search,
+    model_version_tag_changes,
     model_versions_newest,
 )
 

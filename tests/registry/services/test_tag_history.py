@@ -101,9 +101,7 @@ def test_the_history_costs_one_insert_and_no_read(alice):
         lambda: services.model_version_tag_delete(actor=alice, name="m", version="1", key="x")
     )
     assert [sql.split()[0] for sql in removal if "registry_modelversiontag" in sql] == ["DELETE"]
-    assert [sql.split()[0] for sql in removal if "registry_versiontagchange" in sql] == [
-        "INSERT"
-    ]
+    assert [sql.split()[0] for sql in removal if "registry_versiontagchange" in sql] == ["INSERT"]
 
 
 def test_a_refused_write_records_nothing(alice, django_user_model, settings):
