@@ -404,3 +404,40 @@ def test_wrong_method_pages(story):
         reverse("ui:logout"),
     ):
         _same_count(client, url, add, status=405)
+
+
+def test_webhook_pages_with_mlflow_hooks(story, django_user_model):
+    """MLflow-style hooks (registry-wide, an admin's): the list with many, and one hook's page
+    with its events as MLflow names them and many deliveries."""
+    admin = django_user_model.objects.create_superuser("root", password="root-password-1")
+
+    def mlflow_hook():
+        return webhook_services.webhook_create(
+            actor=admin,
+            flavor=WebhookFlavor.MLFLOW,
+            name=f"hook-{next(numbers)}",
+            events=[
+                {"entity": "model_version_tag", "action": "set"},
+                {"entity": "model_version", "action": "created"},
+            ],
+            url=f"https://hooks.example.com/{next(numbers)}",
+        )
+
+    _same_count(
+        _client(admin), reverse("ui:webhook-list"), lambda n: [mlflow_hook() for _ in range(n)]
+    )
+    hook = mlflow_hook()
+
+    def add_deliveries(count: int) -> None:
+        for _ in range(count):
+            services.model_version_tag_set(
+                actor=story.owner, name=MODEL, version=1, key="k", value=str(next(numbers))
+            )
+        for delivery in WebhookDelivery.objects.filter(webhook=hook, attempts__isnull=True):
+            WebhookDeliveryAttempt.objects.create(
+                delivery=delivery, number=1, outcome=AttemptOutcome.RETRY, response_status=500
+            )
+
+    url = reverse("ui:webhook-detail", kwargs={"code": hook.code})
+    _same_count(_client(admin), url, add_deliveries)
+    assert WebhookDelivery.objects.filter(webhook=hook).count() == 10
