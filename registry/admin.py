@@ -44,6 +44,7 @@ from registry.models import (
     TransitionApproval,
     TransitionRequest,
     TransitionRequestStatus,
+    VersionTagChange,
 )
 
 
@@ -626,3 +627,14 @@ class PointerMoveAdmin(ReadOnlyAdmin):
                     "cause", "actor_username"]  # fmt: skip
     list_filter = ["kind", "cause"]
     search_fields = ["model_name", "pointer", "actor_username"]
+
+
+@admin.register(VersionTagChange)
+class VersionTagChangeAdmin(ReadOnlyAdmin):
+    """The history of version tags (docs/decisions/0022-version-tag-history.md)."""
+
+    superusers_only = False  # staff with the view permission read the trails too
+    list_display = ["created_at", "model_name", "version", "key", "old_value", "new_value",
+                    "cause", "actor_username"]  # fmt: skip
+    list_filter = ["cause"]
+    search_fields = ["model_name", "key", "actor_username"]

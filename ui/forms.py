@@ -10,7 +10,8 @@ from django import forms
 
 from accounts.models import PermissionLevel
 from registry.models import Stage
-from webhooks.models import EventType, WebhookStatus
+from webhooks.models import EventType, WebhookFlavor, WebhookStatus
+from webhooks.payloads import MLFLOW_EVENTS
 
 COMMENT_WIDGET = forms.Textarea(attrs={"rows": 3})
 TARGET_STAGES = [(Stage.STAGING, "Staging"), (Stage.PRODUCTION, "Production"),
@@ -172,31 +173,72 @@ WEBHOOK_STATUSES = [
 SECRET_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
 
 
-class WebhookForm(forms.Form):
-    """A Databricks-flavoured hook, as ``registry-webhooks/create`` takes it. The secret and the
-    authorization are write-only: never shown back, never kept in the session on a refusal."""
+# An MLflow-flavoured hook's events, as MLflow 3 names them (entity and action, docs/webhooks.md):
+# the value is "ENTITY.ACTION", split into the API's {"entity", "action"} by mlflow_events().
+MLFLOW_WEBHOOK_EVENTS = [
+    (f"{entity}.{action}", f"{entity.lower()}.{action.lower()}") for entity, action in MLFLOW_EVENTS
+]
+WEBHOOK_FLAVORS = [
+    (WebhookFlavor.DATABRICKS, "Databricks-style (a model's hooks, or all models)"),
+    (WebhookFlavor.MLFLOW, "MLflow-style (MLflow 3 webhooks, all models)"),
+]
 
+
+def mlflow_events(values: list[str]) -> list[dict[str, str]]:
+    """The form's "ENTITY.ACTION" values as the MLflow API's event objects."""
+    return [dict(zip(("entity", "action"), value.split(".", 1), strict=True)) for value in values]
+
+
+class WebhookForm(forms.Form):
+    """A hook of either flavour, as ``registry-webhooks/create`` (Databricks) or MLflow's
+    ``webhooks`` create takes it: the events offered follow the flavour. The secret and the
+    authorization are write-only: never shown back, never kept in the session on a refusal; a
+    secret the registry generates is shown once, after the redirect (docs/ui.md, "Webhooks")."""
+
+    flavor = forms.ChoiceField(
+        label="Kind", choices=WEBHOOK_FLAVORS, initial=WebhookFlavor.DATABRICKS, required=False
+    )
+    name = forms.CharField(
+        label="Name",
+        required=False,
+        max_length=63,
+        help_text="MLflow-style hooks: 1 to 63 letters, digits, '.', '_' or '-'.",
+    )
     model_name = forms.CharField(
         label="Model",
         required=False,
         max_length=256,
-        help_text="Empty: all models (registry admins only).",
+        help_text="Databricks-style hooks: empty for all models (registry admins only).",
     )
     url = forms.CharField(label="URL", max_length=2048)
     events = forms.MultipleChoiceField(
-        label="Events", choices=WEBHOOK_EVENTS, widget=forms.CheckboxSelectMultiple
+        label="Events", choices=WEBHOOK_EVENTS, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    mlflow_events = forms.MultipleChoiceField(
+        label="Events",
+        choices=MLFLOW_WEBHOOK_EVENTS,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
     )
     secret = forms.CharField(
         label="Signing secret",
         required=False,
         widget=SECRET_WIDGET,
-        help_text="Signs each delivery (X-Databricks-Signature). Never shown again.",
+        help_text="Signs each delivery (X-Databricks-Signature, or MLflow's X-MLflow-Signature). "
+        "Never shown again.",
+    )
+    # Not named "secret": the choice is kept on a refusal, unlike the fields that hold one.
+    generate_signing_key = forms.BooleanField(
+        label="No secret typed: generate one (shown once, after saving)",
+        required=False,
+        initial=True,
     )
     authorization = forms.CharField(
         label="Authorization header",
         required=False,
         widget=SECRET_WIDGET,
-        help_text="Sent as the Authorization header, e.g. Bearer <token>. Never shown again.",
+        help_text="Databricks-style hooks: sent as the Authorization header, e.g. Bearer <token>. "
+        "Never shown again.",
     )
     enable_ssl_verification = forms.BooleanField(
         label="Verify the receiver's TLS certificate", required=False, initial=True
@@ -206,6 +248,17 @@ class WebhookForm(forms.Form):
         label="Description", required=False, max_length=1000, widget=COMMENT_WIDGET
     )
 
+    def clean_flavor(self) -> str:
+        """Not chosen (a form from before the choice existed): Databricks-style, as then."""
+        return str(self.cleaned_data["flavor"] or WebhookFlavor.DATABRICKS)
+
+    def chosen_events(self) -> list[Any]:
+        """The events of the chosen flavour, as its API takes them."""
+        data = self.cleaned_data
+        if data["flavor"] == WebhookFlavor.MLFLOW:
+            return mlflow_events(data["mlflow_events"])
+        return list(data["events"])
+
 
 class WebhookEditForm(forms.Form):
     """The fields of an existing hook. A blank secret or authorization keeps the one set; a
@@ -213,8 +266,15 @@ class WebhookEditForm(forms.Form):
     (``webhook_update``)."""
 
     url = forms.CharField(label="URL", max_length=2048)
+    name = forms.CharField(label="Name", required=False, max_length=63)
     events = forms.MultipleChoiceField(
         label="Events", choices=WEBHOOK_EVENTS, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    mlflow_events = forms.MultipleChoiceField(
+        label="Events",
+        choices=MLFLOW_WEBHOOK_EVENTS,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
     )
     secret = forms.CharField(label="New signing secret", required=False, widget=SECRET_WIDGET)
     remove_secret = forms.BooleanField(label="Remove the signing secret", required=False)

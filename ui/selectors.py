@@ -27,6 +27,7 @@ from registry.models import (
     StagePolicy,
     TransitionRequest,
     TransitionRequestStatus,
+    VersionTagChange,
 )
 from registry.selectors import aliases as alias_selectors
 from registry.selectors import readiness as readiness_selectors
@@ -188,6 +189,7 @@ class TimelineEntry:
     activity: Activity | None = None
     comment: dict[str, Any] | None = None
     move: PointerMove | None = None
+    tag_change: VersionTagChange | None = None
     alias_request: AliasRequest | None = None
     approval: Any = None
     partial: bool = False
@@ -286,11 +288,13 @@ def version_timeline(
     level: Level,
     policies: dict[str, StagePolicy],
     comment_limit: int = 500,
+    tag_change_limit: int = 500,
 ) -> list[TimelineEntry]:
     """The version's one timeline, oldest first: its creation, its readiness or failure, the
     trail (stage moves, requests, each approval with its place, decisions), its comments with
     what the viewer may do with them (in place of the trail's NEW_COMMENT entries, which keep
-    only the first text), and the moves of aliases to or from it. A fixed number of queries,
+    only the first text), the moves of aliases to or from it, and the latest changes of its
+    tags (docs/decisions/0022-version-tag-history.md). A fixed number of queries,
     however long the timeline (tests/ui/test_query_counts.py)."""
     registered_model = model_version.registered_model
     activities = selectors.model_version_activities(
@@ -299,6 +303,9 @@ def version_timeline(
     comments = selectors.model_version_comments(model_version=model_version, limit=comment_limit)
     moves = alias_selectors.alias_moves_of_version(
         registered_model=registered_model, version=model_version.version
+    )
+    tag_changes = selectors.model_version_tag_changes(
+        registered_model=registered_model, version=model_version.version, limit=tag_change_limit
     )
     labels = _approval_labels(activities, policies)
     # A comment and its NEW_COMMENT entry are written together, with the same instant and
@@ -339,6 +346,9 @@ def version_timeline(
     ]
     entries += [TimelineEntry(kind="alias", at=move.created_at, move=move) for move in moves]
     entries += _alias_request_entries(model_version)
+    entries += [
+        TimelineEntry(kind="tag", at=change.created_at, tag_change=change) for change in tag_changes
+    ]
 
     # Readiness without a time of its own (no manifest) stays just after the creation; a move
     # made by an approval is written at the approval's instant, and follows it.

@@ -663,3 +663,5 @@ from registry.models.importing import ImportedObject as ImportedObject  # noqa: 
 from registry.models.importing import ImportRun as ImportRun  # noqa: E402
 from registry.models.importing import ImportRunStatus as ImportRunStatus  # noqa: E402
 from registry.models.provenance import PromotionRecord as PromotionRecord  # noqa: E402
+from registry.models.tag_history import TagChangeCause as TagChangeCause  # noqa: E402
+from registry.models.tag_history import VersionTagChange as VersionTagChange  # noqa: E402

@@ -56,6 +56,7 @@ from registry.selectors.versions import (
     model_version_pair,
     model_version_search,
     model_version_search_documents,
+    model_version_tag_changes,
     model_versions_newest,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "comment_available_actions",
     "gate_tag_keepers",
     "model_version_activities",
+    "model_version_tag_changes",
     "model_version_by_number",
     "model_version_comments",
     "model_version_download_uri",

@@ -1,5 +1,5 @@
 """Reads of model versions: by number, by alias, the latest per stage, the search, the download
-URI, the activity trail and the newest versions of a model."""
+URI, the activity trail, the history of tags and the newest versions of a model."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from registry.models import (
     RegisteredModel,
     RegisteredModelAlias,
     Stage,
+    VersionTagChange,
 )
 from registry.selectors import documents
 from registry.selectors.common import (
@@ -182,6 +183,18 @@ def model_version_download_uri(
             + (f" ({model_version.status_message})." if model_version.status_message else " yet.")
         )
     return f"{artifacts_base_url.rstrip('/')}/{version_folder(model_version)}"
+
+
+def model_version_tag_changes(
+    *, registered_model: RegisteredModel, version: int, limit: int
+) -> list[VersionTagChange]:
+    """The latest ``limit`` changes of the version's tags, oldest first, read by model and
+    number so they outlive the version (docs/decisions/0022-version-tag-history.md; the caller
+    checked that the actor may read the model)."""
+    latest = VersionTagChange.objects.filter(
+        registered_model_id=registered_model.pk, version=version
+    ).order_by("-created_at", "-id")[:limit]
+    return list(reversed(latest))
 
 
 def model_version_activities(*, actor: Any, name: Any, version: Any) -> list[Activity]:

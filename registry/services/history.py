@@ -3,11 +3,13 @@ deleted, and every version entering or leaving a stage, written in the transacti
 change, under the model's row lock, with the time taken after the lock, so the history's order
 is the order the changes were applied (docs/decisions/0015-governed-aliases.md). Every move that
 reaches a version gets its signed promotion record here too (``services.provenance``), so no
-path that moves a stage or an alias can leave one out."""
+path that moves a stage or an alias can leave one out. The history of version tags
+(``VersionTagChange``) is written here too, by every path that writes a version's tags."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from accounts import permissions
@@ -20,6 +22,8 @@ from registry.models import (
     PromotionRecord,
     RegisteredModel,
     Stage,
+    TagChangeCause,
+    VersionTagChange,
 )
 from registry.services.provenance import promotion_record_write
 
@@ -151,4 +155,34 @@ def record_stage_move(
         at=at,
         request_code=request_code,
         comment=comment,
+    )
+
+
+def record_tag_changes(
+    *,
+    actor: User | None,
+    model_version: ModelVersion,
+    changes: Iterable[tuple[str, str | None, str | None]],
+    cause: TagChangeCause,
+    at: datetime,
+) -> None:
+    """Write the history of the version's tags that changed, ``(key, old value, new value)``
+    each (None: no tag), in one INSERT, none when nothing changed
+    (docs/decisions/0022-version-tag-history.md). ``model_version.registered_model`` is loaded."""
+    registered_model = model_version.registered_model
+    actor_username = permissions.acting_username(actor)
+    VersionTagChange.objects.bulk_create(
+        VersionTagChange(
+            registered_model_id=registered_model.pk,
+            model_name=registered_model.name,
+            version=model_version.version,
+            key=key,
+            old_value=old_value,
+            new_value=new_value,
+            cause=cause,
+            actor_username=actor_username,
+            created_at=at,
+        )
+        for key, old_value, new_value in changes
+        if old_value is not None or new_value is not None
     )

@@ -46,9 +46,10 @@ from registry.models import (
     RegisteredModelAlias,
     RegisteredModelTag,
     Stage,
+    TagChangeCause,
 )
 from registry.services.common import record_activity
-from registry.services.history import record_alias_move, record_stage_move
+from registry.services.history import record_alias_move, record_stage_move, record_tag_changes
 
 ArtifactMode = Literal["copy", "reference", "skip"]
 Result = Literal["imported", "updated", "unchanged", "conflict", "skipped", "failed"]
@@ -422,6 +423,13 @@ def import_version(
             registered_model.last_version_number = version.version
             registered_model.save(update_fields=["last_version_number"])
             model_version.registered_model = registered_model
+            record_tag_changes(
+                actor=None,
+                model_version=model_version,
+                changes=((k, None, v) for k, v in tags),
+                cause=TagChangeCause.IMPORTED,
+                at=now,
+            )
             _trail(model_version, from_stage="", to_stage=stage, source_url=source_url, at=now)
             if model_version.status == ModelVersionStatus.PENDING_REGISTRATION:
                 artifact_services.model_version_copy_schedule(model_version=model_version)
@@ -429,7 +437,8 @@ def import_version(
             detail = {"source_uri": fields["source"], "artifacts": artifacts, "stage": stage}
         else:
             model_version.registered_model = registered_model
-            local = fingerprint(_local_version_state(model_version))
+            local_state = _local_version_state(model_version)
+            local = fingerprint(local_state)
             decided = _decide(record, local, source)
             if decided is not None:
                 if decided[0] == "unchanged" and record is None:
@@ -454,6 +463,19 @@ def import_version(
             ModelVersionTag.objects.filter(model_version=model_version).delete()
             ModelVersionTag.objects.bulk_create(
                 ModelVersionTag(model_version=model_version, key=k, value=v) for k, v in tags
+            )
+            old_tags: dict[str, str] = local_state["tags"]
+            new_tags = dict(tags)
+            record_tag_changes(
+                actor=None,
+                model_version=model_version,
+                changes=(
+                    (key, old_tags.get(key), new_tags.get(key))
+                    for key in sorted(old_tags.keys() | new_tags.keys())
+                    if old_tags.get(key) != new_tags.get(key)
+                ),
+                cause=TagChangeCause.IMPORTED,
+                at=now,
             )
             if from_stage != stage:
                 _trail(

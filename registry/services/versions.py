@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts import permissions
@@ -26,6 +26,7 @@ from registry.models import (
     PointerCause,
     RegisteredModel,
     Stage,
+    TagChangeCause,
 )
 from registry.selectors import (
     model_version_by_number,
@@ -41,6 +42,7 @@ from registry.services.common import (
     lock_registered_model,
     record_activity,
 )
+from registry.services.history import record_tag_changes
 from registry.services.stages import check_gate_tags
 from webhooks.models import EventType
 from webhooks.services.outbox import webhook_event_emit
@@ -165,6 +167,13 @@ def model_version_create(
             ]
         )
         model_version.alias_list = []
+        record_tag_changes(
+            actor=actor,
+            model_version=model_version,
+            changes=((key, None, value) for key, value in cleaned_tags),
+            cause=TagChangeCause.WITH_VERSION,
+            at=now,
+        )
         webhook_event_emit(
             event=EventType.MODEL_VERSION_CREATED,
             registered_model=registered_model,
@@ -334,6 +343,47 @@ def _version_for_tag_write(actor: User | None, name: str, number: int, key: str)
     return model_version
 
 
+def _tag_write(model_version: ModelVersion, key: str, value: str) -> str | None:
+    """Set the tag, returning the value it replaces (None: the version had no such tag). The
+    row is read and locked as ``update_or_create`` would, so the old value costs no query of
+    its own (docs/decisions/0022-version-tag-history.md)."""
+    tag = (
+        ModelVersionTag.objects.select_for_update()
+        .filter(model_version=model_version, key=key)
+        .only("pk", "value")
+        .first()
+    )
+    if tag is None:
+        try:
+            with transaction.atomic():
+                ModelVersionTag.objects.create(model_version=model_version, key=key, value=value)
+            return None
+        except IntegrityError:
+            # Another transaction set it first and committed: change its row instead.
+            tag = (
+                ModelVersionTag.objects.select_for_update()
+                .only("pk", "value")
+                .get(model_version=model_version, key=key)
+            )
+    ModelVersionTag.objects.filter(pk=tag.pk).update(value=value)
+    return tag.value
+
+
+def _tag_remove(model_version: ModelVersion, key: str) -> str | None:
+    """Delete the tag, returning the value it had (None: the version had no such tag), in one
+    statement: ``DELETE ... RETURNING``, which the ORM does not offer."""
+    quote = connection.ops.quote_name
+    sql = (
+        f"DELETE FROM {quote(ModelVersionTag._meta.db_table)}"  # noqa: S608
+        f" WHERE {quote('model_version_id')} = %s AND {quote('key')} = %s"
+        f" RETURNING {quote('value')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model_version.pk, key])
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
 def model_version_tag_set(
     *, actor: User | None, name: Any, version: Any, key: Any, value: Any
 ) -> None:
@@ -343,13 +393,13 @@ def model_version_tag_set(
     value = validation.tag_value(value)
     model_version = _version_for_tag_write(actor, name, number, key)
     with transaction.atomic():
-        # One INSERT ... ON CONFLICT DO UPDATE on the (version, key) constraint, where
-        # update_or_create took a savepoint, a read and a write (docs/decisions/0021).
-        ModelVersionTag.objects.bulk_create(
-            [ModelVersionTag(model_version=model_version, key=key, value=value)],
-            update_conflicts=True,
-            unique_fields=["model_version", "key"],
-            update_fields=["value"],
+        old_value = _tag_write(model_version, key, value)
+        record_tag_changes(
+            actor=actor,
+            model_version=model_version,
+            changes=[(key, old_value, value)],
+            cause=TagChangeCause.DIRECT,
+            at=timezone.now(),
         )
         webhook_event_emit(
             event=EventType.MODEL_VERSION_TAG_SET,
@@ -366,8 +416,15 @@ def model_version_tag_delete(*, actor: User | None, name: Any, version: Any, key
     key = validation.version_tag_key_to_delete(key)
     model_version = _version_for_tag_write(actor, name, number, key)
     with transaction.atomic():
-        deleted, _ = ModelVersionTag.objects.filter(model_version=model_version, key=key).delete()
-        if deleted:
+        old_value = _tag_remove(model_version, key)
+        if old_value is not None:
+            record_tag_changes(
+                actor=actor,
+                model_version=model_version,
+                changes=[(key, old_value, None)],
+                cause=TagChangeCause.DIRECT,
+                at=timezone.now(),
+            )
             webhook_event_emit(
                 event=EventType.MODEL_VERSION_TAG_DELETED,
                 registered_model=model_version.registered_model,

@@ -64,3 +64,19 @@ def test_the_trail_refuses_update_and_delete_on_sqlite_after_all_migrations(tmp_
         with pytest.raises(sqlite3.IntegrityError, match="append-only"), database:
             database.execute(statement)
     assert database.execute("SELECT to_version FROM registry_pointermove").fetchall() == [(1,)]
+    # The history of version tags too (migration 0020).
+    with database:
+        database.execute(
+            "INSERT INTO registry_versiontagchange (registered_model_id, model_name, version, "
+            "key, old_value, new_value, cause, actor_username, created_at) VALUES (1, 'm', 1, "
+            "'validation_status', 'pending', 'passed', 'DIRECT', 'owner', '2026-01-01 00:00:00')"
+        )
+    for statement in (
+        "UPDATE registry_versiontagchange SET new_value = 'forged'",
+        "DELETE FROM registry_versiontagchange",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"), database:
+            database.execute(statement)
+    assert database.execute("SELECT new_value FROM registry_versiontagchange").fetchall() == [
+        ("passed",)
+    ]

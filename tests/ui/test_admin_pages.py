@@ -9,7 +9,13 @@ from django.test import Client
 from django.urls import reverse
 
 from registry import services
-from registry.models import AliasRequest, AuditEntry, ModelVersion, TransitionRequest
+from registry.models import (
+    AliasRequest,
+    AuditEntry,
+    ModelVersion,
+    TransitionRequest,
+    VersionTagChange,
+)
 from tests.ui.conftest import MODEL
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +160,17 @@ def test_staff_without_the_registry_cannot_run_a_records_action(story, django_us
     )
     assert response.status_code == 404
     assert TransitionRequest.objects.get().status == "OPEN"
+
+
+def test_the_tag_history_is_listed_and_read_only(story, django_user_model):
+    services.model_version_tag_set(
+        actor=story.owner, name=MODEL, version=2, key="validation_status", value="passed"
+    )
+    client = _admin(django_user_model)
+    html = client.get(reverse("admin:registry_versiontagchange_changelist")).content.decode()
+    assert "Version tag changes" in html
+    assert "validation_status" in html
+    change = VersionTagChange.objects.get()
+    assert client.get(reverse("admin:registry_versiontagchange_add")).status_code == 403
+    page = client.get(_change_url("registry_versiontagchange", change.pk)).content.decode()
+    assert 'name="_save"' not in page

@@ -107,4 +107,10 @@ def test_the_policy_is_on_the_request_card_before_anyone_approves(
     timeline = page.get_by_test_id("timeline")
     assert timeline.get_by_test_id("partial-approval").count() == 1
     assert timeline.locator(".event-approved_request").count() == 1
+    # The tag's story is on the same timeline (docs/decisions/0022-version-tag-history.md).
+    changes = [" ".join(t.split()) for t in timeline.get_by_test_id("tag-change").all_inner_texts()]
+    assert changes == [
+        "olivia set validation_status = pending",
+        "olivia set validation_status = passed (was pending)",
+    ]
     screenshot_each_width(page, "timeline-partial-and-final")

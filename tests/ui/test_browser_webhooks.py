@@ -74,3 +74,42 @@ def test_create_test_and_disable_a_hook(browser, live_server, story):
         row = page.get_by_test_id("webhook-row")
         assert row.get_by_test_id("health").inner_text() == "Disabled"
         screenshot_each_width(page, "webhooks")
+
+
+def test_create_an_mlflow_style_hook(browser, live_server, story, django_user_model):
+    """A registry admin picks the MLflow flavour: the form swaps the Databricks events for
+    MLflow's entity.action ones and hides what MLflow hooks do not take; the secret the
+    registry generates is shown once, and the receiver checks the test send with it."""
+    from tests.webhooks.snippets import readme_function
+
+    django_user_model.objects.create_superuser("root", password=PASSWORD)
+    page = sign_in(browser, live_server.url, "root", PASSWORD, at="/webhooks/new/")
+    with run_receiver() as receiver:
+        form = page.get_by_test_id("webhook-form")
+        assert form.get_by_test_id("databricks-events").is_visible()
+        assert not form.get_by_test_id("mlflow-events").is_visible()
+        form.get_by_label("Kind").select_option("MLFLOW")
+        assert not form.get_by_test_id("databricks-events").is_visible()
+        assert form.get_by_test_id("mlflow-events").is_visible()
+        assert not form.get_by_label("Authorization header").is_visible()
+        assert not form.get_by_label("Model", exact=True).is_visible()
+        form.get_by_label("Name", exact=True).fill("deploys")
+        form.get_by_label("URL", exact=True).fill(receiver.url)
+        form.get_by_label("model_version.created", exact=True).check()
+        form.get_by_label("model_version_tag.set", exact=True).check()
+        assert form.get_by_label("No secret typed: generate one").is_checked()
+        screenshot_each_width(page, "webhook-new-mlflow")
+        form.get_by_role("button", name="Create webhook").click()
+        page.get_by_text("Webhook created").wait_for()
+        hook = Webhook.objects.get()
+        assert (hook.flavor, hook.name) == ("MLFLOW", "deploys")
+        shown = page.get_by_test_id("new-webhook-secret").inner_text().strip()
+        assert shown == hook.secret
+
+        page.get_by_test_id("test-webhook").click()
+        page.get_by_text("the receiver answered 200").wait_for()
+        (received,) = receiver.wait_for(1)
+    assert readme_function("verify_mlflow")(shown, received.body, received.headers)
+    # Shown once: the page after the test send no longer has it.
+    assert page.get_by_test_id("new-webhook-secret").count() == 0
+    assert shown not in page.content()

@@ -197,3 +197,68 @@ def test_alias_requests_cost_no_query_each(story):
             services.alias_request_approve(actor=story.bob, name=MODEL, alias=alias, version=2)
 
     _same_count(client, URL, add_requests)
+
+
+def test_tag_changes_are_on_the_timeline_in_time_order(story):
+    """docs/decisions/0022-version-tag-history.md: who set a tag, to what, from what; who
+    removed one; among the rest, in the order they happened."""
+    services.model_version_tag_set(
+        actor=story.alice, name=MODEL, version=2, key="validation_status", value="pending"
+    )
+    services.comment_create(actor=story.carol, name=MODEL, version=2, comment="checking")
+    services.model_version_tag_set(
+        actor=story.owner, name=MODEL, version=2, key="validation_status", value="passed"
+    )
+    services.model_version_tag_set(actor=story.alice, name=MODEL, version=2, key="x", value="1")
+    services.model_version_tag_delete(actor=story.owner, name=MODEL, version=2, key="x")
+    services.model_version_tag_delete(actor=story.owner, name=MODEL, version=2, key="absent")
+    services.model_version_tag_set(
+        actor=story.alice, name=MODEL, version=1, key="other_version", value="v"
+    )
+
+    html = _timeline(_client(story.carol))
+    text = _plain(html)
+    expected = [
+        "Created olivia",
+        "alice set validation_status = pending",
+        "carol commented",
+        "olivia set validation_status = passed (was pending)",
+        "alice set x = 1",
+        "olivia removed tag x (was 1)",
+    ]
+    positions = [text.find(part) for part in expected]
+    assert -1 not in positions, [part for part in expected if part not in text]
+    assert positions == sorted(positions), text
+    assert html.count('data-testid="tag-change"') == 4
+    assert "absent" not in text
+    assert "other_version" not in text
+
+
+def test_tags_given_with_the_version_say_so(story):
+    services.model_version_create(
+        actor=story.owner,
+        name=MODEL,
+        source="s3://models/fraud/3",
+        tags=[{"key": "team", "value": "risk"}],
+    )
+    url = reverse("ui:version-detail", kwargs={"name": MODEL, "version": 3})
+    text = _plain(_client(story.carol).get(url).content.decode())
+    assert "olivia set team = risk (given when the version was created)" in text
+
+
+def test_tag_changes_cost_no_query_each(story):
+    """The version page's queries stay flat as its tag history grows (reader and manager)."""
+
+    def add_changes(count: int) -> None:
+        for _ in range(count):
+            n = next(_numbers)
+            services.model_version_tag_set(
+                actor=story.alice, name=MODEL, version=2, key="validation_status", value=str(n)
+            )
+            services.model_version_tag_set(
+                actor=story.alice, name=MODEL, version=2, key=f"k{n}", value="v"
+            )
+            services.model_version_tag_delete(actor=story.owner, name=MODEL, version=2, key=f"k{n}")
+
+    _same_count(_client(story.carol), URL, add_changes)
+    _same_count(_client(story.owner), URL, add_changes)

@@ -268,3 +268,171 @@ def test_a_refused_edit_comes_back_open_with_the_typed_url_and_no_secret(story):
     assert "typed-secret" not in html
     hook.refresh_from_db()
     assert (hook.url, hook.secret) == ("https://hooks.example.com/ci", "old-secret")
+
+
+@pytest.fixture
+def admin_client(django_user_model) -> Client:
+    admin = django_user_model.objects.create_superuser("root", password="root-password-1")
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def _mlflow_form(**changes):
+    return {
+        "w-flavor": "MLFLOW",
+        "w-name": "deploys",
+        "w-url": "https://hooks.example.com/mlflow",
+        "w-mlflow_events": ["MODEL_VERSION.CREATED", "MODEL_VERSION_TAG.SET"],
+        "w-generate_signing_key": "on",
+        "w-enable_ssl_verification": "on",
+        "w-status": "ACTIVE",
+        **changes,
+    }
+
+
+def test_the_new_page_offers_both_flavours_with_their_own_events(story):
+    html = _client(story.owner).get(reverse("ui:webhook-new")).content.decode()
+    assert '<option value="DATABRICKS" selected>' in html
+    assert '<option value="MLFLOW">' in html
+    databricks = html[html.index('data-testid="databricks-events"') :]
+    databricks = databricks[: databricks.index("</fieldset>")]
+    mlflow = html[html.index('data-testid="mlflow-events"') :]
+    mlflow = mlflow[: mlflow.index("</fieldset>")]
+    assert 'value="TRANSITION_REQUEST_CREATED"' in databricks
+    assert "model_version_tag.deleted" in mlflow
+    assert "TRANSITION_REQUEST" not in mlflow  # MLflow has no requests
+    assert "prompt" not in mlflow  # nor does this registry have prompts
+
+
+def test_an_mlflow_hook_from_the_ui_signs_with_the_secret_shown_once(story, admin_client):
+    """docs/ui.md, "Webhooks": an MLflow-style hook, its events as MLflow names them, and the
+    secret the registry generated shown on the next page only; a test send to a real receiver
+    is signed as MLflow signs, with that secret (the check of docs/webhooks.md)."""
+    from tests.webhooks.snippets import readme_function
+
+    with run_receiver() as receiver:
+        response = admin_client.post(
+            reverse("ui:webhook-create"), _mlflow_form(**{"w-url": receiver.url}), follow=True
+        )
+        hook = Webhook.objects.get()
+        assert (hook.flavor, hook.name, hook.registered_model) == ("MLFLOW", "deploys", None)
+        assert sorted(sub.event_type for sub in hook.subscriptions.all()) == [
+            "MODEL_VERSION_CREATED",
+            "MODEL_VERSION_TAG_SET",
+        ]
+        page = reverse("ui:webhook-detail", args=[hook.code])
+        assert response.redirect_chain == [(page, 302)]
+        assert response["Cache-Control"] == "no-store"
+        shown = re.search(r'data-testid="new-webhook-secret">([^<]+)<', response.content.decode())
+        assert shown is not None
+        assert shown.group(1) == hook.secret
+        assert len(hook.secret) >= 32
+        again = admin_client.get(page)
+        assert hook.secret not in again.content.decode()
+        assert "no-store" not in again.get("Cache-Control", "")
+
+        admin_client.post(reverse("ui:webhook-test", args=[hook.code]))
+        (received,) = receiver.wait_for(1)
+    verify_mlflow = readme_function("verify_mlflow")
+    assert verify_mlflow(shown.group(1), received.body, received.headers)
+
+
+def test_a_typed_secret_is_used_and_never_shown(story, admin_client):
+    response = admin_client.post(
+        reverse("ui:webhook-create"),
+        _mlflow_form(**{"w-secret": "typed-s3cret"}),
+        follow=True,
+    )
+    assert Webhook.objects.get().secret == "typed-s3cret"
+    assert "typed-s3cret" not in response.content.decode()
+    assert 'data-testid="new-webhook-secret"' not in response.content.decode()
+
+
+def test_no_secret_unless_asked(story, admin_client):
+    form = _mlflow_form()
+    del form["w-generate_signing_key"]
+    admin_client.post(reverse("ui:webhook-create"), form)
+    assert Webhook.objects.get().secret == ""
+
+
+def test_mlflow_hooks_follow_the_apis_rules(story, admin_client):
+    """The same service as MLflow's API: a hook for all models needs a registry admin, MLflow
+    hooks have no test mode and need events of their own vocabulary; and they are for all
+    models, which the form says rather than dropping a typed model."""
+    url = reverse("ui:webhook-create")
+    refusals = [
+        (_client(story.owner), _mlflow_form(), "admin"),
+        (admin_client, _mlflow_form(**{"w-model_name": MODEL}), "MLflow-style hooks are for all"),
+        (admin_client, _mlflow_form(**{"w-status": "TEST_MODE"}), "Invalid webhook status"),
+        (
+            admin_client,
+            _mlflow_form(**{"w-mlflow_events": [], "w-events": ["MODEL_VERSION_CREATED"]}),
+            "events cannot be empty",
+        ),
+        (admin_client, _mlflow_form(**{"w-name": "not a name!"}), "Invalid webhook name"),
+    ]
+    for client, form, message in refusals:
+        response = client.post(url, form, follow=True)
+        assert response.redirect_chain == [(reverse("ui:webhook-new"), 303)], message
+        html = response.content.decode()
+        assert message in html, html[html.find('class="msg') :][:300]
+        # The choice of flavour and the name are kept for the redisplay.
+        assert '<option value="MLFLOW" selected>' in html
+    assert not Webhook.objects.exists()
+
+
+def test_an_mlflow_hooks_name_and_events_are_edited_in_the_ui(story, admin_client):
+    hook = webhook_services.webhook_create(
+        actor=None,
+        flavor="MLFLOW",
+        name="deploys",
+        events=[{"entity": "model_version", "action": "created"}],
+        url="https://hooks.example.com/mlflow",
+        secret="kept",
+    )
+    page = admin_client.get(reverse("ui:webhook-detail", args=[hook.code])).content.decode()
+    assert 'value="MODEL_VERSION.CREATED"' in page
+    assert re.search(r'value="MODEL_VERSION\.CREATED"[^>]*checked', page)
+    assert 'value="deploys"' in page
+    admin_client.post(
+        reverse("ui:webhook-edit", args=[hook.code]),
+        {
+            "e-url": hook.url,
+            "e-name": "deploys-v2",
+            "e-mlflow_events": ["MODEL_VERSION_ALIAS.CREATED", "MODEL_VERSION_ALIAS.DELETED"],
+            "e-enable_ssl_verification": "on",
+            "e-status": "ACTIVE",
+        },
+    )
+    hook.refresh_from_db()
+    assert (hook.name, hook.secret) == ("deploys-v2", "kept")
+    assert sorted(sub.event_type for sub in hook.subscriptions.all()) == [
+        "MODEL_VERSION_ALIAS_CREATED",
+        "MODEL_VERSION_ALIAS_DELETED",
+    ]
+    response = admin_client.post(
+        reverse("ui:webhook-edit", args=[hook.code]),
+        {"e-url": hook.url, "e-name": "deploys-v2", "e-status": "ACTIVE"},
+        follow=True,
+    )
+    assert "events cannot be empty" in response.content.decode()
+    assert hook.subscriptions.count() == 2
+
+
+def test_a_databricks_hook_can_get_a_generated_secret_too(story):
+    response = _client(story.owner).post(
+        reverse("ui:webhook-create"),
+        {
+            "w-flavor": "DATABRICKS",
+            "w-model_name": MODEL,
+            "w-url": "https://hooks.example.com/d",
+            "w-events": ["MODEL_VERSION_CREATED"],
+            "w-generate_signing_key": "on",
+            "w-status": "ACTIVE",
+        },
+        follow=True,
+    )
+    hook = Webhook.objects.get()
+    assert hook.flavor == "DATABRICKS"
+    assert f'data-testid="new-webhook-secret">{hook.secret}<' in response.content.decode()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib import messages
@@ -19,10 +20,14 @@ from ui.views.base import bound_if_typed, refuse, take_typed, ui_form, ui_view
 from webhooks import http
 from webhooks import selectors as webhook_selectors
 from webhooks.models import WebhookFlavor, WebhookStatus
+from webhooks.payloads import MLFLOW_PAIRS
 from webhooks.services import management as webhook_services
 
 DELIVERIES_PER_PAGE = 50
 HOOKS_PER_FLAVOR = 100
+# A signing secret the registry generated for a new hook, kept for the one display of the
+# hook's page after the redirect (as a new API token's), then gone.
+NEW_SECRET_SESSION_KEY = "ui_new_webhook_secret"
 
 
 @ui_view
@@ -45,9 +50,14 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
 
 
 def _edit_initial(webhook: Any) -> dict[str, Any]:
+    events = [sub.event_type for sub in webhook.subscriptions.all()]
     return {
         "url": webhook.url,
-        "events": [sub.event_type for sub in webhook.subscriptions.all()],
+        "name": webhook.name,
+        "events": events if webhook.flavor == WebhookFlavor.DATABRICKS else [],
+        "mlflow_events": [
+            ".".join(MLFLOW_PAIRS[event]) for event in events if event in MLFLOW_PAIRS
+        ],
         "enable_ssl_verification": webhook.enable_ssl_verification,
         "status": webhook.status,
         "description": webhook.description,
@@ -75,7 +85,15 @@ def _webhook_context(request: HttpRequest, code: str) -> dict[str, Any]:
 
 @ui_view
 def webhook_detail(request: HttpRequest, code: str) -> HttpResponse:
-    return render(request, "ui/webhook_detail.html", _webhook_context(request, code))
+    context = _webhook_context(request, code)
+    new_secret = request.session.get(NEW_SECRET_SESSION_KEY)
+    if new_secret is not None and new_secret.get("code") == str(context["webhook"].code):
+        del request.session[NEW_SECRET_SESSION_KEY]
+        context["new_secret"] = new_secret["secret"]
+    response = render(request, "ui/webhook_detail.html", context)
+    if "new_secret" in context:
+        response["Cache-Control"] = "no-store"  # the secret is on this page, once
+    return response
 
 
 def webhook_page(code: str, **_: Any) -> str:
@@ -104,25 +122,39 @@ def _invalid(form: Any) -> RegistryError:
 
 @ui_form(new_webhook_page)
 def webhook_create(request: SignedInHttpRequest) -> HttpResponse:
+    """A hook of the flavour chosen, through the service the API calls (so the same
+    permissions: a model's hook needs CAN_MANAGE on it, a hook for all models, as every
+    MLflow-style one is, a registry admin)."""
     form = forms.WebhookForm(request.POST, prefix="w")
     if not form.is_valid():
         return refuse(request, _invalid(form), page=new_webhook_page())
     data = form.cleaned_data
+    mlflow = data["flavor"] == WebhookFlavor.MLFLOW
+    generated = not data["secret"] and data["generate_signing_key"]
+    secret = secrets.token_urlsafe(32) if generated else (data["secret"] or None)
     try:
+        if mlflow and data["model_name"]:
+            raise RegistryError.invalid(
+                "MLflow-style hooks are for all models: leave Model empty, or make a "
+                "Databricks-style hook to hear from one model."
+            )
         webhook = webhook_services.webhook_create(
             actor=request.user,
-            flavor=WebhookFlavor.DATABRICKS,
-            events=data["events"],
+            flavor=data["flavor"],
+            events=form.chosen_events(),
             url=data["url"],
-            secret=data["secret"] or None,
-            authorization=data["authorization"] or None,
+            secret=secret,
+            authorization=None if mlflow else (data["authorization"] or None),
             enable_ssl_verification=data["enable_ssl_verification"],
             status=data["status"],
-            model_name=data["model_name"] or None,
+            model_name=None if mlflow else (data["model_name"] or None),
+            name=data["name"] if mlflow else None,
             description=data["description"],
         )
     except RegistryError as exc:
         return refuse(request, exc, page=new_webhook_page())
+    if generated:
+        request.session[NEW_SECRET_SESSION_KEY] = {"code": str(webhook.code), "secret": secret}
     messages.success(request, f"Webhook created; it sends to {http.sanitize_url(webhook.url)}.")
     return redirect("ui:webhook-detail", code=webhook.code)
 
@@ -139,8 +171,12 @@ def webhook_edit(request: SignedInHttpRequest, code: str) -> HttpResponse:
         webhook = webhook_services.webhook_update(
             actor=request.user,
             webhook=webhook,
-            # MLflow hooks' events are pairs of entity and action: changed through the API.
-            events=data["events"] if webhook.flavor == WebhookFlavor.DATABRICKS else None,
+            events=(
+                data["events"]
+                if webhook.flavor == WebhookFlavor.DATABRICKS
+                else forms.mlflow_events(data["mlflow_events"])
+            ),
+            name=data["name"] if webhook.flavor == WebhookFlavor.MLFLOW else None,
             url=data["url"],
             secret="" if data["remove_secret"] else (data["secret"] or None),
             authorization=("" if data["remove_authorization"] else (data["authorization"] or None)),

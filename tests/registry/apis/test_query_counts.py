@@ -125,8 +125,10 @@ def hook(django_user_model, versions):
 
 
 # Without hooks, and with one that subscribes: the lookup, the event and the delivery. The
-# version's tag is one statement, and the tests' stand-in for the copy (conftest.py) one more.
-@pytest.mark.parametrize(("with_hook", "expected"), [(False, 11), (True, 14)])
+# version's tag is one statement, its entry in the tag history one more
+# (docs/decisions/0022-version-tag-history.md), and the tests' stand-in for the copy
+# (conftest.py) one more.
+@pytest.mark.parametrize(("with_hook", "expected"), [(False, 12), (True, 15)])
 def test_create_model_version(api, versions, request, with_hook, expected):
     if with_hook:
         request.getfixturevalue("hook")
@@ -161,16 +163,20 @@ def test_transition_stage(api, versions, request, with_hook, expected):
 
 WRITES = [
     # (name, expected statements, method, path, body); run in this order on the fixture data.
+    # A new tag: the locked read that gives the old value, a savepoint around the INSERT (a
+    # concurrent first set falls back to its row), and the history's INSERT
+    # (docs/decisions/0022-version-tag-history.md).
     (
         "set version tag",
-        10,
+        14,
         "post",
         "model-versions/set-tag",
         {"name": "m", "version": "1", "key": "k", "value": "v"},
     ),
+    # DELETE ... RETURNING gives the old value; the history's INSERT is one more.
     (
         "delete version tag",
-        10,
+        11,
         "delete",
         "model-versions/delete-tag",
         {"name": "m", "version": "1", "key": "k"},

@@ -18,6 +18,7 @@ from registry.models import (
     ModelVersion,
     PointerMove,
     RegisteredModel,
+    VersionTagChange,
 )
 from registry.services.importing import import_aliases, import_model, import_version
 
@@ -116,6 +117,27 @@ def test_a_second_run_changes_nothing_and_a_source_change_updates():
         "Staging",
         ["2"],
     )
+
+
+def test_tags_an_import_writes_are_on_the_tag_history():
+    """docs/decisions/0022-version-tag-history.md: the tags a version is imported with, and
+    those a later run changes, adds or removes, each as a change caused by the import."""
+    import_model(source_url=URL, model=_model())
+    _import_version(_version(1, tags={"a": "1", "b": "x"}))
+    _import_version(_version(1, tags={"a": "1"}))
+    _import_version(_version(1, tags={"a": "1"}))  # unchanged: nothing recorded
+    _import_version(_version(1, tags={"a": "2", "c": "new"}))
+    assert list(
+        VersionTagChange.objects.order_by("id").values_list(
+            "version", "key", "old_value", "new_value", "cause", "actor_username"
+        )
+    ) == [
+        (1, "a", None, "1", "IMPORTED", ""),
+        (1, "b", None, "x", "IMPORTED", ""),
+        (1, "b", "x", None, "IMPORTED", ""),
+        (1, "a", "1", "2", "IMPORTED", ""),
+        (1, "c", None, "new", "IMPORTED", ""),
+    ]
 
 
 def test_changes_here_are_never_overwritten():

@@ -22,6 +22,21 @@
       button.textContent = "Copied";
     });
   });
+  // A form with data-flavor-form shows only the parts (data-flavor="...") of the webhook
+  // flavour chosen in its "flavor" select; without this script every part shows, labelled.
+  function showFlavor(form) {
+    var select = form.querySelector("select[name$=flavor]");
+    if (!select) return;
+    form.querySelectorAll("[data-flavor]").forEach(function (part) {
+      part.hidden = part.getAttribute("data-flavor") !== select.value;
+    });
+  }
+  document.querySelectorAll("form[data-flavor-form]").forEach(function (form) {
+    showFlavor(form);
+    form.addEventListener("change", function (event) {
+      if (event.target.name && /flavor$/.test(event.target.name)) showFlavor(form);
+    });
+  });
   // Submitting twice by double-clicking would repeat a decision: disable after the first.
   document.addEventListener("submit", function (event) {
     if (event.defaultPrevented) return;
