@@ -17,7 +17,9 @@ What it does, from a fresh clone (no input asked):
    wrote to them since.
 3. Starts both servers on 127.0.0.1, each on a free port: this registry as production runs it
    (gunicorn with the Dockerfile's flags, ``DJANGO_DEBUG=false``, Redis as broker and cache,
-   calls authenticated with an API token) and ``mlflow server`` with its defaults (no auth).
+   calls authenticated with an API token; ``ARTIFACT_MODE=reference``, so a new version is
+   READY at once as in MLflow, which copies nothing) and ``mlflow server`` with its defaults
+   (no auth).
 4. Drives each operation with ``wrk`` (N connections, one thread, a fixed time; requests vary
    through a generated Lua script: random model, version, tag value, page), alternating the
    servers operation by operation, then the mix (80 % reads), then the floor: a trivial JSON
@@ -86,7 +88,7 @@ LABELS = {
     "mix": "mix (80 % reads)",
     "floor": "floor: trivial JSON view, 1 query",
 }
-SINGLE_OBJECT_READS = ["get_version", "get_model", "alias"]
+SINGLE_OBJECT_READS = ["get_version", "get_model", "latest", "alias"]
 
 
 def log(message: str) -> None:
@@ -342,6 +344,11 @@ def registry_env(database: str) -> dict[str, str]:
         "REGISTRY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DJANGO_STATIC_ROOT": str(BENCH / "results" / "static"),
         "DJANGO_LOG_LEVEL": "WARNING",
+        # Like for like with mlflow server, which records a version and copies nothing: a new
+        # version is READY at once. In the default copy mode, with no worker running here,
+        # model-versions/create would wait ARTIFACT_REGISTRATION_WAIT_SECONDS (2 s) for a copy
+        # that never comes; bench/artifact_copy.py measures the copy itself.
+        "ARTIFACT_MODE": "reference",
     }
 
 
@@ -801,8 +808,17 @@ def check_aims(results: dict[str, dict[str, Result]], scale: bool) -> list[str]:
                 if "registry" in results.get(op, {}):
                     x = results[op]["registry"].rps / floor.rps
                     out.append(
-                        f"- Aim: {LABELS[op]} ≥ 0.3× the floor: {x:.2f}× — {verdict(x >= 0.3)}"
+                        f"- Aim: {LABELS[op]} ≥ 0.6× the floor: {x:.2f}× — {verdict(x >= 0.6)}"
                     )
+        # The two writes a deployment pipeline calls most: MLflow's rate, no more CPU.
+        for op in ("create_version", "transition"):
+            if {"registry", "mlflow"} <= results.get(op, {}).keys():
+                ours, theirs = results[op]["registry"], results[op]["mlflow"]
+                x, cpu = ours.rps / theirs.rps, ours.app_cpu_ms / theirs.app_cpu_ms
+                out.append(
+                    f"- Aim: {LABELS[op]} ≥ MLflow's req/s at ≤ its CPU per request: "
+                    f"{x:.2f}×, CPU {cpu:.2f}× — {verdict(x >= 1 and cpu <= 1)}"
+                )
     else:
         for op, p50, p99 in (("search_name", 20, 100), ("search_tag", 50, None)):
             for key in (op, f"{op}@1"):

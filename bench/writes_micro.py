@@ -3,7 +3,10 @@ version (with one tag) and transition stage, each ``--count`` times through Djan
 client, one caller, signed in with an API token (docs/performance.md, "Writes: statements per
 request").
 
-    .venv/bin/python bench/writes_micro.py [--count 500]
+    .venv/bin/python bench/writes_micro.py [--count 500] [--profile]
+
+``--profile`` runs each write's timed loop under cProfile and prints the functions with the
+most time of their own and the most cumulative time (the profile in docs/performance.md).
 
 It runs the code of the checkout it is started from, on a database of its own (the name of
 ``DATABASE_URL``'s database with ``_writes_micro`` appended, created afresh and dropped at the
@@ -17,7 +20,10 @@ them.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -44,7 +50,17 @@ WARM_UP = 20
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=500, help="calls of each write")
-    count = parser.parse_args().count
+    parser.add_argument("--profile", action="store_true", help="cProfile each timed loop")
+    arguments = parser.parse_args()
+    count = arguments.count
+    profiles: dict[str, cProfile.Profile] = {}
+
+    def profiled(label: str) -> cProfile.Profile | None:
+        if not arguments.profile:
+            return None
+        profiles[label] = profile = cProfile.Profile()
+        profile.enable()
+        return profile
 
     setup_test_environment()
     name = f"{connection.settings_dict['NAME']}_writes_micro"
@@ -65,6 +81,7 @@ def main() -> None:
         for number in range(WARM_UP):
             call("model-versions/create", {"name": "m", "source": f"s3://bench/m/w{number}"})
         started = time.perf_counter()
+        profile = profiled("create model version")
         for number in range(count):
             call(
                 "model-versions/create",
@@ -74,8 +91,11 @@ def main() -> None:
                     "tags": [{"key": "run", "value": str(number)}],
                 },
             )
+        if profile:
+            profile.disable()
         create = time.perf_counter() - started
         started = time.perf_counter()
+        profile = profiled("transition stage")
         for number in range(count):
             call(
                 "model-versions/transition-stage",
@@ -86,6 +106,8 @@ def main() -> None:
                     "archive_existing_versions": False,
                 },
             )
+        if profile:
+            profile.disable()
         transition = time.perf_counter() - started
     finally:
         connection.creation.destroy_test_db(name, verbosity=0)
@@ -95,6 +117,11 @@ def main() -> None:
             f"{label}: {count / seconds:.0f}/s, {seconds / count * 1000:.2f} ms per call "
             f"(load average {load:.2f})"
         )
+    for label, profile in profiles.items():
+        for order in ("tottime", "cumulative"):
+            out = io.StringIO()
+            pstats.Stats(profile, stream=out).sort_stats(order).print_stats(25)
+            print(f"--- {label}, by {order} ---\n{out.getvalue()}")  # noqa: T201
 
 
 if __name__ == "__main__":
