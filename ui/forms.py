@@ -18,9 +18,29 @@ TARGET_STAGES = [(Stage.STAGING, "Staging"), (Stage.PRODUCTION, "Production"),
                  (Stage.ARCHIVED, "Archived"), (Stage.NONE, "None")]  # fmt: skip
 
 
+#: The orders the models list offers, as the protocol's ``order_by`` clauses (the keys
+#: ``registered-models/search`` accepts; the name breaks ties, so paging stays stable).
+MODEL_ORDERS = {
+    "name": ("Name, A to Z", ["name ASC"]),
+    "-name": ("Name, Z to A", ["name DESC"]),
+    "-updated": ("Recently updated first", ["last_updated_timestamp DESC", "name ASC"]),
+    "updated": ("Least recently updated first", ["last_updated_timestamp ASC", "name ASC"]),
+}
+
+
 class ModelSearchForm(forms.Form):
     q = forms.CharField(label="Name contains", required=False, max_length=256)
     tag = forms.CharField(label="Tag", required=False, max_length=500, help_text="key or key=value")
+    sort = forms.ChoiceField(
+        label="Sort",
+        required=False,
+        choices=[(key, label) for key, (label, _) in MODEL_ORDERS.items()],
+    )
+
+    def order_by(self) -> list[str]:
+        """The chosen order (by name when none or an unknown one was asked for)."""
+        key = self.cleaned_data.get("sort") if self.is_bound and self.is_valid() else None
+        return MODEL_ORDERS[key if key in MODEL_ORDERS else "name"][1]
 
 
 class TransitionForm(forms.Form):

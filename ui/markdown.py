@@ -7,6 +7,7 @@ link can come through.
 
 from __future__ import annotations
 
+import html
 import re
 
 import markdown as markdown_lib
@@ -53,3 +54,13 @@ def render_comment(text: str) -> SafeString:
     """A comment as safe HTML: Markdown, with bare ``http(s)`` addresses made links, through the
     same sanitiser as descriptions."""
     return render(BARE_URL.sub(_autolink, text))
+
+
+def summary(text: str, limit: int = 90) -> str:
+    """The description's first paragraph as plain text (no Markdown marks, no tags), cut to
+    ``limit`` characters with an ellipsis: for lists, where the whole description would not
+    fit. The caller escapes it like any text."""
+    first = text.strip().split("\n\n", 1)[0]
+    plain = html.unescape(nh3.clean(markdown_lib.markdown(first), tags=set()))
+    plain = " ".join(plain.split())
+    return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"

@@ -89,7 +89,10 @@ def test_request_approve_story_in_the_browser(browser, live_server, story):
     login.goto(f"{live_server.url}/login/")
     screenshot_each_width(login, "login")
 
-    # Alice asks for Production.
+    # Alice asks for Production. The list shows each model's description and aliases too.
+    services.registered_model_alias_set(
+        actor=story.owner, name=MODEL, alias="champion", version="1"
+    )
     alice = _sign_in(browser, live_server, "alice")
     screenshot_each_width(alice, "models")
     alice.get_by_role("link", name=MODEL).click()

@@ -93,9 +93,13 @@ def test_model_list(story):
             services.model_version_stage_transition(
                 actor=story.owner, name=name, version=1, stage="Staging"
             )
+            services.registered_model_alias_set(
+                actor=story.owner, name=name, alias="champion", version="2"
+            )
 
     _same_count(_client(story.carol), reverse("ui:model-list"), add_models)
     _same_count(_client(story.carol), reverse("ui:model-list") + "?q=model&tag=team", add_models)
+    _same_count(_client(story.carol), reverse("ui:model-list") + "?sort=-updated", add_models)
 
 
 def test_model_detail_for_a_manager(story, django_user_model):

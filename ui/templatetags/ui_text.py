@@ -8,6 +8,8 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from ui.markdown import summary
+
 register = template.Library()
 
 _JOINERS = re.compile(r"([_./(=,])")
@@ -40,3 +42,9 @@ def chunked(value: object) -> SafeString:
                 "<wbr>".join(escape(part[i : i + _CHUNK]) for i in range(0, len(part), _CHUNK))
             )
     return mark_safe("".join(pieces))  # noqa: S308
+
+
+@register.filter
+def description_summary(value: object) -> str:
+    """A Markdown description's first paragraph as plain text, for lists (ui/markdown.py)."""
+    return summary(str(value or ""))

@@ -53,7 +53,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
             actor=request.user,
             **narrowed,
             max_results=MODELS_PER_PAGE,
-            order_by=["name ASC"],
+            order_by=form.order_by(),
             page_token=page_token,
         )
     except RegistryError as exc:
