@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 from accounts import services as accounts_services
 from accounts.models import PermissionLevel
 from registry import services
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import ImportRun, ModelVersion, RegisteredModel
 from tests.conftest import PASSWORD, basic_auth
 from webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookFlavor
 from webhooks.services.management import webhook_create
@@ -614,3 +614,29 @@ PINNED_GOVERNANCE = {
     "model-versions/promotion-records": 3,
     "promotion-records/get": 3,
 }
+
+
+def test_import_get(admin, admin_api, django_assert_max_num_queries):
+    """An import's progress and report: one row, however long its report."""
+    run = ImportRun.objects.create(source_url="http://127.0.0.1:5000", status="SUCCEEDED")
+
+    def grow(size: int) -> None:
+        run.report = {"models": [{"name": f"m{n}", "versions": n} for n in range(size)]}
+        run.save(update_fields=["report"])
+
+    assert_flat(
+        grow,
+        lambda: admin_api.get(REGISTRY_API + "imports/get", {"id": str(run.code)}),
+        django_assert_max_num_queries,
+        exactly=2,
+    )
+
+
+def test_signing_keys(signing, django_assert_max_num_queries):
+    """The public keys, to anyone: no user to read, no statement at all."""
+    assert_flat(
+        lambda size: None,
+        lambda: APIClient().get(REGISTRY_API + "signing-keys"),
+        django_assert_max_num_queries,
+        exactly=0,
+    )
