@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from registry import services
+from registry.models import RegisteredModel
 from webhooks.models import WebhookDelivery, WebhookFlavor
 from webhooks.services.management import webhook_create
 
@@ -337,3 +338,78 @@ def test_every_other_write(api, user, versions):
         assert response.status_code == 200, (name, response.content)
         counts[name] = len(ctx.captured_queries)
     assert counts == {name: expected for name, expected, *_ in WRITES}
+
+
+def test_the_remaining_writes(api, user, versions):
+    """Comments, aliases deleted and rolled back, tokens, grants and a model's hooks: each write
+    runs its pinned number of statements (counted as above)."""
+    services.registered_model_alias_set(actor=user, name="m", alias="champion", version="1")
+    services.registered_model_alias_set(actor=user, name="m", alias="champion", version="2")
+    model_code_hex = RegisteredModel.objects.get(name="m").code.hex
+    counts: dict[str, int] = {}
+
+    def run(name: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with CaptureQueriesContext(connection) as ctx:
+            response = getattr(api, method)(
+                path if path.startswith("/") else MLFLOW + path, body, format="json"
+            )
+        assert response.status_code == 200, (name, response.content)
+        counts[name] = len(ctx.captured_queries)
+        return response.json()
+
+    comment = run(
+        "create comment",
+        "post",
+        "comments/create",
+        {"name": "m", "version": "1", "comment": "looks good"},
+    )["comment"]["id"]
+    run("edit comment", "patch", "comments/update", {"id": comment, "comment": "looks fine"})
+    run("delete comment", "delete", "comments/delete", {"id": comment})
+    run(
+        "roll an alias back",
+        "post",
+        REGISTRY + "aliases/rollback",
+        {"name": "m", "alias": "champion"},
+    )
+    run("delete alias", "delete", "registered-models/alias", {"name": "m", "alias": "champion"})
+    token = run("create token", "post", REGISTRY + "tokens/create", {"name": "ci"})["token"][
+        "token_id"
+    ]
+    run("revoke token", "post", REGISTRY + "tokens/revoke", {"token_id": token})
+    acl = {"access_control_list": [{"user_name": user.username, "permission_level": "CAN_MANAGE"}]}
+    run("grant", "patch", f"/api/2.0/permissions/registered-models/{model_code_hex}", acl)
+    run("replace grants", "put", f"/api/2.0/permissions/registered-models/{model_code_hex}", acl)
+    hook = run(
+        "create model hook",
+        "post",
+        "registry-webhooks/create",
+        {
+            "model_name": "m",
+            "events": ["MODEL_VERSION_CREATED"],
+            "http_url_spec": {"url": "https://example.com/hook"},
+        },
+    )["webhook"]["id"]
+    run(
+        "update model hook", "patch", "registry-webhooks/update", {"id": hook, "status": "DISABLED"}
+    )
+    run("delete model hook", "delete", "registry-webhooks/delete", {"id": hook})
+    assert counts == REMAINING_WRITES
+
+
+REMAINING_WRITES = {
+    # The trail's entry (the model's lock and its chain) and the subscription lookup.
+    "create comment": 14,
+    "edit comment": 4,
+    "delete comment": 4,
+    # The alias's history and its signed record, under the model's lock.
+    "roll an alias back": 14,
+    "delete alias": 10,
+    "create token": 7,
+    "revoke token": 9,
+    "grant": 12,
+    "replace grants": 15,
+    # Each change of a hook recomputes whether a hook can match (docs/decisions/0021).
+    "create model hook": 14,
+    "update model hook": 13,
+    "delete model hook": 15,
+}
