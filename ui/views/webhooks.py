@@ -133,11 +133,6 @@ def webhook_create(request: SignedInHttpRequest) -> HttpResponse:
     generated = not data["secret"] and data["generate_signing_key"]
     secret = secrets.token_urlsafe(32) if generated else (data["secret"] or None)
     try:
-        if mlflow and data["model_name"]:
-            raise RegistryError.invalid(
-                "MLflow-style hooks are for all models: leave Model empty, or make a "
-                "Databricks-style hook to hear from one model."
-            )
         webhook = webhook_services.webhook_create(
             actor=request.user,
             flavor=data["flavor"],
@@ -147,7 +142,7 @@ def webhook_create(request: SignedInHttpRequest) -> HttpResponse:
             authorization=None if mlflow else (data["authorization"] or None),
             enable_ssl_verification=data["enable_ssl_verification"],
             status=data["status"],
-            model_name=None if mlflow else (data["model_name"] or None),
+            model_name=data["model_name"] or None,
             name=data["name"] if mlflow else None,
             description=data["description"],
         )

@@ -73,6 +73,11 @@ def webhook_create(
     payload_template: Any = None,
 ) -> Webhook:
     """A new hook. Databricks hooks may be limited to one model; MLflow hooks are registry-wide."""
+    if flavor == WebhookFlavor.MLFLOW and model_name not in (None, ""):
+        raise RegistryError.invalid(
+            "MLflow-style hooks are for all models: leave Model empty, or make a "
+            "Databricks-style hook to hear from one model."
+        )
     registered_model = None
     if model_name not in (None, ""):
         try:
